@@ -1,0 +1,64 @@
+"""Tables: users, sessions (refresh-token families), refresh tokens, failed logins."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index
+from sqlmodel import Field, SQLModel
+
+from gopherpayd.kit.models import fk_field, id_field, timestamp_field
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('user', 'admin')", name="ck_users_role"),)
+
+    id: uuid.UUID = id_field()
+    email: str = Field(max_length=254, unique=True, index=True)
+    """Lower-cased at the edge; the unique login name."""
+    full_name: str = Field(max_length=200)
+    password_hash: str = Field(max_length=100)
+    role: str = Field(default="user", max_length=10)
+    frozen: bool = Field(default=False)
+    created_at: datetime = timestamp_field()
+    password_changed_at: datetime = timestamp_field()
+
+
+class AuthSession(SQLModel, table=True):
+    """One login: the family of refresh tokens that descend from it."""
+
+    __tablename__ = "sessions"
+
+    id: uuid.UUID = id_field()
+    user_id: uuid.UUID = fk_field("users.id", index=True)
+    created_at: datetime = timestamp_field()
+    last_used_at: datetime = timestamp_field()
+    expires_at: datetime = timestamp_field()
+    revoked_at: datetime | None = timestamp_field(nullable=True)
+    revoked_reason: str | None = Field(default=None, max_length=50)
+    user_agent: str | None = Field(default=None, max_length=300)
+    client_ip: str | None = Field(default=None, max_length=64)
+
+
+class RefreshToken(SQLModel, table=True):
+    """A refresh token, kept only as its SHA-256; spent once it has been rotated."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: uuid.UUID = id_field()
+    session_id: uuid.UUID = fk_field("sessions.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = timestamp_field()
+    rotated_at: datetime | None = timestamp_field(nullable=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed login, counted per account and per client address for throttling."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_scope_created", "scope", "created_at"),)
+
+    id: uuid.UUID = id_field()
+    scope: str = Field(max_length=300)
+    """`account:<email>` or `address:<ip>`."""
+    created_at: datetime = timestamp_field()

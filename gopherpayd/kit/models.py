@@ -1,0 +1,37 @@
+"""Column helpers shared by the table models."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Uuid
+from sqlmodel import Field
+
+from gopherpayd.kit.clock import utcnow
+
+
+def id_field() -> Any:
+    return Field(default_factory=uuid.uuid4, primary_key=True, sa_type=Uuid)
+
+
+def fk_field(target: str, *, nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default=None if nullable else ...,
+        foreign_key=target,
+        sa_type=Uuid,
+        nullable=nullable,
+        index=index,
+    )
+
+
+def timestamp_field(*, nullable: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), nullable=False)
+
+
+def minor_units_field(**kwargs: Any) -> Any:
+    return Field(sa_type=BigInteger, nullable=False, **kwargs)
+
+
+__all__ = ["datetime", "fk_field", "id_field", "minor_units_field", "timestamp_field"]

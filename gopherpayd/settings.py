@@ -1,0 +1,120 @@
+"""The daemon's one settings object, read from GOPHERPAY_* variables and an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+MIN_PRODUCTION_BCRYPT_ROUNDS = 10
+JWT_SECRET_FILE = "jwt-secret"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("gopherpay", appauthor=False))
+
+
+def config_file_path() -> Path:
+    explicit = os.environ.get("GOPHERPAY_CONFIG")
+    if explicit:
+        return Path(explicit)
+    data_dir = os.environ.get("GOPHERPAY_DATA_DIR")
+    return (Path(data_dir) if data_dir else default_data_dir()) / "gopherpayd.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GOPHERPAY_", extra="ignore")
+
+    environment: Literal["production", "development", "test"] = "production"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = ""
+    """Empty means the embedded default: a SQLite file in data_dir."""
+    jwt_secret: str = ""
+    """Empty means: generate 256 random bits on first start and keep them in data_dir (0600)."""
+    jwt_issuer: str = "gopherpayd"
+    jwt_audience: str = "gopherpay"
+    access_token_ttl: int = Field(default=900, ge=1, le=86_400)
+    """Seconds an access token stays valid."""
+    refresh_token_ttl: int = Field(default=30 * 86_400, ge=60)
+    """Seconds a session (refresh-token family) stays usable without activity."""
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=50, ge=1)
+    login_failure_window: int = Field(default=900, ge=1)
+    """Seconds over which failed logins are counted for throttling."""
+    transfer_max_retries: int = Field(default=8, ge=0, le=50)
+    """How often the engine retries a batch after a deadlock or serialization failure."""
+    trusted_proxies: bool = False
+    """Take the client address from X-Forwarded-For (only behind a proxy you run)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_source = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+        return (init_settings, env_settings, toml_source)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("GOPHERPAY_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production_values(self) -> Settings:
+        if self.environment != "test" and self.bcrypt_rounds < MIN_PRODUCTION_BCRYPT_ROUNDS:
+            raise ValueError(
+                f"GOPHERPAY_BCRYPT_ROUNDS={self.bcrypt_rounds} is only allowed with "
+                f"GOPHERPAY_ENVIRONMENT=test (minimum {MIN_PRODUCTION_BCRYPT_ROUNDS})"
+            )
+        if self.jwt_secret and len(self.jwt_secret.encode()) < 32:
+            raise ValueError("GOPHERPAY_JWT_SECRET must be at least 32 bytes")
+        if self.environment == "production" and self.access_token_ttl > 3600:
+            raise ValueError("GOPHERPAY_ACCESS_TOKEN_TTL above 3600 seconds is refused in production")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'gopherpay.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The JWT secret: configured, or generated once and kept in the data dir with mode 0600."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / JWT_SECRET_FILE
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        return path.read_text().strip()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

@@ -1,0 +1,69 @@
+"""Tables: transfers, their double-entry lines, and idempotency records."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from gopherpayd.kit.models import fk_field, id_field, minor_units_field, timestamp_field
+
+TRANSFER_KINDS = ("transfer", "deposit", "withdrawal", "reversal")
+MAX_MEMO_LENGTH = 280
+
+
+class Transfer(SQLModel, table=True):
+    __tablename__ = "transfers"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="ck_transfers_amount_positive"),
+        CheckConstraint(
+            "kind IN ('transfer', 'deposit', 'withdrawal', 'reversal')", name="ck_transfers_kind"
+        ),
+        CheckConstraint("from_wallet_id <> to_wallet_id", name="ck_transfers_distinct_wallets"),
+        Index("ix_transfers_created", "created_at", "id"),
+    )
+
+    id: uuid.UUID = id_field()
+    kind: str = Field(max_length=12)
+    amount: int = minor_units_field()
+    """Minor units of `currency` moved from `from_wallet_id` to `to_wallet_id`; always > 0."""
+    currency: str = Field(min_length=3, max_length=3)
+    from_wallet_id: uuid.UUID = fk_field("wallets.id", index=True)
+    to_wallet_id: uuid.UUID = fk_field("wallets.id", index=True)
+    memo: str | None = Field(default=None, max_length=MAX_MEMO_LENGTH)
+    initiated_by: uuid.UUID | None = fk_field("users.id", nullable=True)
+    reverses_transfer_id: uuid.UUID | None = Field(
+        default=None, foreign_key="transfers.id", unique=True, nullable=True
+    )
+    created_at: datetime = timestamp_field()
+
+
+class Entry(SQLModel, table=True):
+    """One line of a transfer: a signed change to one wallet's balance."""
+
+    __tablename__ = "entries"
+    __table_args__ = (CheckConstraint("amount <> 0", name="ck_entries_amount_nonzero"),)
+
+    id: uuid.UUID = id_field()
+    transfer_id: uuid.UUID = fk_field("transfers.id", index=True)
+    wallet_id: uuid.UUID = fk_field("wallets.id", index=True)
+    amount: int = minor_units_field()
+    """Minor units, signed from the wallet's side: negative debits it, positive credits it."""
+    currency: str = Field(min_length=3, max_length=3)
+    created_at: datetime = timestamp_field()
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The outcome of a money-moving request, kept under the caller's key forever."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_keys_scope_key"),)
+
+    id: uuid.UUID = id_field()
+    scope: str = Field(max_length=100)
+    """Who owns the key: the caller's user id plus the operation."""
+    key: str = Field(max_length=200)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response_body: str = Field(sa_type=Text)
+    created_at: datetime = timestamp_field()

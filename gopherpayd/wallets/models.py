@@ -1,0 +1,51 @@
+"""Table: wallets, one per user and currency, plus one system wallet per currency."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index, text
+from sqlmodel import Field, SQLModel
+
+from gopherpayd.kit.models import fk_field, id_field, minor_units_field, timestamp_field
+
+USER_WALLET = "user"
+SYSTEM_WALLET = "system"
+
+
+class Wallet(SQLModel, table=True):
+    __tablename__ = "wallets"
+    __table_args__ = (
+        CheckConstraint("kind IN ('user', 'system')", name="ck_wallets_kind"),
+        CheckConstraint(
+            "(kind = 'system') = (owner_id IS NULL)", name="ck_wallets_system_has_no_owner"
+        ),
+        CheckConstraint(
+            "kind = 'system' OR balance >= 0", name="ck_wallets_user_balance_non_negative"
+        ),
+        Index(
+            "uq_wallets_open_user_currency",
+            "owner_id",
+            "currency",
+            unique=True,
+            sqlite_where=text("closed_at IS NULL AND kind = 'user'"),
+            postgresql_where=text("closed_at IS NULL AND kind = 'user'"),
+        ),
+        Index(
+            "uq_wallets_system_currency",
+            "currency",
+            unique=True,
+            sqlite_where=text("kind = 'system'"),
+            postgresql_where=text("kind = 'system'"),
+        ),
+    )
+
+    id: uuid.UUID = id_field()
+    owner_id: uuid.UUID | None = fk_field("users.id", nullable=True, index=True)
+    currency: str = Field(min_length=3, max_length=3)
+    kind: str = Field(default=USER_WALLET, max_length=10)
+    balance: int = minor_units_field(default=0)
+    """Minor units. User wallets: money held, never negative. The system wallet
+    stands for the outside world: minus the money that has come into GopherPay."""
+    frozen: bool = Field(default=False)
+    created_at: datetime = timestamp_field()
+    closed_at: datetime | None = timestamp_field(nullable=True)

@@ -54,3 +54,14 @@ CURRENCIES: dict[str, Currency] = {currency.code: currency for currency in _TABL
 def get_currency(code: str) -> Currency | None:
     """The supported currency with this ISO 4217 code (case-sensitive), or None."""
     return CURRENCIES.get(code)
+
+
+def format_minor(amount_minor: int, code: str) -> str:
+    """Human text for minor units: `1234, "USD"` -> `"12.34 USD"`; `1000, "VND"` -> `"1,000 VND"`."""
+    currency = CURRENCIES[code]
+    sign = "-" if amount_minor < 0 else ""
+    whole, fraction = divmod(abs(amount_minor), 10**currency.exponent)
+    text = f"{whole:,}"
+    if currency.exponent:
+        text += f".{fraction:0{currency.exponent}d}"
+    return f"{sign}{text} {code}"

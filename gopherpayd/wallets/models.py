@@ -16,12 +16,8 @@ class Wallet(SQLModel, table=True):
     __tablename__ = "wallets"
     __table_args__ = (
         CheckConstraint("kind IN ('user', 'system')", name="ck_wallets_kind"),
-        CheckConstraint(
-            "(kind = 'system') = (owner_id IS NULL)", name="ck_wallets_system_has_no_owner"
-        ),
-        CheckConstraint(
-            "kind = 'system' OR balance >= 0", name="ck_wallets_user_balance_non_negative"
-        ),
+        CheckConstraint("(kind = 'system') = (owner_id IS NULL)", name="ck_wallets_system_has_no_owner"),
+        CheckConstraint("kind = 'system' OR balance >= 0", name="ck_wallets_user_balance_non_negative"),
         Index(
             "uq_wallets_open_user_currency",
             "owner_id",

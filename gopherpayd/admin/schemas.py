@@ -1,0 +1,77 @@
+"""Request and response bodies for operators."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from gopherpayd.identity.schemas import UserOut
+from gopherpayd.wallets.schemas import CURRENCY_PATTERN, WalletOut
+
+REASON_FIELD = Field(min_length=1, max_length=500, description="Why; kept in the audit log")
+
+
+class ReasonRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: StrictStr = REASON_FIELD
+
+
+class CashMovementRequest(BaseModel):
+    """A deposit from, or withdrawal to, the outside world."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: StrictStr = Field(min_length=1, max_length=254, description="User id or email")
+    amount: StrictInt = Field(description="Minor units of `currency`; > 0")
+    currency: StrictStr = Field(pattern=CURRENCY_PATTERN)
+    reason: StrictStr = REASON_FIELD
+
+
+class AdminUserOut(UserOut):
+    wallets: list[WalletOut]
+
+
+class AdminUserPage(BaseModel):
+    items: list[AdminUserOut]
+    next_cursor: str | None
+
+
+class Violation(BaseModel):
+    invariant: str
+    subject: str
+    detail: str
+
+
+class CurrencyTotals(BaseModel):
+    currency: str
+    wallets_total: int = Field(description="Sum of user wallet balances, minor units")
+    deposits: int = Field(description="Money that came in from the outside world, minor units")
+    withdrawals: int = Field(description="Money that went out to the outside world, minor units")
+
+
+class AuditReport(BaseModel):
+    ok: bool
+    checked_at: datetime
+    violations: list[Violation]
+    totals: list[CurrencyTotals]
+    counts: dict[str, int]
+
+
+class AuditLogOut(BaseModel):
+    id: uuid.UUID
+    actor_id: uuid.UUID
+    actor_email: str
+    action: str
+    target: str
+    reason: str
+    details: dict[str, Any]
+    created_at: datetime
+
+
+class AuditLogPage(BaseModel):
+    items: list[AuditLogOut]
+    next_cursor: str | None

@@ -1,0 +1,288 @@
+"""Operator rules: cash in and out, freezes, reversals, the ledger audit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlmodel import Session
+
+from gopherpayd.admin import repository
+from gopherpayd.admin.audit_log import AuditNote, record
+from gopherpayd.admin.schemas import (
+    AdminUserOut,
+    AdminUserPage,
+    AuditLogOut,
+    AuditLogPage,
+    AuditReport,
+    CashMovementRequest,
+    CurrencyTotals,
+    Violation,
+)
+from gopherpayd.events import service as events
+from gopherpayd.identity import repository as identity_repository
+from gopherpayd.identity.errors import UserNotFound
+from gopherpayd.identity.models import User
+from gopherpayd.identity.schemas import UserOut
+from gopherpayd.identity.service import Principal, normalize_email
+from gopherpayd.kit.clock import as_utc, utcnow
+from gopherpayd.kit.pagination import Cursor
+from gopherpayd.transfers import repository as transfer_repository
+from gopherpayd.transfers.engine import MoneyMovement, Selector, WalletTarget
+from gopherpayd.transfers.errors import AlreadyReversed, NotReversible, TransferNotFound
+from gopherpayd.transfers.service import idempotency_claim, own_wallet, recipient_by_email
+from gopherpayd.wallets import repository as wallet_repository
+from gopherpayd.wallets import service as wallet_service
+from gopherpayd.wallets.models import Wallet
+from gopherpayd.wallets.schemas import WalletOut
+
+
+def find_user(session: Session, ref: str) -> User:
+    """A user by id or by email."""
+    try:
+        user = identity_repository.get_user(session, uuid.UUID(ref))
+    except ValueError:
+        user = identity_repository.get_user_by_email(session, normalize_email(ref))
+    if user is None:
+        raise UserNotFound(f"no user {ref}")
+    return user
+
+
+def search_users(session: Session, text: str | None, cursor: str | None, limit: int) -> AdminUserPage:
+    after = Cursor.decode(cursor) if cursor else None
+    before = (after.created_at, after.id) if after else None
+    users = identity_repository.search_users(session, text, before, limit + 1)
+    page = users[:limit]
+    wallets = wallet_repository.list_open_user_wallets(session, [u.id for u in page])
+    items = [
+        AdminUserOut(
+            **UserOut.of(user).model_dump(),
+            wallets=[WalletOut.of(w) for w in wallets if w.owner_id == user.id],
+        )
+        for user in page
+    ]
+    next_cursor = Cursor(page[-1].created_at, page[-1].id).encode() if len(users) > limit else None
+    return AdminUserPage(items=items, next_cursor=next_cursor)
+
+
+def system_wallet(currency: str) -> Selector:
+    def select(session: Session) -> WalletTarget:
+        wallet = wallet_repository.get_system_wallet(session, currency)
+        if wallet is None:
+            return WalletTarget(open_system=True, currency=currency, owner_label="outside world")
+        return WalletTarget(wallet=wallet, currency=currency, owner_label="outside world")
+
+    return select
+
+
+def existing_wallet(wallet: Wallet) -> Selector:
+    def select(_session: Session) -> WalletTarget:
+        return WalletTarget(wallet=wallet, currency=wallet.currency, owner_label=str(wallet.id))
+
+    return select
+
+
+def cash_movement(
+    session: Session, admin: Principal, kind: str, body: CashMovementRequest, key: str | None
+) -> MoneyMovement:
+    """A deposit (outside world -> user) or withdrawal (user -> outside world)."""
+    user = find_user(session, body.user)
+    currency = wallet_service.supported_currency(body.currency)
+    request = body.model_dump(mode="json") | {"user": str(user.id), "currency": currency}
+    claim = idempotency_claim(admin, key, kind, request)
+    if kind == "deposit":
+        source, destination = (
+            system_wallet(currency),
+            recipient_by_email(user.email, currency, None),
+        )
+    else:
+        source, destination = own_wallet(user.id, currency), system_wallet(currency)
+    note = AuditNote(
+        admin.user_id,
+        kind,
+        f"user:{user.id}",
+        body.reason,
+        {"email": user.email, "amount": body.amount, "currency": currency},
+    )
+    return MoneyMovement(
+        kind=kind,
+        amount=body.amount,
+        currency=currency,
+        source=source,
+        destination=destination,
+        initiated_by=admin.user_id,
+        memo=body.reason,
+        idempotency=claim,
+        audit=note,
+    )
+
+
+def reversal(
+    session: Session, admin: Principal, transfer_id: uuid.UUID, reason: str, key: str | None
+) -> MoneyMovement:
+    """A compensating transfer: the original's amount, back the other way."""
+    original = transfer_repository.get(session, transfer_id)
+    if original is None:
+        raise TransferNotFound(f"no transfer {transfer_id}")
+    if original.kind == "reversal":
+        raise NotReversible(f"transfer {transfer_id} is itself a reversal")
+    source = wallet_repository.get(session, original.to_wallet_id)
+    destination = wallet_repository.get(session, original.from_wallet_id)
+    assert source is not None and destination is not None  # foreign keys
+
+    def not_reversed_yet(session: Session) -> None:
+        existing = transfer_repository.get_reversal_of(session, transfer_id)
+        if existing is not None:
+            raise AlreadyReversed(f"transfer {transfer_id} was already reversed by {existing.id}")
+        if destination.closed_at is not None:
+            raise NotReversible(f"wallet {destination.id} has been closed; reopen it first")
+
+    claim = idempotency_claim(admin, key, "reversal", {"transfer_id": str(transfer_id), "reason": reason})
+    return MoneyMovement(
+        kind="reversal",
+        amount=original.amount,
+        currency=original.currency,
+        source=existing_wallet(source),
+        destination=existing_wallet(destination),
+        initiated_by=admin.user_id,
+        memo=reason,
+        idempotency=claim,
+        reverses_transfer_id=original.id,
+        precheck=not_reversed_yet,
+        audit=AuditNote(
+            admin.user_id,
+            "reverse",
+            f"transfer:{transfer_id}",
+            reason,
+            {"amount": original.amount, "currency": original.currency},
+        ),
+    )
+
+
+def set_user_frozen(session: Session, admin: Principal, ref: str, frozen: bool, reason: str) -> User:
+    user = find_user(session, ref)
+    now = utcnow()
+    user.frozen = frozen
+    identity_repository.update_user(session, user)
+    if frozen:
+        identity_repository.revoke_sessions(session, user.id, "account_frozen", now)
+        events.emit(session, "account.frozen", user.id, {"reason": reason})
+    else:
+        events.emit(session, "account.unfrozen", user.id, {})
+    action = "freeze_user" if frozen else "unfreeze_user"
+    record(session, AuditNote(admin.user_id, action, f"user:{user.id}", reason, {"email": user.email}))
+    return user
+
+
+def set_wallet_frozen(
+    session: Session, admin: Principal, ref: str, currency: str, frozen: bool, reason: str
+) -> Wallet:
+    user = find_user(session, ref)
+    wallet = wallet_service.set_wallet_frozen(session, user.id, currency, frozen)
+    payload = {"wallet_id": str(wallet.id), "currency": wallet.currency}
+    events.emit(session, "wallet.frozen" if frozen else "wallet.unfrozen", user.id, payload)
+    action = "freeze_wallet" if frozen else "unfreeze_wallet"
+    record(
+        session,
+        AuditNote(
+            admin.user_id,
+            action,
+            f"wallet:{wallet.id}",
+            reason,
+            {"email": user.email, "currency": wallet.currency},
+        ),
+    )
+    return wallet
+
+
+def audit(session: Session) -> AuditReport:
+    """Check every ledger invariant and report each violation found."""
+    violations: list[Violation] = []
+    for wallet_id, currency, balance, total in repository.wallets_not_matching_entries(session):
+        violations.append(
+            Violation(
+                invariant="wallet_balance_equals_entries",
+                subject=f"wallet:{wallet_id}",
+                detail=f"balance {balance} {currency} but its entries sum to {total}",
+            )
+        )
+    for transfer_id, currency, total, lines in repository.unbalanced_transfers(session):
+        violations.append(
+            Violation(
+                invariant="transfer_entries_sum_to_zero",
+                subject=f"transfer:{transfer_id}",
+                detail=f"{lines} entries summing to {total} {currency} (expected 2 summing to 0)",
+            )
+        )
+    for entry_id, transfer_id, *currencies in repository.entries_not_matching_transfer(session):
+        violations.append(
+            Violation(
+                invariant="entries_match_transfer",
+                subject=f"entry:{entry_id}",
+                detail=f"entry of transfer {transfer_id} disagrees with it (currencies {currencies})",
+            )
+        )
+    for wallet_id, currency, balance in repository.negative_user_wallets(session):
+        violations.append(
+            Violation(
+                invariant="user_wallet_non_negative",
+                subject=f"wallet:{wallet_id}",
+                detail=f"balance {balance} {currency} is below zero",
+            )
+        )
+    totals = []
+    for currency, wallets_total, deposits, withdrawals, all_wallets in repository.currency_totals(session):
+        totals.append(
+            CurrencyTotals(
+                currency=currency,
+                wallets_total=wallets_total,
+                deposits=deposits,
+                withdrawals=withdrawals,
+            )
+        )
+        if wallets_total != deposits - withdrawals:
+            violations.append(
+                Violation(
+                    invariant="money_conserved",
+                    subject=f"currency:{currency}",
+                    detail=f"user wallets hold {wallets_total} but deposits - withdrawals = "
+                    f"{deposits - withdrawals}",
+                )
+            )
+        if all_wallets != 0:
+            violations.append(
+                Violation(
+                    invariant="ledger_sums_to_zero",
+                    subject=f"currency:{currency}",
+                    detail=f"all {currency} wallets, the system wallet included, sum to {all_wallets}",
+                )
+            )
+    return AuditReport(
+        ok=not violations,
+        checked_at=utcnow(),
+        violations=violations,
+        totals=totals,
+        counts=repository.table_counts(session),
+    )
+
+
+def audit_log(session: Session, cursor: str | None, limit: int) -> AuditLogPage:
+    after = Cursor.decode(cursor) if cursor else None
+    rows = repository.audit_log_page(session, after, limit + 1)
+    items = [_audit_out(entry, email) for entry, email in rows[:limit]]
+    last = rows[limit - 1][0] if len(rows) > limit else None
+    return AuditLogPage(items=items, next_cursor=Cursor(last.created_at, last.id).encode() if last else None)
+
+
+def _audit_out(entry: Any, email: str) -> AuditLogOut:
+    return AuditLogOut(
+        id=entry.id,
+        actor_id=entry.actor_id,
+        actor_email=email,
+        action=entry.action,
+        target=entry.target,
+        reason=entry.reason,
+        details=json.loads(entry.details),
+        created_at=as_utc(entry.created_at),
+    )

@@ -1,0 +1,74 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from gopherpayd import __version__
+from gopherpayd.admin.endpoints import router as admin_router
+from gopherpayd.identity.endpoints import router as identity_router
+from gopherpayd.kit.context import AppContext, Context
+from gopherpayd.kit.db import Database
+from gopherpayd.kit.errors import PayloadTooLarge, install_error_handlers, problem_response
+from gopherpayd.settings import Settings
+from gopherpayd.transfers.endpoints import router as transfers_router
+from gopherpayd.wallets.endpoints import router as wallets_router
+
+MAX_BODY_BYTES = 64 * 1024
+logger = logging.getLogger("gopherpayd")
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    database = db or Database(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if db is None:
+            database.dispose()
+
+    app = FastAPI(
+        title="GopherPay",
+        version=__version__,
+        description="Wallets in several currencies and all-or-nothing transfers. Money is "
+        "always an integer amount of the currency's minor unit next to its ISO 4217 code.",
+        lifespan=lifespan,
+    )
+    app.state.context = AppContext(settings=settings, db=database)
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def limit_body_size(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            error = PayloadTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+            return problem_response(error.to_problem())
+        return await call_next(request)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], response_model=None)
+    def readyz(context: Context) -> dict[str, str] | JSONResponse:
+        """The database answers."""
+        try:
+            with context.db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as error:
+            logger.warning("readiness check failed: %s", type(error).__name__)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return {"status": "ok", "database": "ok"}
+
+    for router in (identity_router, wallets_router, transfers_router, admin_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,85 @@
+"""HTTP: sign-up, login, refresh, logout, me, password, sessions."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from gopherpayd.identity import service
+from gopherpayd.identity.dependencies import Client, CurrentUser
+from gopherpayd.identity.schemas import (
+    LoginRequest,
+    PasswordChangeRequest,
+    RefreshRequest,
+    SessionList,
+    SessionOut,
+    SignupRequest,
+    TokenPair,
+    UserOut,
+)
+from gopherpayd.kit.context import Context
+
+router = APIRouter(prefix="/v1", tags=["identity"])
+
+
+@router.post("/auth/signup", status_code=status.HTTP_201_CREATED)
+def signup(body: SignupRequest, context: Context) -> UserOut:
+    """Create an account."""
+    user = context.db.run(
+        lambda s: service.create_user(s, context.settings, body.email, body.full_name, body.password)
+    )
+    return UserOut.of(user)
+
+
+@router.post("/auth/login")
+def login(body: LoginRequest, context: Context, client: Client) -> TokenPair:
+    """Exchange email and password for an access token and a refresh token."""
+    outcome = context.db.run(lambda s: service.login(s, context.settings, body.email, body.password, client))
+    return outcome.unwrap()
+
+
+@router.post("/auth/refresh")
+def refresh(body: RefreshRequest, context: Context) -> TokenPair:
+    """Rotate a refresh token into a new token pair."""
+    outcome = context.db.run(lambda s: service.refresh(s, context.settings, body.refresh_token))
+    return outcome.unwrap()
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(principal: CurrentUser, context: Context) -> Response:
+    """Revoke the current session."""
+    context.db.run(lambda s: service.logout(s, principal))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/me")
+def me(principal: CurrentUser, context: Context) -> UserOut:
+    """The logged-in user."""
+    return UserOut.of(context.db.run(lambda s: service.get_user(s, principal.user_id)))
+
+
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
+def change_password(body: PasswordChangeRequest, principal: CurrentUser, context: Context) -> Response:
+    """Change the password and revoke every other session."""
+    outcome = context.db.run(
+        lambda s: service.change_password(
+            s, context.settings, principal, body.current_password, body.new_password
+        )
+    )
+    outcome.unwrap()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/sessions")
+def list_sessions(principal: CurrentUser, context: Context) -> SessionList:
+    """The caller's sessions, newest first."""
+    rows = context.db.run(lambda s: service.list_sessions(s, principal))
+    return SessionList(items=[SessionOut.of(row, principal.session_id) for row in rows])
+
+
+@router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_session(session_id: uuid.UUID, principal: CurrentUser, context: Context) -> Response:
+    """Revoke one of the caller's sessions."""
+    context.db.run(lambda s: service.revoke_session(s, principal, session_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

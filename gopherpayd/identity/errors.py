@@ -1,0 +1,55 @@
+"""Identity refusals."""
+
+from gopherpayd.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+
+
+class InvalidCredentials(Unauthorized):
+    code, title = "invalid_credentials", "Invalid credentials"
+
+
+class InvalidToken(Unauthorized):
+    code, title = "invalid_token", "Invalid token"
+
+
+class TokenExpired(Unauthorized):
+    code, title = "token_expired", "Token expired"
+
+
+class SessionRevoked(Unauthorized):
+    code, title = "session_revoked", "Session revoked"
+
+
+class InvalidRefreshToken(Unauthorized):
+    code, title = "invalid_refresh_token", "Invalid refresh token"
+
+
+class RefreshTokenReused(Unauthorized):
+    code, title = "refresh_token_reused", "Refresh token reused"
+
+
+class AccountFrozen(Forbidden):
+    code, title = "account_frozen", "Account frozen"
+
+
+class AdminRequired(Forbidden):
+    code, title = "forbidden", "Forbidden"
+
+
+class EmailTaken(Conflict):
+    code, title = "email_taken", "Email taken"
+
+
+class PasswordTooShort(BadRequest):
+    code, title = "password_too_short", "Password too short"
+
+
+class PasswordTooLong(BadRequest):
+    code, title = "password_too_long", "Password too long"
+
+
+class UserNotFound(NotFound):
+    code, title = "user_not_found", "User not found"
+
+
+class SessionNotFound(NotFound):
+    code, title = "session_not_found", "Session not found"

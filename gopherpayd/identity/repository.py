@@ -1,0 +1,120 @@
+"""SQL for users, sessions, refresh tokens and failed logins."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_, update
+from sqlmodel import Session, col, select
+
+from gopherpayd.identity.models import AuthSession, LoginFailure, RefreshToken, User
+
+
+def get_user(session: Session, user_id: uuid.UUID) -> User | None:
+    return session.get(User, user_id)
+
+
+def get_user_by_email(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == email)).first()
+
+
+def add(session: Session, row: User | AuthSession | RefreshToken | LoginFailure) -> None:
+    session.add(row)
+    session.flush()
+
+
+def search_users(
+    session: Session, text: str | None, before: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[User]:
+    query = select(User)
+    if text:
+        pattern = f"%{text.lower()}%"
+        query = query.where(or_(col(User.email).like(pattern), func.lower(col(User.full_name)).like(pattern)))
+    if before is not None:
+        created_at, user_id = before
+        query = query.where(
+            or_(
+                col(User.created_at) < created_at,
+                (col(User.created_at) == created_at) & (col(User.id) < user_id),
+            )
+        )
+    query = query.order_by(col(User.created_at).desc(), col(User.id).desc()).limit(limit)
+    return list(session.exec(query).all())
+
+
+def get_session_with_user(session: Session, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:
+    query = select(AuthSession, User).join(User, col(User.id) == AuthSession.user_id)
+    row = session.exec(query.where(AuthSession.id == session_id)).first()
+    return (row[0], row[1]) if row else None
+
+
+def list_sessions(session: Session, user_id: uuid.UUID) -> list[AuthSession]:
+    query = select(AuthSession).where(AuthSession.user_id == user_id)
+    return list(session.exec(query.order_by(col(AuthSession.created_at).desc())).all())
+
+
+def has_session_from(
+    session: Session, user_id: uuid.UUID, user_agent: str | None, client_ip: str | None
+) -> bool:
+    query = select(AuthSession.id).where(
+        AuthSession.user_id == user_id,
+        AuthSession.user_agent == user_agent,
+        AuthSession.client_ip == client_ip,
+    )
+    return session.exec(query.limit(1)).first() is not None
+
+
+def revoke_sessions(
+    session: Session,
+    user_id: uuid.UUID,
+    reason: str,
+    now: datetime,
+    *,
+    only: uuid.UUID | None = None,
+    keep: uuid.UUID | None = None,
+) -> int:
+    statement = update(AuthSession).where(
+        col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)
+    )
+    if only is not None:
+        statement = statement.where(col(AuthSession.id) == only)
+    if keep is not None:
+        statement = statement.where(col(AuthSession.id) != keep)
+    result = session.exec(statement.values(revoked_at=now, revoked_reason=reason))  # type: ignore[call-overload]
+    return int(result.rowcount)
+
+
+def get_refresh_token(session: Session, token_hash: str) -> RefreshToken | None:
+    return session.exec(select(RefreshToken).where(RefreshToken.token_hash == token_hash)).first()
+
+
+def mark_refresh_token_rotated(session: Session, token_id: uuid.UUID, now: datetime) -> bool:
+    """Spend the token; False when someone else already spent it (a race or a replay)."""
+    statement = (
+        update(RefreshToken)
+        .where(col(RefreshToken.id) == token_id, col(RefreshToken.rotated_at).is_(None))
+        .values(rotated_at=now)
+    )
+    return bool(session.exec(statement).rowcount)  # type: ignore[call-overload]
+
+
+def touch_session(session: Session, session_id: uuid.UUID, now: datetime, expires_at: datetime) -> None:
+    statement = update(AuthSession).where(col(AuthSession.id) == session_id)
+    session.exec(statement.values(last_used_at=now, expires_at=expires_at))  # type: ignore[call-overload]
+
+
+def failures_since(session: Session, scope: str, since: datetime) -> list[datetime]:
+    query = select(LoginFailure.created_at).where(
+        LoginFailure.scope == scope, col(LoginFailure.created_at) >= since
+    )
+    return list(session.exec(query.order_by(col(LoginFailure.created_at))).all())
+
+
+def clear_failures(session: Session, scope: str) -> None:
+    session.exec(delete(LoginFailure).where(col(LoginFailure.scope) == scope))  # type: ignore[call-overload]
+
+
+def update_user(session: Session, user: User) -> None:
+    session.add(user)
+    session.flush()

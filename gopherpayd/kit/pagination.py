@@ -1,0 +1,38 @@
+"""Opaque keyset cursors: newest first by (created_at, id)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from gopherpayd.kit.clock import as_utc
+from gopherpayd.kit.errors import BadRequest
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class InvalidCursor(BadRequest):
+    code, title = "invalid_cursor", "Invalid cursor"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    created_at: datetime
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        raw = json.dumps([as_utc(self.created_at).isoformat(), str(self.id)])
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            padded = text + "=" * (-len(text) % 4)
+            created, ident = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            return cls(as_utc(datetime.fromisoformat(created)), uuid.UUID(ident))
+        except (ValueError, TypeError, UnicodeDecodeError) as error:
+            raise InvalidCursor("cursor is not one this server issued") from error

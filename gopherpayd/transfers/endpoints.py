@@ -1,0 +1,90 @@
+"""HTTP: send money, list history, show one transfer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse
+
+from gopherpayd.identity.dependencies import CurrentUser
+from gopherpayd.kit.context import Context
+from gopherpayd.kit.errors import PROBLEM_CONTENT_TYPE, BadRequest
+from gopherpayd.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from gopherpayd.transfers import engine, service
+from gopherpayd.transfers.repository import HistoryFilter
+from gopherpayd.transfers.schemas import TransferOut, TransferPage, TransferRequestBody
+from gopherpayd.wallets.schemas import CURRENCY_PATTERN
+from gopherpayd.wallets.service import supported_currency
+
+router = APIRouter(prefix="/v1", tags=["transfers"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Unique per intended transfer; retries reuse it"),
+]
+MOVEMENT_RESPONSES: dict[int | str, dict[str, object]] = {
+    201: {"description": "Money moved (or the stored outcome of this key, replayed)"},
+}
+
+
+def movement_response(result: engine.MovementResult) -> JSONResponse:
+    """The engine's result as HTTP, marking replays of a stored outcome."""
+    headers = {"Idempotency-Replayed": "true"} if result.replayed else {}
+    media_type = "application/json" if result.ok else PROBLEM_CONTENT_TYPE
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers, media_type=media_type)
+
+
+def parse_time_bound(name: str, text: str | None, *, end_of_day: bool) -> datetime | None:
+    """An RFC 3339 timestamp, or a date (the start of it, or with `end_of_day` the end)."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise BadRequest(f"{name} must be an RFC 3339 timestamp or a date (YYYY-MM-DD)") from error
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if end_of_day and len(text) == len("YYYY-MM-DD"):
+        value += timedelta(days=1)
+    return value
+
+
+@router.post("/transfers", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
+def send_money(
+    body: TransferRequestBody, principal: CurrentUser, context: Context, key: IdempotencyKey = None
+) -> JSONResponse:
+    """Send money to another user, all or nothing."""
+    movement = service.user_transfer(principal, body, key)
+    [result] = engine.execute(context.db, [movement], retries=context.settings.transfer_max_retries)
+    return movement_response(result)
+
+
+@router.get("/transfers")
+def list_transfers(
+    principal: CurrentUser,
+    context: Context,
+    currency: Annotated[str | None, Query(pattern=CURRENCY_PATTERN)] = None,
+    direction: Literal["in", "out"] | None = None,
+    since: Annotated[str | None, Query(max_length=40)] = None,
+    until: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> TransferPage:
+    """The caller's transfers, newest first."""
+    spec = HistoryFilter(
+        wallet_ids=[],
+        currency=supported_currency(currency) if currency else None,
+        direction=direction,
+        since=parse_time_bound("since", since, end_of_day=False),
+        until=parse_time_bound("until", until, end_of_day=True),
+    )
+    return context.db.run(lambda s: service.history(s, principal, spec, cursor, limit))
+
+
+@router.get("/transfers/{transfer_id}")
+def get_transfer(transfer_id: uuid.UUID, principal: CurrentUser, context: Context) -> TransferOut:
+    """One transfer the caller is a party to."""
+    return context.db.run(lambda s: service.get_transfer(s, principal, transfer_id))

@@ -1,0 +1,353 @@
+"""The transfer engine: a batch of money movements in, one result per movement out.
+
+One database transaction carries the whole batch. For each movement it writes
+the transfer, its two entries, both balance changes, the outbox events and the
+idempotency record; a refused movement leaves nothing behind but its refusal,
+remembered under its idempotency key. Wallets are locked once for the batch, in
+ascending id order, so batches moving money in opposite directions cannot
+deadlock; a deadlock or serialization failure that happens anyway reruns the
+batch a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import errors as pg_errors
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from gopherpayd.admin import audit_log
+from gopherpayd.events import service as events
+from gopherpayd.identity.errors import AccountFrozen
+from gopherpayd.kit.db import Database, is_retryable
+from gopherpayd.kit.errors import AppError
+from gopherpayd.transfers import repository, views
+from gopherpayd.transfers.errors import (
+    CurrencyMismatch,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    InvalidAmount,
+    SelfTransfer,
+)
+from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
+from gopherpayd.wallets import repository as wallet_repository
+from gopherpayd.wallets.currencies import format_minor
+from gopherpayd.wallets.errors import WalletFrozen
+from gopherpayd.wallets.models import SYSTEM_WALLET, USER_WALLET, Wallet
+
+MAX_AMOUNT_MINOR = 2**63 - 1
+"""The largest amount a BIGINT holds."""
+
+# Unique indexes two concurrent transactions can race on: the loser reruns and
+# then sees the winner's row (its idempotency record, or the wallet it opened).
+RACE_CONSTRAINTS = {
+    "uq_idempotency_keys_scope_key",
+    "uq_wallets_open_user_currency",
+    "uq_wallets_system_currency",
+}
+
+
+@dataclass(frozen=True)
+class WalletTarget:
+    """Where money goes or comes from: an existing wallet, or one to open under the lock."""
+
+    wallet: Wallet | None = None
+    open_for_owner: uuid.UUID | None = None
+    open_system: bool = False
+    currency: str = ""
+    owner_frozen: bool = False
+    owner_label: str = ""
+
+
+Selector = Callable[[Session], WalletTarget]
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    scope: str
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class MoneyMovement:
+    kind: str
+    amount: int
+    """Minor units of `currency`, > 0."""
+    currency: str
+    source: Selector
+    destination: Selector
+    initiated_by: uuid.UUID
+    memo: str | None = None
+    idempotency: IdempotencyClaim | None = None
+    reverses_transfer_id: uuid.UUID | None = None
+    audit: audit_log.AuditNote | None = None
+    precheck: Callable[[Session], None] | None = None
+    """Rules that need the database before any wallet is touched (e.g. not reversed yet)."""
+
+
+@dataclass(frozen=True)
+class MovementResult:
+    status_code: int
+    body: dict[str, Any]
+    """The Transfer object, or the problem document of the refusal."""
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+
+def execute(db: Database, movements: list[MoneyMovement], *, retries: int = 8) -> list[MovementResult]:
+    """Run a batch in one transaction; rerun it when it loses a race to another one."""
+    return db.run(lambda session: _apply_batch(session, movements), retries=retries, retry_on=_lost_race)
+
+
+def _lost_race(error: BaseException) -> bool:
+    if is_retryable(error):
+        return True
+    if isinstance(error, IntegrityError) and isinstance(error.orig, pg_errors.UniqueViolation):
+        return error.orig.diag.constraint_name in RACE_CONSTRAINTS
+    return False
+
+
+@dataclass
+class _Pending:
+    index: int
+    movement: MoneyMovement
+    record: IdempotencyRecord | None
+    source: WalletTarget
+    destination: WalletTarget
+
+
+def _apply_batch(session: Session, movements: list[MoneyMovement]) -> list[MovementResult]:
+    results: list[MovementResult | None] = [None] * len(movements)
+    pending: list[_Pending] = []
+    for index, movement in enumerate(movements):
+        record: IdempotencyRecord | None = None
+        if movement.idempotency is not None:
+            stored = repository.get_idempotency_record(
+                session, movement.idempotency.scope, movement.idempotency.key
+            )
+            if stored is not None:
+                results[index] = _replay(stored, movement.idempotency)
+                continue
+            record = _claim_key(session, movement.idempotency)
+        try:
+            with session.begin_nested():
+                source, destination = _resolve(session, movement)
+        except AppError as refusal:
+            results[index] = _refuse(session, record, refusal)
+            continue
+        pending.append(_Pending(index, movement, record, source, destination))
+
+    locked = wallet_repository.lock_in_id_order(
+        session,
+        [t.wallet.id for p in pending for t in (p.source, p.destination) if t.wallet is not None],
+    )
+    for item in pending:
+        try:
+            with session.begin_nested():
+                transfer = _move(session, item, locked)
+                body = views.describe(session, [transfer], item.movement.initiated_by)[0]
+                result = MovementResult(201, body.model_dump(mode="json"))
+                _settle(session, item.record, result)
+        except AppError as refusal:
+            result = _refuse(session, item.record, refusal)
+        results[item.index] = result
+    return [result for result in results if result is not None]
+
+
+def _claim_key(session: Session, claim: IdempotencyClaim) -> IdempotencyRecord:
+    """Insert the key first: a concurrent request with the same key waits on it here."""
+    record = IdempotencyRecord(
+        scope=claim.scope,
+        key=claim.key,
+        request_hash=claim.request_hash,
+        status_code=0,
+        response_body="",
+    )
+    repository.add(session, record)
+    repository.flush(session)
+    return record
+
+
+def _replay(stored: IdempotencyRecord, claim: IdempotencyClaim) -> MovementResult:
+    if stored.request_hash != claim.request_hash:
+        refusal = IdempotencyKeyReused(
+            f"idempotency key {claim.key!r} was already used for a different request; "
+            "use a new key for a new request"
+        )
+        return MovementResult(refusal.status, refusal.to_problem())
+    return MovementResult(stored.status_code, json.loads(stored.response_body), replayed=True)
+
+
+def _settle(session: Session, record: IdempotencyRecord | None, result: MovementResult) -> None:
+    if record is not None:
+        record.status_code = result.status_code
+        record.response_body = json.dumps(result.body, sort_keys=True)
+        repository.add(session, record)
+        repository.flush(session)
+
+
+def _refuse(session: Session, record: IdempotencyRecord | None, refusal: AppError) -> MovementResult:
+    result = MovementResult(refusal.status, refusal.to_problem())
+    _settle(session, record, result)
+    return result
+
+
+def _resolve(session: Session, movement: MoneyMovement) -> tuple[WalletTarget, WalletTarget]:
+    if not 0 < movement.amount <= MAX_AMOUNT_MINOR:
+        raise InvalidAmount(
+            f"amount must be a whole number of minor units between 1 and {MAX_AMOUNT_MINOR}, "
+            f"got {movement.amount}"
+        )
+    if movement.precheck is not None:
+        movement.precheck(session)
+    source = movement.source(session)
+    destination = movement.destination(session)
+    for target in (source, destination):
+        if target.currency != movement.currency:
+            raise CurrencyMismatch(f"wallet holds {target.currency}, the transfer is in {movement.currency}")
+    if source.owner_frozen:
+        raise AccountFrozen(f"account {source.owner_label} is frozen; no money can leave it")
+    if source.wallet and destination.wallet and source.wallet.id == destination.wallet.id:
+        raise SelfTransfer("money cannot be sent to the wallet it comes from")
+    return source, destination
+
+
+def _materialize(session: Session, target: WalletTarget, locked: dict[uuid.UUID, Wallet]) -> Wallet:
+    if target.wallet is not None:
+        return locked[target.wallet.id]
+    # A wallet nobody else can see yet needs no lock; a concurrent opener of the
+    # same wallet trips the unique index and reruns.
+    wallet = Wallet(
+        owner_id=None if target.open_system else target.open_for_owner,
+        currency=target.currency,
+        kind=SYSTEM_WALLET if target.open_system else USER_WALLET,
+    )
+    wallet_repository.add(session, wallet)
+    locked[wallet.id] = wallet
+    return wallet
+
+
+def _move(session: Session, item: _Pending, locked: dict[uuid.UUID, Wallet]) -> Transfer:
+    movement = item.movement
+    source = _materialize(session, item.source, locked)
+    destination = _materialize(session, item.destination, locked)
+    for wallet, label in ((source, "sending"), (destination, "receiving")):
+        if wallet.frozen:
+            raise WalletFrozen(f"{label} wallet {wallet.id} is frozen")
+    if source.kind == USER_WALLET and source.balance < movement.amount:
+        raise InsufficientFunds(
+            f"wallet {source.id} has {format_minor(source.balance, source.currency)}, "
+            f"transfer needs {format_minor(movement.amount, movement.currency)}"
+        )
+    transfer = Transfer(
+        kind=movement.kind,
+        amount=movement.amount,
+        currency=movement.currency,
+        from_wallet_id=source.id,
+        to_wallet_id=destination.id,
+        memo=movement.memo,
+        initiated_by=movement.initiated_by,
+        reverses_transfer_id=movement.reverses_transfer_id,
+    )
+    repository.add(session, transfer)
+    repository.flush(session)  # no ORM relationships: the transfer row must exist before its entries
+    entries = [
+        Entry(
+            transfer_id=transfer.id,
+            wallet_id=source.id,
+            amount=-movement.amount,
+            currency=movement.currency,
+        ),
+        Entry(
+            transfer_id=transfer.id,
+            wallet_id=destination.id,
+            amount=movement.amount,
+            currency=movement.currency,
+        ),
+    ]
+    check_entries_balance(entries)
+    for entry in entries:
+        repository.add(session, entry)
+    source.balance -= movement.amount
+    destination.balance += movement.amount
+    check_user_balance_non_negative(source)
+    session.add(source)
+    session.add(destination)
+    repository.flush(session)
+    _announce(session, transfer, source, destination)
+    if movement.audit is not None:
+        audit_log.record(session, movement.audit)
+    return transfer
+
+
+def check_entries_balance(entries: list[Entry]) -> None:
+    """Invariant: a transfer's entries sum to zero per currency (twin: trg_entries_sum_to_zero)."""
+    totals: dict[str, int] = {}
+    for entry in entries:
+        totals[entry.currency] = totals.get(entry.currency, 0) + entry.amount
+    unbalanced = {currency: total for currency, total in totals.items() if total != 0}
+    if unbalanced:
+        raise AssertionError(f"entries do not sum to zero: {unbalanced}")
+
+
+def check_user_balance_non_negative(wallet: Wallet) -> None:
+    """Invariant: a user wallet never goes below zero.
+
+    Database twin: ck_wallets_user_balance_non_negative.
+    """
+    if wallet.kind == USER_WALLET and wallet.balance < 0:
+        raise AssertionError(f"wallet {wallet.id} would go negative")
+
+
+_EVENT_TYPES = {
+    "transfer": ("transfer.sent", "transfer.received"),
+    "deposit": (None, "wallet.deposit"),
+    "withdrawal": ("wallet.withdrawal", None),
+    "reversal": ("transfer.reversed", "transfer.reversed"),
+}
+
+
+def _announce(session: Session, transfer: Transfer, source: Wallet, destination: Wallet) -> None:
+    sent_type, received_type = _EVENT_TYPES[transfer.kind]
+    common = {
+        "transfer_id": str(transfer.id),
+        "kind": transfer.kind,
+        "amount": transfer.amount,
+        "currency": transfer.currency,
+        "memo": transfer.memo,
+    }
+    if sent_type and source.owner_id is not None:
+        events.emit(
+            session,
+            sent_type,
+            source.owner_id,
+            {
+                **common,
+                "direction": "out",
+                "wallet_id": str(source.id),
+                "new_balance": source.balance,
+                "counterparty_wallet_id": str(destination.id),
+            },
+        )
+    if received_type and destination.owner_id is not None:
+        events.emit(
+            session,
+            received_type,
+            destination.owner_id,
+            {
+                **common,
+                "direction": "in",
+                "wallet_id": str(destination.id),
+                "new_balance": destination.balance,
+                "counterparty_wallet_id": str(source.id),
+            },
+        )

@@ -1,0 +1,88 @@
+"""SQL for transfers, entries, idempotency records and history."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from gopherpayd.identity.models import User
+from gopherpayd.kit.pagination import Cursor
+from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
+from gopherpayd.wallets.models import Wallet
+
+
+def add(session: Session, row: Transfer | Entry | IdempotencyRecord) -> None:
+    session.add(row)
+
+
+def flush(session: Session) -> None:
+    session.flush()
+
+
+def get(session: Session, transfer_id: uuid.UUID) -> Transfer | None:
+    return session.get(Transfer, transfer_id)
+
+
+def get_reversal_of(session: Session, transfer_id: uuid.UUID) -> Transfer | None:
+    query = select(Transfer).where(Transfer.reverses_transfer_id == transfer_id)
+    return session.exec(query).first()
+
+
+def get_idempotency_record(session: Session, scope: str, key: str) -> IdempotencyRecord | None:
+    query = select(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+    return session.exec(query).first()
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    wallet_ids: list[uuid.UUID]
+    currency: str | None = None
+    direction: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def history(session: Session, spec: HistoryFilter, cursor: Cursor | None, limit: int) -> list[Transfer]:
+    """Transfers touching the wallets, newest first, keyset-paginated."""
+    if not spec.wallet_ids:
+        return []
+    incoming = col(Transfer.to_wallet_id).in_(spec.wallet_ids)
+    outgoing = col(Transfer.from_wallet_id).in_(spec.wallet_ids)
+    query = select(Transfer)
+    if spec.direction == "in":
+        query = query.where(incoming)
+    elif spec.direction == "out":
+        query = query.where(outgoing)
+    else:
+        query = query.where(or_(incoming, outgoing))
+    if spec.currency:
+        query = query.where(Transfer.currency == spec.currency)
+    if spec.since:
+        query = query.where(col(Transfer.created_at) >= spec.since)
+    if spec.until:
+        query = query.where(col(Transfer.created_at) < spec.until)
+    if cursor:
+        query = query.where(
+            or_(
+                col(Transfer.created_at) < cursor.created_at,
+                (col(Transfer.created_at) == cursor.created_at) & (col(Transfer.id) < cursor.id),
+            )
+        )
+    query = query.order_by(col(Transfer.created_at).desc(), col(Transfer.id).desc()).limit(limit)
+    return list(session.exec(query).all())
+
+
+def wallets_with_owners(
+    session: Session, wallet_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Wallet, User | None]]:
+    query = (
+        select(Wallet, User)
+        .join(User, col(User.id) == Wallet.owner_id, isouter=True)
+        .where(col(Wallet.id).in_(list(set(wallet_ids))))
+    )
+    return {wallet.id: (wallet, user) for wallet, user in session.exec(query).all()}

@@ -1,0 +1,149 @@
+"""Transfer rules: who may send what to whom, idempotency keys, history."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from sqlmodel import Session
+
+from gopherpayd.identity import repository as identity_repository
+from gopherpayd.identity.service import Principal, normalize_email
+from gopherpayd.kit.pagination import Cursor
+from gopherpayd.transfers import repository, views
+from gopherpayd.transfers.engine import IdempotencyClaim, MoneyMovement, Selector, WalletTarget
+from gopherpayd.transfers.errors import (
+    IdempotencyKeyInvalid,
+    IdempotencyKeyRequired,
+    RecipientFrozen,
+    RecipientNotFound,
+    SelfTransfer,
+    TransferNotFound,
+)
+from gopherpayd.transfers.repository import HistoryFilter
+from gopherpayd.transfers.schemas import TransferOut, TransferPage, TransferRequestBody
+from gopherpayd.wallets import repository as wallet_repository
+from gopherpayd.wallets.errors import WalletNotFound
+from gopherpayd.wallets.models import USER_WALLET
+from gopherpayd.wallets.service import supported_currency
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+
+def idempotency_claim(
+    principal: Principal, key: str | None, operation: str, body: dict[str, Any]
+) -> IdempotencyClaim:
+    """The caller's key, bound to a hash of what they asked for."""
+    if key is None or key == "":
+        raise IdempotencyKeyRequired(
+            "requests that move money need an Idempotency-Key header (for example a UUID)"
+        )
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise IdempotencyKeyInvalid(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters"
+        )
+    canonical = json.dumps({"operation": operation, "body": body}, sort_keys=True, default=str)
+    request_hash = hashlib.sha256(canonical.encode()).hexdigest()
+    return IdempotencyClaim(scope=str(principal.user_id), key=key, request_hash=request_hash)
+
+
+def own_wallet(user_id: uuid.UUID, currency: str) -> Selector:
+    def select(session: Session) -> WalletTarget:
+        user = identity_repository.get_user(session, user_id)
+        if user is None:
+            raise RecipientNotFound(f"no user {user_id}")
+        wallet = wallet_repository.get_open_user_wallet(session, user_id, currency)
+        if wallet is None:
+            raise WalletNotFound(
+                f"{user.email} has no {currency} wallet; open one with: gopherpay wallets open {currency}"
+            )
+        return WalletTarget(
+            wallet=wallet, currency=currency, owner_frozen=user.frozen, owner_label=user.email
+        )
+
+    return select
+
+
+def recipient_by_email(email: str, currency: str, sender_id: uuid.UUID | None) -> Selector:
+    """The recipient's wallet in `currency`, opened for them if they have none."""
+
+    def select(session: Session) -> WalletTarget:
+        user = identity_repository.get_user_by_email(session, normalize_email(email))
+        if user is None:
+            raise RecipientNotFound(f"no account for {email}; ask them to sign up first")
+        if user.id == sender_id:
+            raise SelfTransfer("you cannot send money to yourself")
+        if user.frozen:
+            raise RecipientFrozen(f"account {user.email} is frozen and cannot receive money")
+        wallet = wallet_repository.get_open_user_wallet(session, user.id, currency)
+        if wallet is None:
+            return WalletTarget(open_for_owner=user.id, currency=currency, owner_label=user.email)
+        return WalletTarget(wallet=wallet, currency=currency, owner_label=user.email)
+
+    return select
+
+
+def recipient_by_wallet(wallet_id: uuid.UUID, sender_id: uuid.UUID) -> Selector:
+    def select(session: Session) -> WalletTarget:
+        wallet = wallet_repository.get(session, wallet_id)
+        if wallet is None or wallet.kind != USER_WALLET or wallet.closed_at is not None:
+            raise RecipientNotFound(f"no open wallet {wallet_id}")
+        assert wallet.owner_id is not None  # ck_wallets_system_has_no_owner
+        if wallet.owner_id == sender_id:
+            raise SelfTransfer("you cannot send money to your own wallet")
+        owner = identity_repository.get_user(session, wallet.owner_id)
+        assert owner is not None  # foreign key
+        if owner.frozen:
+            raise RecipientFrozen(f"account {owner.email} is frozen and cannot receive money")
+        return WalletTarget(wallet=wallet, currency=wallet.currency, owner_label=owner.email)
+
+    return select
+
+
+def user_transfer(principal: Principal, body: TransferRequestBody, key: str | None) -> MoneyMovement:
+    """A user sending money to another user."""
+    currency = supported_currency(body.currency)
+    request = body.model_dump(mode="json") | {"currency": currency}
+    if body.to_email is not None:
+        request["to_email"] = normalize_email(body.to_email)
+        destination = recipient_by_email(body.to_email, currency, principal.user_id)
+    else:
+        assert body.to_wallet_id is not None  # schema: exactly one recipient
+        destination = recipient_by_wallet(body.to_wallet_id, principal.user_id)
+    return MoneyMovement(
+        kind="transfer",
+        amount=body.amount,
+        currency=currency,
+        source=own_wallet(principal.user_id, currency),
+        destination=destination,
+        initiated_by=principal.user_id,
+        memo=body.memo,
+        idempotency=idempotency_claim(principal, key, "transfer", request),
+    )
+
+
+def history(
+    session: Session, principal: Principal, spec: HistoryFilter, cursor: str | None, limit: int
+) -> TransferPage:
+    after = Cursor.decode(cursor) if cursor else None
+    wallet_ids = wallet_repository.list_all_wallet_ids_of(session, principal.user_id)
+    spec = HistoryFilter(wallet_ids, spec.currency, spec.direction, spec.since, spec.until)
+    rows = repository.history(session, spec, after, limit + 1)
+    next_cursor = (
+        Cursor(rows[limit - 1].created_at, rows[limit - 1].id).encode() if len(rows) > limit else None
+    )
+    return TransferPage(
+        items=views.describe(session, rows[:limit], principal.user_id), next_cursor=next_cursor
+    )
+
+
+def get_transfer(session: Session, principal: Principal, transfer_id: uuid.UUID) -> TransferOut:
+    """One transfer, only for a party to it (admins see all)."""
+    transfer = repository.get(session, transfer_id)
+    if transfer is not None:
+        described = views.describe(session, [transfer], principal.user_id)[0]
+        if principal.is_admin or described.direction is not None:
+            return described
+    raise TransferNotFound(f"no transfer {transfer_id} among yours")

@@ -1,0 +1,53 @@
+"""Turning transfer rows into the API's Transfer objects, parties included."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlmodel import Session
+
+from gopherpayd.identity.models import User
+from gopherpayd.kit.clock import as_utc
+from gopherpayd.transfers import repository
+from gopherpayd.transfers.models import Transfer
+from gopherpayd.transfers.schemas import PartyOut, TransferOut
+from gopherpayd.wallets.models import SYSTEM_WALLET, Wallet
+
+
+def _party(wallet: Wallet, owner: User | None) -> PartyOut:
+    return PartyOut(
+        wallet_id=wallet.id,
+        user_id=owner.id if owner else None,
+        email=owner.email if owner else None,
+        full_name=owner.full_name if owner else None,
+        system=wallet.kind == SYSTEM_WALLET,
+    )
+
+
+def describe(session: Session, transfers: list[Transfer], viewer_id: uuid.UUID | None) -> list[TransferOut]:
+    wallet_ids = [t.from_wallet_id for t in transfers] + [t.to_wallet_id for t in transfers]
+    parties = repository.wallets_with_owners(session, wallet_ids)
+    described = []
+    for transfer in transfers:
+        sender = _party(*parties[transfer.from_wallet_id])
+        recipient = _party(*parties[transfer.to_wallet_id])
+        direction = None
+        if viewer_id is not None and recipient.user_id == viewer_id:
+            direction = "in"
+        elif viewer_id is not None and sender.user_id == viewer_id:
+            direction = "out"
+        described.append(
+            TransferOut(
+                id=transfer.id,
+                kind=transfer.kind,  # type: ignore[arg-type]
+                amount=transfer.amount,
+                currency=transfer.currency,
+                sender=sender,
+                recipient=recipient,
+                memo=transfer.memo,
+                reverses_transfer_id=transfer.reverses_transfer_id,
+                created_at=as_utc(transfer.created_at),
+                direction=direction,  # type: ignore[arg-type]
+            )
+        )
+    return described

@@ -1,0 +1,56 @@
+"""HTTP: currencies and the caller's wallets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+
+from gopherpayd.identity.dependencies import CurrentUser
+from gopherpayd.kit.context import Context
+from gopherpayd.wallets import service
+from gopherpayd.wallets.currencies import CURRENCIES
+from gopherpayd.wallets.schemas import (
+    CURRENCY_PATTERN,
+    CurrencyList,
+    CurrencyOut,
+    OpenWalletRequest,
+    WalletList,
+    WalletOut,
+)
+
+router = APIRouter(prefix="/v1", tags=["wallets"])
+CurrencyPath = Annotated[str, Path(pattern=CURRENCY_PATTERN, description="ISO 4217 code")]
+
+
+@router.get("/currencies")
+def list_currencies() -> CurrencyList:
+    """Supported currencies and their minor-unit exponents."""
+    return CurrencyList(
+        items=[CurrencyOut(code=c.code, exponent=c.exponent, name=c.name) for c in CURRENCIES.values()]
+    )
+
+
+@router.get("/wallets")
+def list_wallets(principal: CurrentUser, context: Context) -> WalletList:
+    """The caller's open wallets with balances."""
+    wallets = context.db.run(lambda s: service.list_wallets(s, principal.user_id))
+    return WalletList(items=[WalletOut.of(w) for w in wallets])
+
+
+@router.post("/wallets", status_code=status.HTTP_201_CREATED)
+def open_wallet(body: OpenWalletRequest, principal: CurrentUser, context: Context) -> WalletOut:
+    """Open a wallet in a currency."""
+    return WalletOut.of(context.db.run(lambda s: service.open_wallet(s, principal.user_id, body.currency)))
+
+
+@router.get("/wallets/{currency}")
+def get_wallet(currency: CurrencyPath, principal: CurrentUser, context: Context) -> WalletOut:
+    """The caller's wallet in one currency."""
+    return WalletOut.of(context.db.run(lambda s: service.get_wallet(s, principal.user_id, currency)))
+
+
+@router.delete("/wallets/{currency}")
+def close_wallet(currency: CurrencyPath, principal: CurrentUser, context: Context) -> WalletOut:
+    """Close the caller's wallet in a currency; its balance must be zero."""
+    return WalletOut.of(context.db.run(lambda s: service.close_wallet(s, principal.user_id, currency)))

@@ -1,0 +1,66 @@
+"""SQL for wallets."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlmodel import Session, col, select
+
+from gopherpayd.wallets.models import SYSTEM_WALLET, USER_WALLET, Wallet
+
+
+def add(session: Session, wallet: Wallet) -> Wallet:
+    session.add(wallet)
+    session.flush()
+    return wallet
+
+
+def get(session: Session, wallet_id: uuid.UUID) -> Wallet | None:
+    return session.get(Wallet, wallet_id)
+
+
+def get_open_user_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet | None:
+    query = select(Wallet).where(
+        Wallet.owner_id == owner_id,
+        Wallet.currency == currency,
+        Wallet.kind == USER_WALLET,
+        col(Wallet.closed_at).is_(None),
+    )
+    return session.exec(query).first()
+
+
+def list_open_user_wallets(session: Session, owner_ids: Iterable[uuid.UUID]) -> list[Wallet]:
+    query = select(Wallet).where(col(Wallet.owner_id).in_(list(owner_ids)), col(Wallet.closed_at).is_(None))
+    return list(session.exec(query.order_by(col(Wallet.currency))).all())
+
+
+def list_all_wallet_ids_of(session: Session, owner_id: uuid.UUID) -> list[uuid.UUID]:
+    """Every wallet the user ever had, closed ones included (their history stays theirs)."""
+    return list(session.exec(select(Wallet.id).where(Wallet.owner_id == owner_id)).all())
+
+
+def get_system_wallet(session: Session, currency: str) -> Wallet | None:
+    query = select(Wallet).where(Wallet.kind == SYSTEM_WALLET, Wallet.currency == currency)
+    return session.exec(query).first()
+
+
+def get_many(session: Session, wallet_ids: Iterable[uuid.UUID]) -> list[Wallet]:
+    return list(session.exec(select(Wallet).where(col(Wallet.id).in_(list(wallet_ids)))).all())
+
+
+def lock_in_id_order(session: Session, wallet_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Wallet]:
+    """Lock wallets, always in ascending id order so opposite transfers cannot deadlock.
+
+    `populate_existing` makes the rows read under the lock win over anything the
+    session cached before it.
+    """
+    ordered = sorted(set(wallet_ids))
+    query = (
+        select(Wallet)
+        .where(col(Wallet.id).in_(ordered))
+        .order_by(col(Wallet.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {wallet.id: wallet for wallet in session.exec(query).all()}

@@ -1,0 +1,90 @@
+"""Wallet rules: one open wallet per user and currency, closing only when empty."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlmodel import Session
+
+from gopherpayd.kit.clock import utcnow
+from gopherpayd.wallets import repository
+from gopherpayd.wallets.currencies import CURRENCIES, format_minor, get_currency
+from gopherpayd.wallets.errors import (
+    UnsupportedCurrency,
+    WalletExists,
+    WalletFrozen,
+    WalletNotEmpty,
+    WalletNotFound,
+)
+from gopherpayd.wallets.models import SYSTEM_WALLET, USER_WALLET, Wallet
+
+
+def supported_currency(code: str) -> str:
+    """The canonical code for `code`, or a refusal naming what is supported."""
+    upper = code.upper()
+    if get_currency(upper) is None:
+        raise UnsupportedCurrency(
+            f"{code!r} is not a supported currency; supported: {', '.join(sorted(CURRENCIES))}"
+        )
+    return upper
+
+
+def open_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet:
+    currency = supported_currency(currency)
+    if repository.get_open_user_wallet(session, owner_id, currency) is not None:
+        raise WalletExists(f"you already have a {currency} wallet")
+    return repository.add(session, Wallet(owner_id=owner_id, currency=currency, kind=USER_WALLET))
+
+
+def ensure_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet:
+    """The user's open wallet in `currency`, opened on the spot when they have none."""
+    wallet = repository.get_open_user_wallet(session, owner_id, currency)
+    if wallet is None:
+        wallet = repository.add(session, Wallet(owner_id=owner_id, currency=currency, kind=USER_WALLET))
+    return wallet
+
+
+def system_wallet(session: Session, currency: str) -> Wallet:
+    """The wallet standing for the outside world in `currency`."""
+    wallet = repository.get_system_wallet(session, currency)
+    if wallet is None:
+        wallet = repository.add(session, Wallet(owner_id=None, currency=currency, kind=SYSTEM_WALLET))
+    return wallet
+
+
+def list_wallets(session: Session, owner_id: uuid.UUID) -> list[Wallet]:
+    return repository.list_open_user_wallets(session, [owner_id])
+
+
+def get_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet:
+    currency = supported_currency(currency)
+    wallet = repository.get_open_user_wallet(session, owner_id, currency)
+    if wallet is None:
+        raise WalletNotFound(
+            f"you have no {currency} wallet; open one with: gopherpay wallets open {currency}"
+        )
+    return wallet
+
+
+def close_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet:
+    wallet = get_wallet(session, owner_id, currency)
+    wallet = repository.lock_in_id_order(session, [wallet.id])[wallet.id]
+    if wallet.frozen:
+        raise WalletFrozen(f"wallet {wallet.id} is frozen and cannot be closed")
+    if wallet.balance != 0:
+        raise WalletNotEmpty(
+            f"wallet {wallet.id} holds {format_minor(wallet.balance, currency)}; send or withdraw it first"
+        )
+    wallet.closed_at = utcnow()
+    session.add(wallet)
+    session.flush()
+    return wallet
+
+
+def set_wallet_frozen(session: Session, owner_id: uuid.UUID, currency: str, frozen: bool) -> Wallet:
+    wallet = get_wallet(session, owner_id, currency)
+    wallet = repository.lock_in_id_order(session, [wallet.id])[wallet.id]
+    wallet.frozen = frozen
+    session.add(wallet)
+    session.flush()
+    return wallet

@@ -1,0 +1,1 @@
+"""GopherPay command-line client: `gopherpay`."""

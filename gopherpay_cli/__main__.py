@@ -1,0 +1,5 @@
+"""`python -m gopherpay_cli` runs the `gopherpay` command."""
+
+from gopherpay_cli.main import run
+
+run()

@@ -1,0 +1,302 @@
+"""The GopherPay HTTP API client (httpx, synchronous).
+
+- Sends `Authorization: Bearer <access token>` from the credential store.
+- Turns RFC 9457 problem+json answers into `ApiError(status, code, detail)`.
+- Refreshes an expired access token transparently, once per request.
+- Network failures raise `DaemonUnreachable`, except for money-moving requests
+  (those with an `Idempotency-Key`): they are sent again a few times with the
+  same key, so a dropped connection never moves money twice.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import httpx
+
+from gopherpay_cli.credentials import Credentials, CredentialStore
+from gopherpay_cli.errors import (
+    LOGIN_AGAIN,
+    ApiError,
+    DaemonUnreachable,
+    ExitCode,
+    GopherPayError,
+    UsageError,
+)
+
+MONEY_RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0)
+"""Pauses before each resend of a money-moving request after a network failure."""
+
+REFRESHABLE_CODES = frozenset({"token_expired", "invalid_token"})
+NETWORK_ERRORS = (
+    httpx.ConnectError,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+    httpx.TimeoutException,
+)
+UNREACHABLE_HINT = (
+    "Is the daemon running (gopherpayd serve)? Point the CLI at it with --server or GOPHERPAY_SERVER."
+)
+
+
+@dataclass(frozen=True)
+class MoneyReply:
+    """The answer to a money-moving request; `replayed` when the daemon had done it before."""
+
+    data: Any
+    replayed: bool
+
+
+class ApiClient:
+    """One connection pool to one daemon, authenticated from one credential store."""
+
+    def __init__(
+        self,
+        server: str,
+        credentials: CredentialStore,
+        *,
+        ca_bundle: str | None = None,
+        timeout: float = 15.0,
+        retry_delays: Sequence[float] = MONEY_RETRY_DELAYS,
+    ) -> None:
+        self.server = server
+        self.credentials = credentials
+        self.retry_delays = tuple(retry_delays)
+        verify: ssl.SSLContext | bool = True
+        if ca_bundle:
+            try:
+                verify = ssl.create_default_context(cafile=ca_bundle)
+            except (OSError, ssl.SSLError) as error:
+                raise UsageError(f"Cannot load the CA bundle {ca_bundle}: {error}") from error
+        self._http = httpx.Client(
+            base_url=server,
+            verify=verify,
+            timeout=timeout,
+            headers={"User-Agent": f"gopherpay/{_cli_version()}", "Accept": "application/json"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def get(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
+        return _body(self._send("GET", path, params=params))
+
+    def get_pages(
+        self, path: str, params: Mapping[str, str | int], *, limit: int, page_size: int = 200
+    ) -> dict[str, Any]:
+        """Up to `limit` items of a paginated list, following `next_cursor`.
+
+        Answers in the list's own shape, `{"items": [...], "next_cursor": ...}`, where
+        `next_cursor` continues after the last item returned.
+        """
+        items: list[Any] = []
+        cursor: str | None = None
+        while len(items) < limit:
+            query = {**params, "limit": min(limit - len(items), page_size)}
+            if cursor:
+                query["cursor"] = cursor
+            page = self.get(path, query)
+            items.extend(page.get("items", []))
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        return {"items": items[:limit], "next_cursor": cursor}
+
+    def post(self, path: str, body: Any = None, *, authenticated: bool = True) -> Any:
+        return _body(self._send("POST", path, body=body, authenticated=authenticated))
+
+    def delete(self, path: str) -> Any:
+        return _body(self._send("DELETE", path))
+
+    def move_money(self, path: str, body: Any, idempotency_key: str) -> MoneyReply:
+        """POST a money-moving request; network failures are retried with the same key."""
+        response = self._send("POST", path, body=body, idempotency_key=idempotency_key)
+        replayed = response.headers.get("Idempotency-Replayed", "").lower() == "true"
+        return MoneyReply(data=_body(response), replayed=replayed)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        idempotency_key: str | None = None,
+        authenticated: bool = True,
+    ) -> httpx.Response:
+        credentials = self.credentials.load() if authenticated else None
+        if authenticated and credentials is None:
+            raise GopherPayError(f"You are not logged in to {self.server}", ExitCode.AUTH, hint=LOGIN_AGAIN)
+        response = self._transmit(method, path, body, params, idempotency_key, credentials)
+        if (
+            credentials is not None
+            and response.status_code == 401
+            and _problem_code(response) in REFRESHABLE_CODES
+            and not self.credentials.from_environment
+        ):
+            renewed = self._refresh(credentials)
+            if renewed is not None:
+                response = self._transmit(method, path, body, params, idempotency_key, renewed)
+        if response.is_error:
+            raise api_error_from(response)
+        return response
+
+    def _transmit(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, str | int] | None,
+        idempotency_key: str | None,
+        credentials: Credentials | None,
+    ) -> httpx.Response:
+        """Send once; a money-moving request is sent again after a network failure."""
+        headers: dict[str, str] = {}
+        if credentials is not None:
+            headers["Authorization"] = f"Bearer {credentials.access_token}"
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        delays = self.retry_delays if idempotency_key is not None else ()
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, json=body, params=params, headers=headers)
+            except NETWORK_ERRORS as error:
+                if attempt >= len(delays) or _is_certificate_error(error):
+                    raise self._unreachable(error, idempotency_key, attempt + 1) from None
+            else:
+                # A resend can reach the daemon while the original is still being
+                # processed; waiting for it is part of the same retry.
+                in_progress = _problem_code(response) == "idempotency_request_in_progress"
+                if attempt == 0 or not in_progress or attempt >= len(delays):
+                    return response
+            time.sleep(delays[attempt])
+            attempt += 1
+
+    def _refresh(self, rejected: Credentials) -> Credentials | None:
+        """New credentials after the access token was refused, or None if there is no way."""
+        with self.credentials.refresh_lock():
+            stored = self.credentials.load_stored()
+            if stored is None or not stored.refresh_token:
+                return None
+            if stored.access_token != rejected.access_token:
+                return stored  # another gopherpay process refreshed in the meantime
+            # Not retried: a refresh token is spent by the first attempt that arrives.
+            response = self._transmit(
+                "POST", "/v1/auth/refresh", {"refresh_token": stored.refresh_token}, None, None, None
+            )
+            if response.is_error:
+                raise api_error_from(response)
+            pair = _body(response)
+            renewed = Credentials.from_token_pair(pair, fallback_email=stored.email)
+            self.credentials.save(renewed)
+            return renewed
+
+    def _unreachable(
+        self, error: httpx.HTTPError, idempotency_key: str | None, attempts: int
+    ) -> DaemonUnreachable:
+        reason = str(error) or type(error).__name__
+        if _is_certificate_error(error):
+            return DaemonUnreachable(
+                f"Cannot verify the TLS certificate of {self.server}: {reason}",
+                hint="If the daemon uses a private CA, pass --ca-bundle PATH (or set GOPHERPAY_CA_BUNDLE).",
+            )
+        if isinstance(error, httpx.TimeoutException):
+            message = f"The GopherPay daemon at {self.server} did not answer in time"
+        elif isinstance(error, httpx.ConnectError):
+            message = f"Cannot reach the GopherPay daemon at {self.server}: {reason}"
+        else:
+            message = f"Lost the connection to the GopherPay daemon at {self.server}: {reason}"
+        if idempotency_key is None:
+            return DaemonUnreachable(message, hint=UNREACHABLE_HINT)
+        return DaemonUnreachable(
+            f"{message} (tried {attempts} times)",
+            hint="The request may or may not have been carried out. To retry it safely, "
+            f"run the same command again with --idempotency-key {idempotency_key}",
+        )
+
+
+def api_error_from(response: httpx.Response) -> ApiError:
+    """The ApiError for an error answer; tolerates answers that are not problem+json."""
+    problem = _json_or_none(response)
+    retry_after = _retry_after(response)
+    if isinstance(problem, dict) and isinstance(problem.get("code"), str):
+        detail = problem.get("detail") or problem.get("title") or response.reason_phrase
+        return ApiError(
+            response.status_code,
+            problem["code"],
+            str(detail),
+            field_errors=_field_errors(problem.get("errors")),
+            retry_after=retry_after,
+        )
+    detail = f"The daemon answered {response.status_code} {response.reason_phrase}"
+    if isinstance(problem, dict) and isinstance(problem.get("detail"), str):
+        detail = f"{detail}: {problem['detail']}"
+    return ApiError(response.status_code, f"http_{response.status_code}", detail, retry_after=retry_after)
+
+
+def _field_errors(errors: Any) -> tuple[str, ...]:
+    """`loc: msg` for each entry of a 422 answer; the rejected input is never echoed."""
+    if not isinstance(errors, list):
+        return ()
+    lines = []
+    for error in errors:
+        if isinstance(error, dict):
+            location = ".".join(str(part) for part in error.get("loc", []) if part != "body")
+            message = str(error.get("msg", "invalid"))
+            lines.append(f"{location}: {message}" if location else message)
+    return tuple(lines)
+
+
+def _body(response: httpx.Response) -> Any:
+    if response.status_code == 204 or not response.content:
+        return None
+    data = _json_or_none(response)
+    if data is None:
+        raise GopherPayError(
+            f"The daemon answered {response.status_code} with a body that is not JSON",
+            ExitCode.FAILURE,
+        )
+    return data
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _problem_code(response: httpx.Response) -> str | None:
+    if not response.is_error:
+        return None
+    problem = _json_or_none(response)
+    code = problem.get("code") if isinstance(problem, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _retry_after(response: httpx.Response) -> int | None:
+    value = response.headers.get("Retry-After", "")
+    return int(value) if value.isdigit() else None
+
+
+def _is_certificate_error(error: httpx.HTTPError) -> bool:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(error)
+
+
+def _cli_version() -> str:
+    try:
+        return version("gopherpay")
+    except PackageNotFoundError:
+        return "unknown"

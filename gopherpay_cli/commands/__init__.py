@@ -1,0 +1,1 @@
+"""One Typer sub-app per noun, composed by gopherpay_cli.main."""

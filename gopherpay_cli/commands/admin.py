@@ -1,0 +1,173 @@
+"""Operator commands (the daemon checks the admin role on every one)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import typer
+
+from gopherpay_cli import views
+from gopherpay_cli.commands.transfers import (
+    IdempotencyKeyOption,
+    amount_minor,
+    announce_replay,
+    idempotency_key,
+)
+from gopherpay_cli.commands.wallets import currency_code
+from gopherpay_cli.errors import ExitCode, GopherPayError, hints
+from gopherpay_cli.money import format_amount
+from gopherpay_cli.state import AppState, get_state
+
+app = typer.Typer(
+    help="Operator commands: users, deposits, withdrawals, freezes, reversals, audit.",
+    no_args_is_help=True,
+)
+
+UserArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The user's email address (or user id).")]
+AmountArgument = Annotated[str, typer.Argument(metavar="AMOUNT", help="Like 12.34 or 1,000.")]
+CurrencyArgument = Annotated[str, typer.Argument(metavar="CURRENCY", help="ISO 4217 code, like USD.")]
+ReasonOption = Annotated[
+    str, typer.Option("--reason", metavar="TEXT", help="Why; recorded in the audit log.")
+]
+WalletOption = Annotated[
+    str | None,
+    typer.Option("--wallet", metavar="CURRENCY", help="Only this wallet, not the whole account."),
+]
+LimitOption = Annotated[int, typer.Option("--limit", metavar="N", min=1, help="At most this many entries.")]
+
+
+@app.command()
+def users(
+    ctx: typer.Context,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", metavar="Q", help="Only users whose email or name contains Q."),
+    ] = None,
+    limit: LimitOption = 50,
+) -> None:
+    """List users with their wallets."""
+    state = get_state(ctx)
+    params = {"q": search} if search else {}
+    views.show_admin_users(state.renderer, state.client().get_pages("/v1/admin/users", params, limit=limit))
+
+
+@app.command()
+def deposit(
+    ctx: typer.Context,
+    user: UserArgument,
+    amount: AmountArgument,
+    currency: CurrencyArgument,
+    reason: ReasonOption,
+    key: IdempotencyKeyOption = None,
+) -> None:
+    """Put money from the outside world into a user's wallet."""
+    state = get_state(ctx)
+    done = _move_money(state, "/v1/admin/deposits", user, amount, currency, reason, key)
+    state.renderer.info(f"Deposited {_amount(done)} to {user} (transfer {done['id']})")
+    views.show_transfer(state.renderer, done)
+
+
+@app.command()
+def withdraw(
+    ctx: typer.Context,
+    user: UserArgument,
+    amount: AmountArgument,
+    currency: CurrencyArgument,
+    reason: ReasonOption,
+    key: IdempotencyKeyOption = None,
+) -> None:
+    """Take money out of a user's wallet to the outside world."""
+    state = get_state(ctx)
+    done = _move_money(state, "/v1/admin/withdrawals", user, amount, currency, reason, key)
+    state.renderer.info(f"Withdrew {_amount(done)} from {user} (transfer {done['id']})")
+    views.show_transfer(state.renderer, done)
+
+
+@app.command()
+def freeze(ctx: typer.Context, user: UserArgument, reason: ReasonOption, wallet: WalletOption = None) -> None:
+    """Freeze an account (no login, no money movement) or one of its wallets."""
+    _set_frozen(get_state(ctx), user, wallet, reason, frozen=True)
+
+
+@app.command()
+def unfreeze(
+    ctx: typer.Context, user: UserArgument, reason: ReasonOption, wallet: WalletOption = None
+) -> None:
+    """Lift a freeze on an account or one of its wallets."""
+    _set_frozen(get_state(ctx), user, wallet, reason, frozen=False)
+
+
+@app.command()
+def reverse(
+    ctx: typer.Context,
+    transfer_id: Annotated[str, typer.Argument(metavar="TRANSFER_ID", help="The transfer to undo.")],
+    reason: ReasonOption,
+    key: IdempotencyKeyOption = None,
+) -> None:
+    """Undo a transfer with a new transfer in the opposite direction."""
+    state = get_state(ctx)
+    path = f"/v1/admin/transfers/{quote(transfer_id, safe='')}/reverse"
+    reply = state.client().move_money(path, {"reason": reason}, idempotency_key(key))
+    reversal = reply.data
+    state.renderer.info(f"Reversed transfer {transfer_id} (reversal {reversal['id']})")
+    announce_replay(state, reply.replayed)
+    views.show_transfer(state.renderer, reversal)
+
+
+@app.command()
+def audit(ctx: typer.Context) -> None:
+    """Check the ledger's invariants; exits 1 when any is violated."""
+    state = get_state(ctx)
+    report = state.client().get("/v1/admin/audit")
+    views.show_audit(state.renderer, report)
+    violations = report.get("violations", [])
+    if violations or not report.get("ok", False):
+        raise GopherPayError(f"The audit found {len(violations)} invariant violation(s)", ExitCode.FAILURE)
+    state.renderer.info(f"Ledger OK: every invariant holds (checked {report.get('checked_at')}).")
+
+
+@app.command()
+def log(ctx: typer.Context, limit: LimitOption = 50) -> None:
+    """Show the operator audit log, newest first."""
+    state = get_state(ctx)
+    page = state.client().get_pages("/v1/admin/audit-log", {}, limit=limit)
+    views.show_audit_log(state.renderer, page)
+
+
+def _move_money(
+    state: AppState,
+    path: str,
+    user: str,
+    amount: str,
+    currency: str,
+    reason: str,
+    key: str | None,
+) -> dict[str, Any]:
+    code = currency_code(currency)
+    body = {"user": user, "amount": amount_minor(amount, code), "currency": code, "reason": reason}
+    with hints(
+        wallet_not_found=f"{user} has no {code} wallet. They can open one with: gopherpay wallets open {code}"
+    ):
+        reply = state.client().move_money(path, body, idempotency_key(key))
+    announce_replay(state, reply.replayed)
+    done: dict[str, Any] = reply.data
+    return done
+
+
+def _set_frozen(state: AppState, user: str, wallet: str | None, reason: str, *, frozen: bool) -> None:
+    action = "freeze" if frozen else "unfreeze"
+    path = f"/v1/admin/users/{quote(user, safe='@')}"
+    target = f"the account of {user}"
+    if wallet is not None:
+        code = currency_code(wallet)
+        path += f"/wallets/{code}"
+        target = f"the {code} wallet of {user}"
+    result = state.client().post(f"{path}/{action}", {"reason": reason})
+    state.renderer.info(f"{'Froze' if frozen else 'Unfroze'} {target}.")
+    if state.json_output:
+        state.renderer.json(result)
+
+
+def _amount(transfer: dict[str, Any]) -> str:
+    return format_amount(transfer["amount"], transfer["currency"])

@@ -1,0 +1,187 @@
+"""Sending money and reading the history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from gopherpay_cli import views
+from gopherpay_cli.commands.wallets import currency_code
+from gopherpay_cli.errors import ApiError, UsageError, hints
+from gopherpay_cli.money import AmountError, format_amount, parse_amount
+from gopherpay_cli.state import AppState, get_state
+
+app = typer.Typer()
+
+MEMO_MAX_LENGTH = 280
+IDEMPOTENCY_KEY_MAX_LENGTH = 200
+
+IdempotencyKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--idempotency-key",
+        metavar="KEY",
+        help="Reuse the key of an earlier attempt to retry it safely: the daemon "
+        "does the request at most once per key. Default: a new random key.",
+    ),
+]
+
+
+class Direction(StrEnum):
+    incoming = "in"
+    outgoing = "out"
+
+
+def amount_minor(amount: str, currency: str) -> int:
+    """Minor units for the amount the user typed, or a usage error saying what is wrong."""
+    try:
+        return parse_amount(amount, currency)
+    except AmountError as error:
+        raise UsageError(str(error)) from error
+
+
+def idempotency_key(given: str | None) -> str:
+    """The given key after checking the API's rules, or a new uuid4 for this invocation."""
+    if given is None:
+        return str(uuid.uuid4())
+    if not 1 <= len(given) <= IDEMPOTENCY_KEY_MAX_LENGTH or not (given.isascii() and given.isprintable()):
+        raise UsageError(
+            f"--idempotency-key must be 1-{IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters"
+        )
+    return given
+
+
+def announce_replay(state: AppState, replayed: bool) -> None:
+    if replayed:
+        state.renderer.info(
+            "The daemon had already done this request (same idempotency key); nothing was done twice."
+        )
+
+
+@app.command()
+def transfer(
+    ctx: typer.Context,
+    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="Like 12.34 or 1,000.")],
+    currency: Annotated[str, typer.Argument(metavar="CURRENCY", help="ISO 4217 code, like USD.")],
+    to: Annotated[
+        str,
+        typer.Option("--to", metavar="EMAIL|WALLET_ID", help="The recipient's email address or wallet id."),
+    ],
+    memo: Annotated[
+        str | None,
+        typer.Option("--memo", metavar="TEXT", help="A note for both sides (at most 280 chars)."),
+    ] = None,
+    key: IdempotencyKeyOption = None,
+) -> None:
+    """Send money to another GopherPay user."""
+    state = get_state(ctx)
+    code = currency_code(currency)
+    body: dict[str, Any] = {"amount": amount_minor(amount, code), "currency": code}
+    body.update(_recipient(to))
+    if memo is not None:
+        if len(memo) > MEMO_MAX_LENGTH:
+            raise UsageError(f"--memo is at most {MEMO_MAX_LENGTH} characters, got {len(memo)}")
+        body["memo"] = memo
+    try:
+        with hints(
+            recipient_not_found=f"No account for {to}. Ask them to sign up.",
+            recipient_frozen=f"The account of {to} is frozen; it cannot receive money.",
+            insufficient_funds=f"Check your balance: gopherpay balance {code}",
+            self_transfer="You cannot send money to yourself.",
+        ):
+            reply = state.client().move_money("/v1/transfers", body, idempotency_key(key))
+    except ApiError as error:
+        if error.code == "wallet_not_found":
+            error.hint = _missing_wallet_hint(state, to, code)
+        raise
+    sent = reply.data
+    recipient = views.party_label(sent.get("recipient")) or to
+    state.renderer.info(
+        f"Sent {format_amount(sent['amount'], sent['currency'])} to {recipient} (transfer {sent['id']})"
+    )
+    announce_replay(state, reply.replayed)
+    views.show_transfer(state.renderer, sent)
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    currency: Annotated[
+        str | None, typer.Option("--currency", metavar="CURRENCY", help="Only this currency.")
+    ] = None,
+    direction: Annotated[
+        Direction | None,
+        typer.Option("--direction", help="Only money coming in, or only money going out."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="DATE", help="From this date or RFC 3339 time on."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="DATE", help="Up to this date or RFC 3339 time."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", min=1, help="At most this many transfers.")
+    ] = 50,
+    as_csv: Annotated[
+        bool,
+        typer.Option(
+            "--csv",
+            help="CSV on stdout, with the signed amount in minor units and formatted.",
+        ),
+    ] = False,
+) -> None:
+    """Show your transfers, newest first."""
+    state = get_state(ctx)
+    if as_csv and state.json_output:
+        raise UsageError("Choose one of --csv and --json")
+    params: dict[str, str | int] = {}
+    if currency is not None:
+        params["currency"] = currency_code(currency)
+    if direction is not None:
+        params["direction"] = direction.value
+    if since is not None:
+        params["since"] = _date_or_time(since, "--since")
+    if until is not None:
+        params["until"] = _date_or_time(until, "--until")
+    page = state.client().get_pages("/v1/transfers", params, limit=limit)
+    views.show_history(state.renderer, page, as_csv=as_csv)
+
+
+def _recipient(to: str) -> dict[str, str]:
+    """`to_wallet_id` when `to` is a wallet id (a UUID), else `to_email`."""
+    try:
+        return {"to_wallet_id": str(uuid.UUID(to))}
+    except ValueError:
+        pass
+    if "@" not in to:
+        raise UsageError(f"--to must be an email address or a wallet id, got {to!r}")
+    return {"to_email": to.strip()}
+
+
+def _missing_wallet_hint(state: AppState, to: str, code: str) -> str:
+    """Whose wallet is missing: ours, or the recipient's."""
+    if "to_wallet_id" in _recipient(to):
+        return f"No open {code} wallet has the id {to}. Check the id with the recipient."
+    try:
+        state.client().get(f"/v1/wallets/{code}")
+    except ApiError as lookup:
+        if lookup.code == "wallet_not_found":
+            return f"You have no {code} wallet. Open one with: gopherpay wallets open {code}"
+    return f"No {code} wallet for {to}. Ask them to run: gopherpay wallets open {code}"
+
+
+def _date_or_time(text: str, flag: str) -> str:
+    """Check a --since/--until value locally, so a typo fails before any request."""
+    for parse in (date.fromisoformat, datetime.fromisoformat):
+        try:
+            parse(text)
+        except ValueError:
+            continue
+        return text
+    raise UsageError(f"{flag} takes a date like 2026-11-26 or an RFC 3339 time, got {text!r}")

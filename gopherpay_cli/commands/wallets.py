@@ -1,0 +1,84 @@
+"""Wallets and balances."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gopherpay_cli import views
+from gopherpay_cli.errors import UsageError, hints
+from gopherpay_cli.money import AmountError, parse_currency
+from gopherpay_cli.state import get_state
+
+app = typer.Typer()
+wallets_app = typer.Typer(help="Open, close and list your wallets (one per currency).", no_args_is_help=True)
+app.add_typer(wallets_app, name="wallets")
+
+CurrencyArgument = Annotated[
+    str, typer.Argument(metavar="CURRENCY", help="ISO 4217 code, like USD (any case).")
+]
+
+
+def currency_code(text: str) -> str:
+    """The upper-case code of a supported currency, or a usage error listing them."""
+    try:
+        return parse_currency(text).code
+    except AmountError as error:
+        raise UsageError(str(error)) from error
+
+
+def no_wallet_hint(currency: str) -> str:
+    return f"You have no {currency} wallet. Open one with: gopherpay wallets open {currency}"
+
+
+@wallets_app.command("list")
+def wallets_list(ctx: typer.Context) -> None:
+    """List your open wallets with their balances."""
+    state = get_state(ctx)
+    page = state.client().get("/v1/wallets")
+    views.show_wallets(state.renderer, page.get("items", []), page)
+
+
+@wallets_app.command("open")
+def wallets_open(ctx: typer.Context, currency: CurrencyArgument) -> None:
+    """Open a wallet in a currency."""
+    state = get_state(ctx)
+    code = currency_code(currency)
+    with hints(wallet_exists=f"You already have a {code} wallet: gopherpay balance {code}"):
+        wallet = state.client().post("/v1/wallets", {"currency": code})
+    state.renderer.info(f"Opened a {code} wallet (wallet {wallet['id']}).")
+    if state.json_output:
+        state.renderer.json(wallet)
+
+
+@wallets_app.command("close")
+def wallets_close(ctx: typer.Context, currency: CurrencyArgument) -> None:
+    """Close an empty wallet."""
+    state = get_state(ctx)
+    code = currency_code(currency)
+    with hints(wallet_not_found=no_wallet_hint(code)):
+        wallet = state.client().delete(f"/v1/wallets/{code}")
+    state.renderer.info(f"Closed your {code} wallet.")
+    if state.json_output:
+        state.renderer.json(wallet)
+
+
+@app.command()
+def balance(
+    ctx: typer.Context,
+    currency: Annotated[
+        str | None,
+        typer.Argument(metavar="[CURRENCY]", help="Show only this currency (default: all)."),
+    ] = None,
+) -> None:
+    """Show your balance in one currency, or in all of them."""
+    state = get_state(ctx)
+    if currency is None:
+        page = state.client().get("/v1/wallets")
+        views.show_wallets(state.renderer, page.get("items", []), page)
+        return
+    code = currency_code(currency)
+    with hints(wallet_not_found=no_wallet_hint(code)):
+        wallet = state.client().get(f"/v1/wallets/{code}")
+    views.show_wallets(state.renderer, [wallet], wallet)

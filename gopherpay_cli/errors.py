@@ -1,0 +1,158 @@
+"""Exit codes and the errors that carry them.
+
+Every failure the CLI reports is a `GopherPayError` with an exit code, a message
+and, where the fix is obvious, a hint. The root command turns it into
+`Error: <message>` (plus the hint) on stderr and exits with the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    AUTH = 3
+    REJECTED = 4
+    NOT_FOUND = 5
+    CONFLICT = 6
+    UNREACHABLE = 7
+
+
+EXIT_STATUS: tuple[tuple[ExitCode, str], ...] = (
+    (ExitCode.OK, "success"),
+    (ExitCode.FAILURE, "generic failure (unexpected server error, audit found violations)"),
+    (ExitCode.USAGE, "usage error: bad arguments, amount or currency; request rejected as invalid"),
+    (ExitCode.AUTH, "authentication required or failed: log in, wrong password, admin only"),
+    (ExitCode.REJECTED, "rejected by a business rule: insufficient funds, frozen, closed, taken"),
+    (ExitCode.NOT_FOUND, "not found: no such user, recipient, wallet, transfer or session"),
+    (ExitCode.CONFLICT, "conflict: idempotency key reused for a different request"),
+    (ExitCode.UNREACHABLE, "daemon unreachable: connection refused or lost, timeout, TLS failure"),
+)
+"""One line per exit code, shared by `gopherpay --help` and the man page."""
+
+CONFLICT_CODES = frozenset({"idempotency_key_reused", "idempotency_request_in_progress"})
+
+REJECTED_CODES = frozenset(
+    {
+        "insufficient_funds",
+        "account_frozen",
+        "wallet_frozen",
+        "recipient_frozen",
+        "self_transfer",
+        "wallet_not_empty",
+        "wallet_exists",
+        "email_taken",
+        "already_reversed",
+        "not_reversible",
+        "unsupported_currency",
+    }
+)
+
+LOGIN_AGAIN = "Run: gopherpay login"
+
+DEFAULT_HINTS: dict[str, str] = {
+    "authentication_required": LOGIN_AGAIN,
+    "invalid_token": LOGIN_AGAIN,
+    "token_expired": LOGIN_AGAIN,
+    "session_revoked": LOGIN_AGAIN,
+    "invalid_refresh_token": LOGIN_AGAIN,
+    "refresh_token_reused": LOGIN_AGAIN,
+    "forbidden": "This command needs an admin account.",
+    "account_frozen": "Your account is frozen. Contact your GopherPay operator.",
+    "wallet_frozen": "The wallet is frozen. Contact your GopherPay operator.",
+    "email_taken": "Log in instead: gopherpay login",
+    "idempotency_key_reused": (
+        "That key was used for a different request. Leave out --idempotency-key to get a new one."
+    ),
+    "idempotency_request_in_progress": (
+        "The daemon is still working on that request. Try again shortly with the same key."
+    ),
+    "insufficient_funds": "Check your balance: gopherpay balance",
+    "wallet_not_empty": "Only an empty wallet can be closed. Move the money out first.",
+    "session_not_found": "See your sessions: gopherpay sessions list",
+    "transfer_not_found": "See your transfers: gopherpay history",
+}
+
+
+class GopherPayError(Exception):
+    """A failure to report to the user: message, exit code and an optional hint."""
+
+    def __init__(self, message: str, exit_code: ExitCode, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+        self.hint = hint
+
+
+class UsageError(GopherPayError):
+    """Bad input caught before anything was sent (exit code 2)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, ExitCode.USAGE, hint)
+
+
+class DaemonUnreachable(GopherPayError):
+    """The daemon could not be reached or the connection broke (exit code 7)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, ExitCode.UNREACHABLE, hint)
+
+
+class ApiError(GopherPayError):
+    """An RFC 9457 problem answered by the daemon."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        field_errors: tuple[str, ...] = (),
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(detail, exit_code_for(status, code), _default_hint(code, retry_after))
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.field_errors = field_errors
+        self.retry_after = retry_after
+
+
+def exit_code_for(status: int, code: str) -> ExitCode:
+    """The exit code for a problem answered by the daemon."""
+    if code in CONFLICT_CODES:
+        return ExitCode.CONFLICT
+    if code in REJECTED_CODES:
+        return ExitCode.REJECTED
+    if status in (401, 403) or code == "too_many_attempts":
+        return ExitCode.AUTH
+    if status == 404:
+        return ExitCode.NOT_FOUND
+    if status in (400, 413, 422):
+        return ExitCode.USAGE
+    if status == 409:
+        return ExitCode.REJECTED
+    return ExitCode.FAILURE
+
+
+def _default_hint(code: str, retry_after: int | None) -> str | None:
+    if code == "too_many_attempts":
+        wait = f"{retry_after} seconds" if retry_after is not None else "a while"
+        return f"Too many attempts. Wait {wait} before trying again."
+    return DEFAULT_HINTS.get(code)
+
+
+@contextmanager
+def hints(**hint_by_code: str) -> Iterator[None]:
+    """Give daemon errors with these codes a hint that fits the command at hand."""
+    try:
+        yield
+    except ApiError as error:
+        if error.code in hint_by_code:
+            error.hint = hint_by_code[error.code]
+        raise

@@ -1,0 +1,67 @@
+"""Asking the user for input: prompts on stderr, passwords hidden or from stdin.
+
+With `--no-input` every prompt is an error that names the flag to pass instead.
+Passwords never come from a flag: a hidden prompt or `--password-stdin` only.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from gopherpay_cli.errors import UsageError
+from gopherpay_cli.state import AppState
+
+
+def value_or_prompt(state: AppState, value: str | None, *, flag: str, label: str) -> str:
+    """`value` when given, else ask for it (or fail naming `flag` under --no-input)."""
+    if value:
+        return value
+    _refuse_prompt_under_no_input(state, flag)
+    answer: str = typer.prompt(label, err=True)
+    return answer.strip()
+
+
+def password_or_prompt(
+    state: AppState, *, from_stdin: bool, label: str = "Password", confirm: bool = False
+) -> str:
+    """One password: a line of stdin with --password-stdin, else a hidden prompt."""
+    if from_stdin:
+        return read_stdin_passwords(1)[0]
+    return _hidden_prompt(state, label, confirm=confirm)
+
+
+def password_pair_or_prompt(state: AppState, *, from_stdin: bool) -> tuple[str, str]:
+    """Current and new password: two lines of stdin, or two hidden prompts."""
+    if from_stdin:
+        current, new = read_stdin_passwords(2)
+        return current, new
+    current = _hidden_prompt(state, "Current password")
+    return current, _hidden_prompt(state, "New password", confirm=True)
+
+
+def read_stdin_passwords(count: int) -> list[str]:
+    """`count` lines of stdin, each one password (only the line ending is removed)."""
+    passwords = []
+    for position in range(1, count + 1):
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+        if not password:
+            which = "a password" if count == 1 else f"{count} passwords, one per line"
+            raise UsageError(
+                f"--password-stdin expects {which} on stdin; line {position} is empty or missing"
+            )
+        passwords.append(password)
+    return passwords
+
+
+def _hidden_prompt(state: AppState, label: str, *, confirm: bool = False) -> str:
+    _refuse_prompt_under_no_input(state, "--password-stdin")
+    password: str = typer.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True)
+    return password
+
+
+def _refuse_prompt_under_no_input(state: AppState, flag: str) -> None:
+    if state.no_input:
+        raise UsageError(f"{flag} is required when --no-input is set")

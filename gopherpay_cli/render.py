@@ -1,0 +1,116 @@
+"""The one place that writes output: tables, JSON and CSV on stdout; messages on stderr.
+
+Results go to stdout (a rich table for people, `--json` or CSV for programs);
+everything else (progress, confirmations, warnings, errors) goes to stderr so
+a pipeline only ever sees data. rich is imported on first use, not at start-up.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from gopherpay_cli.errors import GopherPayError
+
+PIPE_WIDTH = 200
+"""Table width when stdout is not a terminal, so ids are not wrapped mid-way."""
+
+
+def colour_enabled(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters replaced, so another user's memo cannot drive the
+    terminal with escape sequences."""
+    return "".join(char if char.isprintable() else "\N{REPLACEMENT CHARACTER}" for char in text)
+
+
+def report_error(error: GopherPayError) -> None:
+    """`Error: <message>` and the hint, if any, on stderr."""
+    prefix = "Error:"
+    if colour_enabled(sys.stderr):
+        prefix = f"\x1b[1;31m{prefix}\x1b[0m"
+    print(f"{prefix} {printable(error.message)}", file=sys.stderr)
+    for line in getattr(error, "field_errors", ()):
+        print(f"  {printable(line)}", file=sys.stderr)
+    if error.hint:
+        print(printable(error.hint), file=sys.stderr)
+
+
+class Renderer:
+    """Writes a command's result in the format the user asked for."""
+
+    def __init__(self, *, json_output: bool, quiet: bool) -> None:
+        self.json_output = json_output
+        self.quiet = quiet
+
+    def info(self, message: str) -> None:
+        """An informational message on stderr; `--quiet` silences it."""
+        if not self.quiet:
+            print(message, file=sys.stderr)
+
+    def warn(self, message: str) -> None:
+        """A message on stderr that `--quiet` does not silence."""
+        print(message, file=sys.stderr)
+
+    def json(self, data: Any) -> None:
+        """An API object on stdout, exactly as the daemon returned it."""
+        print(json.dumps(data, indent=2))
+
+    def table(
+        self,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[str]],
+        *,
+        right_aligned: Sequence[str] = (),
+    ) -> None:
+        """A table on stdout; `right_aligned` names the columns holding amounts."""
+        from rich.table import Table
+
+        table = Table(header_style="bold", highlight=False)
+        for column in columns:
+            table.add_column(
+                column,
+                justify="right" if column in right_aligned else "left",
+                overflow="fold",
+            )
+        for row in rows:
+            table.add_row(*(printable(cell) for cell in row))
+        self._console().print(table)
+
+    def details(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """One record as a two-column table of field and value."""
+        from rich.table import Table
+
+        table = Table(show_header=False, highlight=False, box=None, padding=(0, 2, 0, 0))
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        for name, value in pairs:
+            table.add_row(name, printable(value))
+        self._console().print(table)
+
+    def csv(self, header: Sequence[str], rows: Iterable[Sequence[str | int]]) -> None:
+        """CSV with a header row on stdout."""
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+    def _console(self) -> Any:
+        from rich.console import Console
+
+        terminal = sys.stdout.isatty()
+        return Console(
+            file=sys.stdout,
+            no_color=not colour_enabled(sys.stdout),
+            # Cells hold user text (names, memos): never read it as markup or emoji codes.
+            markup=False,
+            emoji=False,
+            highlight=False,
+            width=None if terminal or os.environ.get("COLUMNS") else PIPE_WIDTH,
+        )

@@ -1,0 +1,65 @@
+"""What the global options decided, shared by every command through the Typer context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from gopherpay_cli.config import app_dir, resolve_server
+from gopherpay_cli.render import Renderer
+
+if TYPE_CHECKING:
+    from gopherpay_cli.client import ApiClient
+    from gopherpay_cli.credentials import CredentialStore
+
+
+@dataclass
+class AppState:
+    server_option: str | None
+    json_output: bool
+    no_input: bool
+    quiet: bool
+    ca_bundle: Path | None
+    _client: ApiClient | None = field(default=None, repr=False)
+
+    @cached_property
+    def server(self) -> str:
+        """The daemon URL, normalized (read from the config file only when needed)."""
+        return resolve_server(self.server_option)
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return Renderer(json_output=self.json_output, quiet=self.quiet)
+
+    @cached_property
+    def credentials(self) -> CredentialStore:
+        from gopherpay_cli.credentials import CredentialStore
+
+        return CredentialStore(self.server, app_dir(), warn=self.renderer.warn)
+
+    def client(self) -> ApiClient:
+        """The API client, created on first use (httpx is imported only then)."""
+        if self._client is None:
+            from gopherpay_cli.client import ApiClient
+
+            self._client = ApiClient(
+                self.server,
+                self.credentials,
+                ca_bundle=str(self.ca_bundle) if self.ca_bundle else None,
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def get_state(ctx: typer.Context) -> AppState:
+    """The state the root command stored for this invocation."""
+    state = ctx.find_root().obj
+    assert isinstance(state, AppState), "the root callback sets the state"
+    return state

@@ -1,0 +1,114 @@
+"""Shared fixtures: every API test runs on SQLite and on Postgres."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gopherpayd.app import create_app
+from gopherpayd.identity import service as identity_service
+from gopherpayd.kit.db import Database
+from gopherpayd.settings import Settings
+from tests.support.api import DEFAULT_PASSWORD, Account, Api
+from tests.support.databases import (
+    TEST_BCRYPT_ROUNDS,
+    create_postgres_database,
+    create_sqlite_database,
+    drop_postgres_database,
+    empty_all_tables,
+)
+
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    name = f"gopherpay_test_{_worker()}"
+    yield create_postgres_database(name)
+    drop_postgres_database(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return create_sqlite_database(tmp_path_factory.mktemp("sqlite"))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{backend}_url"))
+
+
+@pytest.fixture(scope="session")
+def session_db(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def db(session_db: Database) -> Database:
+    empty_all_tables(session_db)
+    return session_db
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "jwt_secret": TEST_JWT_SECRET,
+        "bcrypt_rounds": TEST_BCRYPT_ROUNDS,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, db), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def api(client: TestClient) -> Api:
+    return Api(client)
+
+
+@pytest.fixture
+def admin(api: Api, db: Database, settings: Settings) -> Account:
+    email = "operator@example.com"
+    db.run(
+        lambda s: identity_service.create_user(
+            s, settings, email, "Operator", DEFAULT_PASSWORD, role=identity_service.ADMIN_ROLE
+        )
+    )
+    return api.login(email)
+
+
+@pytest.fixture
+def alice(api: Api) -> Account:
+    return api.signup("alice@example.com", name="Alice Liddell")
+
+
+@pytest.fixture
+def bob(api: Api) -> Account:
+    return api.signup("bob@example.com", name="Bob Builder")

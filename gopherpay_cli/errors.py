@@ -50,6 +50,7 @@ REJECTED_CODES = frozenset(
         "already_reversed",
         "not_reversible",
         "unsupported_currency",
+        "currency_mismatch",
     }
 )
 

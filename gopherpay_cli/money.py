@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, localcontext
 
-from gopherpayd.wallets.currencies import CURRENCIES, Currency, get_currency
+from gopherpayd.wallets.currencies import CURRENCIES, Currency, format_minor, get_currency
 
 MAX_MINOR_DIGITS = 18
 """Amounts are stored as BIGINT; 18 digits keep every amount below 2**63 - 1."""
@@ -68,14 +68,11 @@ def format_amount(amount_minor: int, currency_code: str) -> str:
     """A human amount for minor units: `format_amount(1234, "USD") == "12.34 USD"`."""
     if not isinstance(amount_minor, int) or isinstance(amount_minor, bool):
         raise TypeError(f"amounts are integers in minor units, got {amount_minor!r}")
-    currency = get_currency(currency_code)
-    if currency is None:
+    if get_currency(currency_code) is None:
         # A currency the daemon knows and this CLI does not: show what we are sure of.
         return f"{amount_minor:,} {currency_code} (minor units)"
-    with localcontext() as context:
-        context.prec = len(str(abs(amount_minor))) + currency.exponent + 2
-        major = Decimal(amount_minor).scaleb(-currency.exponent)
-    return f"{major:,.{currency.exponent}f} {currency.code}"
+    # The daemon's own formatter (exact integer arithmetic), so both sides print alike.
+    return format_minor(amount_minor, currency_code)
 
 
 def _too_many_decimals(typed: str, currency: Currency) -> AmountError:

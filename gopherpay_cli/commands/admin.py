@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -15,7 +16,7 @@ from gopherpay_cli.commands.transfers import (
     idempotency_key,
 )
 from gopherpay_cli.commands.wallets import currency_code
-from gopherpay_cli.errors import ExitCode, GopherPayError, hints
+from gopherpay_cli.errors import ExitCode, GopherPayError
 from gopherpay_cli.money import format_amount
 from gopherpay_cli.state import AppState, get_state
 
@@ -62,10 +63,10 @@ def deposit(
     key: IdempotencyKeyOption = None,
 ) -> None:
     """Put money from the outside world into a user's wallet."""
-    state = get_state(ctx)
-    done = _move_money(state, "/v1/admin/deposits", user, amount, currency, reason, key)
-    state.renderer.info(f"Deposited {_amount(done)} to {user} (transfer {done['id']})")
-    views.show_transfer(state.renderer, done)
+    body = _money_body(user, amount, currency, reason)
+    _move_money(
+        get_state(ctx), "/v1/admin/deposits", body, key, lambda amount: f"Deposited {amount} to {user}"
+    )
 
 
 @app.command()
@@ -78,10 +79,10 @@ def withdraw(
     key: IdempotencyKeyOption = None,
 ) -> None:
     """Take money out of a user's wallet to the outside world."""
-    state = get_state(ctx)
-    done = _move_money(state, "/v1/admin/withdrawals", user, amount, currency, reason, key)
-    state.renderer.info(f"Withdrew {_amount(done)} from {user} (transfer {done['id']})")
-    views.show_transfer(state.renderer, done)
+    body = _money_body(user, amount, currency, reason)
+    _move_money(
+        get_state(ctx), "/v1/admin/withdrawals", body, key, lambda amount: f"Withdrew {amount} from {user}"
+    )
 
 
 @app.command()
@@ -135,24 +136,21 @@ def log(ctx: typer.Context, limit: LimitOption = 50) -> None:
     views.show_audit_log(state.renderer, page)
 
 
-def _move_money(
-    state: AppState,
-    path: str,
-    user: str,
-    amount: str,
-    currency: str,
-    reason: str,
-    key: str | None,
-) -> dict[str, Any]:
+def _money_body(user: str, amount: str, currency: str, reason: str) -> dict[str, Any]:
     code = currency_code(currency)
-    body = {"user": user, "amount": amount_minor(amount, code), "currency": code, "reason": reason}
-    with hints(
-        wallet_not_found=f"{user} has no {code} wallet. They can open one with: gopherpay wallets open {code}"
-    ):
-        reply = state.client().move_money(path, body, idempotency_key(key))
+    return {"user": user, "amount": amount_minor(amount, code), "currency": code, "reason": reason}
+
+
+def _move_money(
+    state: AppState, path: str, body: dict[str, Any], key: str | None, done: Callable[[str], str]
+) -> None:
+    """Send an operator's money movement; `done(amount)` says what happened."""
+    reply = state.client().move_money(path, body, idempotency_key(key))
+    transfer = reply.data
+    amount = format_amount(transfer["amount"], transfer["currency"])
+    state.renderer.info(f"{done(amount)} (transfer {transfer['id']})")
     announce_replay(state, reply.replayed)
-    done: dict[str, Any] = reply.data
-    return done
+    views.show_transfer(state.renderer, transfer)
 
 
 def _set_frozen(state: AppState, user: str, wallet: str | None, reason: str, *, frozen: bool) -> None:
@@ -167,7 +165,3 @@ def _set_frozen(state: AppState, user: str, wallet: str | None, reason: str, *, 
     state.renderer.info(f"{'Froze' if frozen else 'Unfroze'} {target}.")
     if state.json_output:
         state.renderer.json(result)
-
-
-def _amount(transfer: dict[str, Any]) -> str:
-    return format_amount(transfer["amount"], transfer["currency"])

@@ -11,7 +11,7 @@ import typer
 
 from gopherpay_cli import views
 from gopherpay_cli.commands.wallets import currency_code
-from gopherpay_cli.errors import ApiError, UsageError, hints
+from gopherpay_cli.errors import UsageError, hints
 from gopherpay_cli.money import AmountError, format_amount, parse_amount
 from gopherpay_cli.state import AppState, get_state
 
@@ -80,28 +80,26 @@ def transfer(
     """Send money to another GopherPay user."""
     state = get_state(ctx)
     code = currency_code(currency)
-    body: dict[str, Any] = {"amount": amount_minor(amount, code), "currency": code}
-    body.update(_recipient(to))
+    recipient = _recipient(to)
+    body: dict[str, Any] = {"amount": amount_minor(amount, code), "currency": code, **recipient}
     if memo is not None:
         if len(memo) > MEMO_MAX_LENGTH:
             raise UsageError(f"--memo is at most {MEMO_MAX_LENGTH} characters, got {len(memo)}")
         body["memo"] = memo
-    try:
-        with hints(
-            recipient_not_found=f"No account for {to}. Ask them to sign up.",
-            recipient_frozen=f"The account of {to} is frozen; it cannot receive money.",
-            insufficient_funds=f"Check your balance: gopherpay balance {code}",
-            self_transfer="You cannot send money to yourself.",
-        ):
-            reply = state.client().move_money("/v1/transfers", body, idempotency_key(key))
-    except ApiError as error:
-        if error.code == "wallet_not_found":
-            error.hint = _missing_wallet_hint(state, to, code)
-        raise
+    not_found = (
+        f"No account for {to}. Ask them to sign up."
+        if "to_email" in recipient
+        else "Check the wallet id with the recipient."
+    )
+    with hints(
+        recipient_not_found=not_found,
+        insufficient_funds=f"Check your balance: gopherpay balance {code}",
+    ):
+        reply = state.client().move_money("/v1/transfers", body, idempotency_key(key))
     sent = reply.data
-    recipient = views.party_label(sent.get("recipient")) or to
+    sent_to = views.party_label(sent.get("recipient")) or to
     state.renderer.info(
-        f"Sent {format_amount(sent['amount'], sent['currency'])} to {recipient} (transfer {sent['id']})"
+        f"Sent {format_amount(sent['amount'], sent['currency'])} to {sent_to} (transfer {sent['id']})"
     )
     announce_replay(state, reply.replayed)
     views.show_transfer(state.renderer, sent)
@@ -162,18 +160,6 @@ def _recipient(to: str) -> dict[str, str]:
     if "@" not in to:
         raise UsageError(f"--to must be an email address or a wallet id, got {to!r}")
     return {"to_email": to.strip()}
-
-
-def _missing_wallet_hint(state: AppState, to: str, code: str) -> str:
-    """Whose wallet is missing: ours, or the recipient's."""
-    if "to_wallet_id" in _recipient(to):
-        return f"No open {code} wallet has the id {to}. Check the id with the recipient."
-    try:
-        state.client().get(f"/v1/wallets/{code}")
-    except ApiError as lookup:
-        if lookup.code == "wallet_not_found":
-            return f"You have no {code} wallet. Open one with: gopherpay wallets open {code}"
-    return f"No {code} wallet for {to}. Ask them to run: gopherpay wallets open {code}"
 
 
 def _date_or_time(text: str, flag: str) -> str:

@@ -28,10 +28,6 @@ def currency_code(text: str) -> str:
         raise UsageError(str(error)) from error
 
 
-def no_wallet_hint(currency: str) -> str:
-    return f"You have no {currency} wallet. Open one with: gopherpay wallets open {currency}"
-
-
 @wallets_app.command("list")
 def wallets_list(ctx: typer.Context) -> None:
     """List your open wallets with their balances."""
@@ -57,8 +53,7 @@ def wallets_close(ctx: typer.Context, currency: CurrencyArgument) -> None:
     """Close an empty wallet."""
     state = get_state(ctx)
     code = currency_code(currency)
-    with hints(wallet_not_found=no_wallet_hint(code)):
-        wallet = state.client().delete(f"/v1/wallets/{code}")
+    wallet = state.client().delete(f"/v1/wallets/{code}")
     state.renderer.info(f"Closed your {code} wallet.")
     if state.json_output:
         state.renderer.json(wallet)
@@ -69,7 +64,7 @@ def balance(
     ctx: typer.Context,
     currency: Annotated[
         str | None,
-        typer.Argument(metavar="[CURRENCY]", help="Show only this currency (default: all)."),
+        typer.Argument(metavar="CURRENCY", help="Show only this currency (default: all)."),
     ] = None,
 ) -> None:
     """Show your balance in one currency, or in all of them."""
@@ -79,6 +74,5 @@ def balance(
         views.show_wallets(state.renderer, page.get("items", []), page)
         return
     code = currency_code(currency)
-    with hints(wallet_not_found=no_wallet_hint(code)):
-        wallet = state.client().get(f"/v1/wallets/{code}")
+    wallet = state.client().get(f"/v1/wallets/{code}")
     views.show_wallets(state.renderer, [wallet], wallet)

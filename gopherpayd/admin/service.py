@@ -196,6 +196,11 @@ def set_wallet_frozen(
     return wallet
 
 
+def _as_uuid(value: object) -> uuid.UUID:
+    """Raw SQL hands back SQLite's 32-hex-digit ids as text; show every id one way."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
 def audit(session: Session) -> AuditReport:
     """Check every ledger invariant and report each violation found."""
     violations: list[Violation] = []
@@ -203,7 +208,7 @@ def audit(session: Session) -> AuditReport:
         violations.append(
             Violation(
                 invariant="wallet_balance_equals_entries",
-                subject=f"wallet:{wallet_id}",
+                subject=f"wallet:{_as_uuid(wallet_id)}",
                 detail=f"balance {balance} {currency} but its entries sum to {total}",
             )
         )
@@ -211,7 +216,7 @@ def audit(session: Session) -> AuditReport:
         violations.append(
             Violation(
                 invariant="transfer_entries_sum_to_zero",
-                subject=f"transfer:{transfer_id}",
+                subject=f"transfer:{_as_uuid(transfer_id)}",
                 detail=f"{lines} entries summing to {total} {currency} (expected 2 summing to 0)",
             )
         )
@@ -219,15 +224,15 @@ def audit(session: Session) -> AuditReport:
         violations.append(
             Violation(
                 invariant="entries_match_transfer",
-                subject=f"entry:{entry_id}",
-                detail=f"entry of transfer {transfer_id} disagrees with it (currencies {currencies})",
+                subject=f"entry:{_as_uuid(entry_id)}",
+                detail=f"entry of transfer {_as_uuid(transfer_id)} disagrees with it (currencies {currencies})",
             )
         )
     for wallet_id, currency, balance in repository.negative_user_wallets(session):
         violations.append(
             Violation(
                 invariant="user_wallet_non_negative",
-                subject=f"wallet:{wallet_id}",
+                subject=f"wallet:{_as_uuid(wallet_id)}",
                 detail=f"balance {balance} {currency} is below zero",
             )
         )

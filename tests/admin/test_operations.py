@@ -1,0 +1,169 @@
+"""Operators: cash in and out, freezes, reversals, all recorded in the audit log."""
+
+import uuid
+
+from fastapi.testclient import TestClient
+
+from tests.support.api import Account, Api
+
+
+def post(client: TestClient, admin: Account, path: str, body: dict, key: str | None = None):  # noqa: ANN201
+    headers = {**admin.headers, **({"Idempotency-Key": key} if key else {})}
+    return client.post(path, json=body, headers=headers)
+
+
+def audit_log(client: TestClient, admin: Account) -> list[dict]:
+    return client.get("/v1/admin/audit-log", headers=admin.headers).json()["items"]
+
+
+def test_deposit_opens_the_wallet_and_comes_from_the_outside_world(
+    client: TestClient, admin: Account, alice: Account, api: Api
+) -> None:
+    body = {"user": alice.email, "amount": 1_000_000, "currency": "VND", "reason": "cash at branch"}
+    response = post(client, admin, "/v1/admin/deposits", body, key="dep-1")
+    assert response.status_code == 201, response.text
+    assert (response.json()["kind"], response.json()["sender"]["system"]) == ("deposit", True)
+    assert api.balance(alice, "VND") == 1_000_000
+
+
+def test_withdrawal_pays_out_and_refuses_more_than_the_balance(
+    client: TestClient, admin: Account, alice: Account, api: Api
+) -> None:
+    api.deposit(admin, alice.email, 3_000)
+    body = {"user": alice.user_id, "amount": 1_000, "currency": "USD", "reason": "ATM"}
+    assert post(client, admin, "/v1/admin/withdrawals", body, key="wd-1").status_code == 201
+    too_much = post(client, admin, "/v1/admin/withdrawals", {**body, "amount": 2_001}, key="wd-2")
+    assert (too_much.status_code, too_much.json()["code"]) == (409, "insufficient_funds")
+    assert api.balance(alice) == 2_000
+
+
+def test_deposit_for_an_unknown_user_is_not_found(client: TestClient, admin: Account) -> None:
+    body = {"user": "ghost@example.com", "amount": 1, "currency": "USD", "reason": "x"}
+    response = post(client, admin, "/v1/admin/deposits", body, key="ghost")
+    assert (response.status_code, response.json()["code"]) == (404, "user_not_found")
+
+
+def test_frozen_user_cannot_log_in_until_unfrozen(
+    client: TestClient, admin: Account, alice: Account, api: Api
+) -> None:
+    frozen = post(client, admin, f"/v1/admin/users/{alice.email}/freeze", {"reason": "chargeback"})
+    assert frozen.json()["frozen"] is True
+    refused = client.post("/v1/auth/login", json={"email": alice.email, "password": alice.password})
+    assert (refused.status_code, refused.json()["code"]) == (403, "account_frozen")
+    assert client.get("/v1/me", headers=alice.headers).status_code == 401
+    post(client, admin, f"/v1/admin/users/{alice.email}/unfreeze", {"reason": "resolved"})
+    assert api.login(alice.email).access_token
+
+
+def test_frozen_wallet_neither_sends_nor_receives_until_unfrozen(
+    client: TestClient, admin: Account, alice: Account, bob: Account, api: Api
+) -> None:
+    api.deposit(admin, alice.email, 1_000)
+    api.deposit(admin, bob.email, 1_000)
+    post(client, admin, f"/v1/admin/users/{bob.email}/wallets/USD/freeze", {"reason": "review"})
+    assert api.transfer(alice, bob.email, 10).json()["code"] == "wallet_frozen"
+    assert api.transfer(bob, alice.email, 10).json()["code"] == "wallet_frozen"
+    post(client, admin, f"/v1/admin/users/{bob.email}/wallets/USD/unfreeze", {"reason": "cleared"})
+    assert api.transfer(bob, alice.email, 10).status_code == 201
+
+
+def test_reversal_is_a_compensating_transfer_and_history_is_kept(
+    client: TestClient, admin: Account, alice: Account, bob: Account, api: Api
+) -> None:
+    api.deposit(admin, alice.email, 1_000)
+    original = api.transfer(alice, bob.email, 400).json()["id"]
+    response = post(
+        client, admin, f"/v1/admin/transfers/{original}/reverse", {"reason": "mistake"}, key="rev-1"
+    )
+    assert response.status_code == 201, response.text
+    reversal = response.json()
+    assert (reversal["kind"], reversal["reverses_transfer_id"], reversal["amount"]) == (
+        "reversal",
+        original,
+        400,
+    )
+    assert (reversal["sender"]["email"], reversal["recipient"]["email"]) == (bob.email, alice.email)
+    assert (api.balance(alice), api.balance(bob)) == (1_000, 0)
+    ids = [i["id"] for i in client.get("/v1/transfers", headers=alice.headers).json()["items"]]
+    assert ids[:2] == [reversal["id"], original]
+
+
+def test_a_transfer_is_reversed_at_most_once(
+    client: TestClient, admin: Account, alice: Account, bob: Account, api: Api
+) -> None:
+    api.deposit(admin, alice.email, 1_000)
+    original = api.transfer(alice, bob.email, 400).json()["id"]
+    first = post(client, admin, f"/v1/admin/transfers/{original}/reverse", {"reason": "mistake"}, key="r1")
+    again = post(client, admin, f"/v1/admin/transfers/{original}/reverse", {"reason": "mistake"}, key="r2")
+    assert (again.status_code, again.json()["code"]) == (409, "already_reversed")
+    undo_undo = post(
+        client, admin, f"/v1/admin/transfers/{first.json()['id']}/reverse", {"reason": "x"}, key="r3"
+    )
+    assert (undo_undo.status_code, undo_undo.json()["code"]) == (409, "not_reversible")
+    assert (api.balance(alice), api.balance(bob)) == (1_000, 0)
+
+
+def test_reversal_needs_the_money_to_still_be_there(
+    client: TestClient, admin: Account, alice: Account, bob: Account, api: Api
+) -> None:
+    api.deposit(admin, alice.email, 1_000)
+    original = api.transfer(alice, bob.email, 400).json()["id"]
+    api.transfer(bob, alice.email, 300)
+    response = post(client, admin, f"/v1/admin/transfers/{original}/reverse", {"reason": "late"}, key="r")
+    assert (response.status_code, response.json()["code"]) == (409, "insufficient_funds")
+
+
+def test_every_admin_action_is_in_the_audit_log_with_who_what_and_why(
+    client: TestClient, admin: Account, alice: Account, bob: Account, api: Api
+) -> None:
+    post(
+        client,
+        admin,
+        "/v1/admin/deposits",
+        {"user": alice.email, "amount": 500, "currency": "USD", "reason": "r-dep"},
+        key="a",
+    )
+    transfer_id = api.transfer(alice, bob.email, 100).json()["id"]
+    post(client, admin, f"/v1/admin/transfers/{transfer_id}/reverse", {"reason": "r-rev"}, key="b")
+    post(
+        client,
+        admin,
+        "/v1/admin/withdrawals",
+        {"user": alice.email, "amount": 200, "currency": "USD", "reason": "r-wd"},
+        key="c",
+    )
+    post(client, admin, f"/v1/admin/users/{bob.email}/wallets/USD/freeze", {"reason": "r-fw"})
+    post(client, admin, f"/v1/admin/users/{bob.email}/freeze", {"reason": "r-fu"})
+    post(client, admin, f"/v1/admin/users/{bob.email}/unfreeze", {"reason": "r-uu"})
+    entries = audit_log(client, admin)
+    assert [(e["action"], e["reason"]) for e in entries] == [
+        ("unfreeze_user", "r-uu"),
+        ("freeze_user", "r-fu"),
+        ("freeze_wallet", "r-fw"),
+        ("withdrawal", "r-wd"),
+        ("reverse", "r-rev"),
+        ("deposit", "r-dep"),
+    ]
+    assert {e["actor_email"] for e in entries} == {admin.email}
+    assert entries[-1]["target"] == f"user:{alice.user_id}"
+    assert entries[-1]["details"] == {"amount": 500, "currency": "USD", "email": alice.email}
+
+
+def test_refused_admin_actions_leave_no_audit_entry(
+    client: TestClient, admin: Account, alice: Account
+) -> None:
+    body = {"user": alice.email, "amount": 5, "currency": "USD", "reason": "too much"}
+    post(client, admin, "/v1/admin/withdrawals", body, key=str(uuid.uuid4()))
+    assert audit_log(client, admin) == []
+
+
+def test_user_search_finds_by_email_or_name_with_wallets(
+    client: TestClient, admin: Account, alice: Account, bob: Account, api: Api
+) -> None:
+    api.deposit(admin, alice.email, 700, "EUR")
+    found = client.get("/v1/admin/users", params={"q": "LIDDELL"}, headers=admin.headers).json()["items"]
+    assert [(u["email"], [(w["currency"], w["balance"]) for w in u["wallets"]]) for u in found] == [
+        (alice.email, [("EUR", 700)])
+    ]
+    everyone = client.get("/v1/admin/users", headers=admin.headers).json()["items"]
+    assert {u["email"] for u in everyone} == {admin.email, alice.email, bob.email}

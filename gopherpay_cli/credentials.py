@@ -69,8 +69,11 @@ class Credentials:
 class CredentialStore:
     """The stored credentials for one server URL."""
 
-    def __init__(self, server: str, app_dir: Path, warn: Callable[[str], None]) -> None:
-        self.server = server
+    def __init__(
+        self, server: str, app_dir: Path, warn: Callable[[str], None], profile: str | None = None
+    ) -> None:
+        # One entry per server URL; a named profile (an operator next to a user) gets its own.
+        self.server = server if not profile else f"{server}#{profile}"
         self.app_dir = app_dir
         self.file_path = app_dir / FILE_NAME
         self._warn = warn

@@ -86,6 +86,15 @@ def root(
             help=f"The daemon's URL. Default: `server` in the config file, else {DEFAULT_SERVER}.",
         ),
     ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            metavar="NAME",
+            envvar="GOPHERPAY_PROFILE",
+            help="Keep this login apart from the default one (e.g. an operator account).",
+        ),
+    ] = None,
     json_output: Annotated[
         bool,
         typer.Option("--json", help="Print the API objects as JSON (minor units) on stdout."),
@@ -125,6 +134,7 @@ def root(
         no_input=no_input,
         quiet=quiet,
         ca_bundle=ca_bundle,
+        profile=profile,
     )
     ctx.obj = state
     ctx.call_on_close(state.close)

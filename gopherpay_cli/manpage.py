@@ -63,6 +63,7 @@ def cli_environment() -> Entries:
             "It is never stored or refreshed.",
         ),
         ("GOPHERPAY_CA_BUNDLE", "A PEM file of CAs to trust for the daemon's certificate."),
+        ("GOPHERPAY_PROFILE", "A named login kept apart from the default one, unless --profile is given."),
         ("NO_COLOR", "When set and not empty, no colour is printed."),
         ("XDG_CONFIG_HOME", "Base of the configuration directory (default ~/.config)."),
         (

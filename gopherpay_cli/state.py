@@ -24,6 +24,7 @@ class AppState:
     no_input: bool
     quiet: bool
     ca_bundle: Path | None
+    profile: str | None = None
     _client: ApiClient | None = field(default=None, repr=False)
 
     @cached_property
@@ -39,7 +40,7 @@ class AppState:
     def credentials(self) -> CredentialStore:
         from gopherpay_cli.credentials import CredentialStore
 
-        return CredentialStore(self.server, app_dir(), warn=self.renderer.warn)
+        return CredentialStore(self.server, app_dir(), warn=self.renderer.warn, profile=self.profile)
 
     def client(self) -> ApiClient:
         """The API client, created on first use (httpx is imported only then)."""

@@ -135,8 +135,9 @@ def reversal(
         existing = transfer_repository.get_reversal_of(session, transfer_id)
         if existing is not None:
             raise AlreadyReversed(f"transfer {transfer_id} was already reversed by {existing.id}")
-        if destination.closed_at is not None:
-            raise NotReversible(f"wallet {destination.id} has been closed; reopen it first")
+        current = wallet_repository.get(session, destination.id)
+        if current is None or current.closed_at is not None:
+            raise NotReversible(f"wallet {destination.id} has been closed; it cannot take the money back")
 
     claim = idempotency_claim(admin, key, "reversal", {"transfer_id": str(transfer_id), "reason": reason})
     return MoneyMovement(

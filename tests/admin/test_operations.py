@@ -167,3 +167,14 @@ def test_user_search_finds_by_email_or_name_with_wallets(
     ]
     everyone = client.get("/v1/admin/users", headers=admin.headers).json()["items"]
     assert {u["email"] for u in everyone} == {admin.email, alice.email, bob.email}
+
+
+def test_reversal_into_a_closed_wallet_is_refused(
+    client: TestClient, admin: Account, alice: Account, bob: Account, api: Api
+) -> None:
+    api.deposit(admin, alice.email, 400)
+    original = api.transfer(alice, bob.email, 400).json()["id"]
+    assert client.delete("/v1/wallets/USD", headers=alice.headers).status_code == 200
+    response = post(client, admin, f"/v1/admin/transfers/{original}/reverse", {"reason": "late"}, key="r")
+    assert (response.status_code, response.json()["code"]) == (409, "not_reversible")
+    assert api.balance(bob) == 400

@@ -7,6 +7,7 @@ Passwords never come from a flag: a hidden prompt or `--password-stdin` only.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import typer
 
@@ -28,30 +29,26 @@ def password_or_prompt(
 ) -> str:
     """One password: a line of stdin with --password-stdin, else a hidden prompt."""
     if from_stdin:
-        return read_stdin_passwords(1)[0]
+        return read_stdin_passwords(["the password"])[0]
     return _hidden_prompt(state, label, confirm=confirm)
 
 
 def password_pair_or_prompt(state: AppState, *, from_stdin: bool) -> tuple[str, str]:
     """Current and new password: two lines of stdin, or two hidden prompts."""
     if from_stdin:
-        current, new = read_stdin_passwords(2)
+        current, new = read_stdin_passwords(["the current password", "the new password"])
         return current, new
     current = _hidden_prompt(state, "Current password")
     return current, _hidden_prompt(state, "New password", confirm=True)
 
 
-def read_stdin_passwords(count: int) -> list[str]:
-    """`count` lines of stdin, each one password (only the line ending is removed)."""
+def read_stdin_passwords(labels: Sequence[str]) -> list[str]:
+    """One line of stdin per label, each a password (only the line ending is removed)."""
     passwords = []
-    for position in range(1, count + 1):
-        line = sys.stdin.readline()
-        password = line.rstrip("\r\n")
+    for position, label in enumerate(labels, start=1):
+        password = sys.stdin.readline().rstrip("\r\n")
         if not password:
-            which = "a password" if count == 1 else f"{count} passwords, one per line"
-            raise UsageError(
-                f"--password-stdin expects {which} on stdin; line {position} is empty or missing"
-            )
+            raise UsageError(f"--password-stdin: expected {label} on line {position} of stdin")
         passwords.append(password)
     return passwords
 

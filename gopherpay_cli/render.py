@@ -37,8 +37,10 @@ def report_error(error: GopherPayError) -> None:
     if colour_enabled(sys.stderr):
         prefix = f"\x1b[1;31m{prefix}\x1b[0m"
     print(f"{prefix} {printable(error.message)}", file=sys.stderr)
-    for line in getattr(error, "field_errors", ()):
-        print(f"  {printable(line)}", file=sys.stderr)
+    field_errors = getattr(error, "field_errors", ())
+    if len(field_errors) > 1:  # a single one is already the message
+        for line in field_errors:
+            print(f"  {printable(line)}", file=sys.stderr)
     if error.hint:
         print(printable(error.hint), file=sys.stderr)
 

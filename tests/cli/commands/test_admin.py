@@ -1,0 +1,189 @@
+"""Operator commands, through the real executable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from tests.cli.conftest import TRANSFER_ID, Run, transfer, user
+from tests.cli.fake_daemon import FakeDaemon, Reply, problem
+
+AS_ADMIN = {"GOPHERPAY_TOKEN": "admin-token"}
+REVERSAL_ID = "7f3a9c1e-1111-4000-8000-0000000000ff"
+
+
+def audit(violations: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "ok": not violations,
+        "checked_at": "2026-11-26T16:34:27Z",
+        "violations": violations,
+        "totals": [{"currency": "USD", "wallets_total": 100, "deposits": 200, "withdrawals": 100}],
+        "counts": {"users": 2, "wallets": 3, "transfers": 4, "entries": 8, "outbox_pending": 0},
+    }
+
+
+def test_deposit_sends_minor_units_reason_and_key(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on(
+        "POST", "/v1/admin/deposits", Reply(201, transfer(amount=100_000, direction=None, kind="deposit"))
+    )
+
+    result = gopherpay(
+        "admin",
+        "deposit",
+        "alice@example.com",
+        "1,000",
+        "usd",
+        "--reason",
+        "opening balance",
+        "--idempotency-key",
+        "dep-1",
+        env=AS_ADMIN,
+    )
+
+    assert result.exit_code == 0, result.stderr
+    sent = daemon.seen("POST", "/v1/admin/deposits")[0]
+    assert sent.body == {
+        "user": "alice@example.com",
+        "amount": 100_000,
+        "currency": "USD",
+        "reason": "opening balance",
+    }
+    assert sent.headers["idempotency-key"] == "dep-1"
+    assert result.stderr == f"Deposited 1,000.00 USD to alice@example.com (transfer {TRANSFER_ID})\n"
+
+
+def test_withdraw_goes_to_the_withdrawals_endpoint(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on(
+        "POST", "/v1/admin/withdrawals", Reply(201, transfer(amount=500, direction=None, kind="withdrawal"))
+    )
+
+    result = gopherpay(
+        "admin", "withdraw", "alice@example.com", "5", "USD", "--reason", "cash out", env=AS_ADMIN
+    )
+
+    assert result.exit_code == 0
+    assert result.stderr == f"Withdrew 5.00 USD from alice@example.com (transfer {TRANSFER_ID})\n"
+
+
+def test_admin_commands_refused_to_a_user_exit_3(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on("GET", "/v1/admin/users", problem(403, "forbidden", "admin role required"))
+
+    result = gopherpay("admin", "users", env=AS_ADMIN)
+
+    assert result.exit_code == 3
+    assert result.stderr == "Error: admin role required\nThis command needs an admin account.\n"
+
+
+def test_users_search_is_sent_as_q(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    page = {"items": [user() | {"wallets": []}], "next_cursor": None}
+    daemon.on("GET", "/v1/admin/users", Reply(200, page))
+
+    result = gopherpay("--json", "admin", "users", "--search", "alice", env=AS_ADMIN)
+
+    assert daemon.requests[0].query == {"q": "alice", "limit": "50"}
+    assert json.loads(result.stdout) == page
+
+
+def test_freeze_one_wallet(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    path = "/v1/admin/users/alice@example.com/wallets/USD/freeze"
+    daemon.on("POST", path, Reply(200, {"id": "w", "currency": "USD", "balance": 0, "frozen": True}))
+
+    result = gopherpay(
+        "admin", "freeze", "alice@example.com", "--wallet", "usd", "--reason", "fraud", env=AS_ADMIN
+    )
+
+    assert result.exit_code == 0
+    assert daemon.seen("POST", path)[0].body == {"reason": "fraud"}
+    assert result.stderr == "Froze the USD wallet of alice@example.com.\n"
+
+
+def test_unfreeze_an_account(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on("POST", "/v1/admin/users/alice@example.com/unfreeze", Reply(200, user()))
+
+    result = gopherpay("admin", "unfreeze", "alice@example.com", "--reason", "cleared", env=AS_ADMIN)
+
+    assert result.exit_code == 0
+    assert result.stderr == "Unfroze the account of alice@example.com.\n"
+
+
+def test_reverse_sends_the_reason_with_a_key(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    path = f"/v1/admin/transfers/{TRANSFER_ID}/reverse"
+    daemon.on("POST", path, Reply(201, transfer(transfer_id=REVERSAL_ID, kind="reversal", direction=None)))
+
+    result = gopherpay("admin", "reverse", TRANSFER_ID, "--reason", "duplicate", env=AS_ADMIN)
+
+    assert result.exit_code == 0
+    sent = daemon.seen("POST", path)[0]
+    assert sent.body == {"reason": "duplicate"}
+    assert sent.headers["idempotency-key"]
+    assert result.stderr == f"Reversed transfer {TRANSFER_ID} (reversal {REVERSAL_ID})\n"
+
+
+def test_reversing_twice_exits_4(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    path = f"/v1/admin/transfers/{TRANSFER_ID}/reverse"
+    daemon.on("POST", path, problem(409, "already_reversed", f"transfer {TRANSFER_ID} was already reversed"))
+
+    result = gopherpay("admin", "reverse", TRANSFER_ID, "--reason", "again", env=AS_ADMIN)
+
+    assert result.exit_code == 4
+
+
+def test_clean_audit_exits_0(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on("GET", "/v1/admin/audit", Reply(200, audit([])))
+
+    result = gopherpay("admin", "audit", env=AS_ADMIN)
+
+    assert result.exit_code == 0
+    assert result.stderr == "Ledger OK: every invariant holds (checked 2026-11-26T16:34:27Z).\n"
+
+
+def test_audit_with_violations_prints_each_and_exits_1(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    violations = [
+        {
+            "invariant": "wallet_balance_equals_entries",
+            "detail": "wallet w1 balance 5 != entries 4",
+            "subject": "w1",
+        },
+        {"invariant": "deposits_minus_withdrawals", "detail": "USD total 100 != 90", "subject": "USD"},
+    ]
+    daemon.on("GET", "/v1/admin/audit", Reply(200, audit(violations)))
+
+    result = gopherpay("admin", "audit", env=AS_ADMIN)
+
+    assert result.exit_code == 1
+    for violation in violations:
+        line = next(line for line in result.stdout.splitlines() if violation["invariant"] in line)
+        assert violation["detail"] in line and violation["subject"] in line
+    assert result.stderr == "Error: The audit found 2 invariant violation(s)\n"
+
+
+def test_audit_json_with_violations_still_exits_1(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    report = audit([{"invariant": "x", "detail": "y", "subject": "z"}])
+    daemon.on("GET", "/v1/admin/audit", Reply(200, report))
+
+    result = gopherpay("--json", "admin", "audit", env=AS_ADMIN)
+
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == report
+
+
+def test_audit_log_follows_the_cursor(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    entry = {
+        "id": "e1",
+        "actor_id": "a",
+        "actor_email": "operator@example.com",
+        "action": "deposit",
+        "target": "alice@example.com",
+        "reason": "opening",
+        "details": {},
+        "created_at": "2026-11-26T16:34:27Z",
+    }
+    daemon.on("GET", "/v1/admin/audit-log", Reply(200, {"items": [entry], "next_cursor": None}))
+
+    result = gopherpay("admin", "log", "--limit", "10", env=AS_ADMIN)
+
+    assert daemon.requests[0].query == {"limit": "10"}
+    assert "operator@example.com" in result.stdout and "opening" in result.stdout

@@ -1,0 +1,212 @@
+"""signup, login, logout, sessions and password change, through the real executable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.cli.conftest import PASSWORD, SESSION_ID, Run, token_pair, user
+from tests.cli.fake_daemon import FakeDaemon, Reply, problem
+
+
+def credentials_file(home: Path) -> Path:
+    return home / "config" / "gopherpay" / "credentials.json"
+
+
+def test_login_reads_the_password_from_stdin_and_stores_the_tokens(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], home: Path
+) -> None:
+    daemon.on("POST", "/v1/auth/login", Reply(200, token_pair()))
+
+    result = gopherpay("login", "--email", "alice@example.com", "--password-stdin", stdin=PASSWORD + "\n")
+
+    assert result.exit_code == 0, result.stderr
+    assert daemon.seen("POST", "/v1/auth/login")[0].body == {
+        "email": "alice@example.com",
+        "password": PASSWORD,
+    }
+    assert json.loads(credentials_file(home).read_text()) == {
+        daemon.url: {
+            "access_token": "access-1",
+            "refresh_token": "refresh-1",
+            "email": "alice@example.com",
+            "session_id": SESSION_ID,
+        }
+    }
+    assert result.stdout == ""
+    path = credentials_file(home)
+    assert result.stderr == (
+        f"No usable keyring backend; storing credentials in {path} (readable only by you).\n"
+        f"Logged in to {daemon.url} as alice@example.com.\n"
+    )
+
+
+def test_login_never_prints_the_password_or_tokens(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on("POST", "/v1/auth/login", Reply(200, token_pair()))
+
+    result = gopherpay(
+        "--json", "login", "--email", "alice@example.com", "--password-stdin", stdin=PASSWORD + "\n"
+    )
+
+    assert json.loads(result.stdout) == user()
+    for secret in (PASSWORD, "access-1", "refresh-1"):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_wrong_password_exits_3(daemon: FakeDaemon, gopherpay: Callable[..., Run], home: Path) -> None:
+    daemon.on("POST", "/v1/auth/login", problem(401, "invalid_credentials", "email or password is wrong"))
+
+    result = gopherpay("login", "--email", "alice@example.com", "--password-stdin", stdin="nope\n")
+
+    assert result.exit_code == 3
+    assert result.stderr == (
+        "Error: email or password is wrong\nCheck the email address and password, then try again.\n"
+    )
+    assert not credentials_file(home).exists()
+
+
+def test_no_input_names_the_missing_email_flag(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    result = gopherpay("--no-input", "login")
+
+    assert result.exit_code == 2
+    assert result.stderr == "Error: --email is required when --no-input is set\n"
+    assert daemon.requests == []
+
+
+def test_no_input_names_the_password_stdin_flag(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    result = gopherpay("--no-input", "login", "--email", "alice@example.com")
+
+    assert result.exit_code == 2
+    assert result.stderr == "Error: --password-stdin is required when --no-input is set\n"
+
+
+def test_no_input_names_the_missing_name_flag_on_signup(gopherpay: Callable[..., Run]) -> None:
+    result = gopherpay(
+        "--no-input", "signup", "--email", "alice@example.com", "--password-stdin", stdin="x\n"
+    )
+
+    assert result.exit_code == 2
+    assert result.stderr == "Error: --name is required when --no-input is set\n"
+
+
+def test_empty_password_on_stdin_is_a_usage_error(gopherpay: Callable[..., Run]) -> None:
+    result = gopherpay("login", "--email", "alice@example.com", "--password-stdin", stdin="")
+
+    assert result.exit_code == 2
+    assert result.stderr == "Error: --password-stdin: expected the password on line 1 of stdin\n"
+
+
+def test_signup_creates_the_account_then_logs_in(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on("POST", "/v1/auth/signup", Reply(201, user()))
+    daemon.on("POST", "/v1/auth/login", Reply(200, token_pair()))
+
+    result = gopherpay(
+        "--json",
+        "signup",
+        "--email",
+        "alice@example.com",
+        "--name",
+        "Alice Liddell",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert [(r.method, r.path, r.body) for r in daemon.requests] == [
+        (
+            "POST",
+            "/v1/auth/signup",
+            {"email": "alice@example.com", "full_name": "Alice Liddell", "password": PASSWORD},
+        ),
+        ("POST", "/v1/auth/login", {"email": "alice@example.com", "password": PASSWORD}),
+    ]
+    assert json.loads(result.stdout) == user()
+    assert result.stderr.endswith(f"Signed up and logged in to {daemon.url} as alice@example.com.\n")
+
+
+def test_signup_with_a_taken_email_exits_4(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on(
+        "POST", "/v1/auth/signup", problem(409, "email_taken", "alice@example.com already has an account")
+    )
+
+    result = gopherpay(
+        "signup", "--email", "alice@example.com", "--name", "A", "--password-stdin", stdin=PASSWORD + "\n"
+    )
+
+    assert result.exit_code == 4
+    assert (
+        result.stderr == "Error: alice@example.com already has an account\nLog in instead: gopherpay login\n"
+    )
+
+
+def test_logout_ends_the_session_and_forgets_it(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], logged_in: Run, home: Path
+) -> None:
+    daemon.on("POST", "/v1/auth/logout", Reply(204))
+
+    result = gopherpay("logout")
+
+    assert result.exit_code == 0
+    assert daemon.seen("POST", "/v1/auth/logout")[0].headers["authorization"] == "Bearer access-1"
+    assert json.loads(credentials_file(home).read_text()) == {}
+    assert result.stderr == f"Logged out of {daemon.url}.\n"
+
+
+def test_logout_forgets_a_session_the_daemon_already_ended(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], logged_in: Run, home: Path
+) -> None:
+    daemon.on("POST", "/v1/auth/logout", problem(401, "session_revoked", "this session has been revoked"))
+
+    result = gopherpay("logout")
+
+    assert result.exit_code == 0
+    assert json.loads(credentials_file(home).read_text()) == {}
+
+
+def test_whoami_json_prints_the_user(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], logged_in: Run
+) -> None:
+    daemon.on("GET", "/v1/me", Reply(200, user()))
+
+    result = gopherpay("--json", "whoami")
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == user()
+
+
+def test_revoking_the_current_session_logs_out_here(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], logged_in: Run, home: Path
+) -> None:
+    daemon.on("DELETE", f"/v1/sessions/{SESSION_ID}", Reply(204))
+
+    result = gopherpay("sessions", "revoke", SESSION_ID)
+
+    assert result.exit_code == 0
+    assert result.stderr == f"Revoked session {SESSION_ID}.\nThat was this session: you are now logged out.\n"
+    assert json.loads(credentials_file(home).read_text()) == {}
+
+
+def test_password_change_reads_current_then_new_from_stdin(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], logged_in: Run
+) -> None:
+    daemon.on("POST", "/v1/me/password", Reply(204))
+
+    result = gopherpay("password", "change", "--password-stdin", stdin="old password\nnew password\n")
+
+    assert result.exit_code == 0
+    assert daemon.seen("POST", "/v1/me/password")[0].body == {
+        "current_password": "old password",
+        "new_password": "new password",
+    }
+    assert result.stderr == "Password changed. Your other sessions were logged out.\n"
+
+
+def test_password_change_needs_two_lines_on_stdin(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    result = gopherpay(
+        "password", "change", "--password-stdin", stdin="only one\n", env={"GOPHERPAY_TOKEN": "t"}
+    )
+
+    assert result.exit_code == 2
+    assert result.stderr == "Error: --password-stdin: expected the new password on line 2 of stdin\n"
+    assert daemon.requests == []

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gopherpayd import __version__
+
+if TYPE_CHECKING:
+    from gopherpayd.settings import Settings
 
 app = typer.Typer(
     name="gopherpayd",
@@ -23,7 +26,7 @@ app = typer.Typer(
 )
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from pydantic import ValidationError
 
     from gopherpayd.settings import Settings
@@ -112,6 +115,8 @@ def create_admin(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
 ) -> None:
     """Create an operator account (role admin), or promote an existing user."""
+    from sqlmodel import Session
+
     from gopherpayd.identity import repository, service
     from gopherpayd.kit.db import Database
     from gopherpayd.kit.errors import AppError
@@ -123,10 +128,9 @@ def create_admin(
     existing = db.run(lambda s: repository.get_user_by_email(s, service.normalize_email(email)))
     if existing is not None:
 
-        def promote(session):  # type: ignore[no-untyped-def]
-            user = repository.get_user(session, existing.id)
-            user.role = service.ADMIN_ROLE
-            repository.update_user(session, user)
+        def promote(session: Session) -> None:
+            existing.role = service.ADMIN_ROLE
+            repository.update_user(session, session.merge(existing))
 
         db.run(promote)
         typer.echo(f"{existing.email} is now an admin", err=True)

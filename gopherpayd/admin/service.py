@@ -226,7 +226,7 @@ def audit(session: Session) -> AuditReport:
             Violation(
                 invariant="entries_match_transfer",
                 subject=f"entry:{_as_uuid(entry_id)}",
-                detail=f"entry of transfer {_as_uuid(transfer_id)} disagrees with it (currencies {currencies})",
+                detail=f"entry of transfer {_as_uuid(transfer_id)} disagrees with it ({currencies})",
             )
         )
     for wallet_id, currency, balance in repository.negative_user_wallets(session):

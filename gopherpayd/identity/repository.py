@@ -81,7 +81,7 @@ def revoke_sessions(
         statement = statement.where(col(AuthSession.id) == only)
     if keep is not None:
         statement = statement.where(col(AuthSession.id) != keep)
-    result = session.exec(statement.values(revoked_at=now, revoked_reason=reason))  # type: ignore[call-overload]
+    result = session.exec(statement.values(revoked_at=now, revoked_reason=reason))
     return int(result.rowcount)
 
 
@@ -96,12 +96,12 @@ def mark_refresh_token_rotated(session: Session, token_id: uuid.UUID, now: datet
         .where(col(RefreshToken.id) == token_id, col(RefreshToken.rotated_at).is_(None))
         .values(rotated_at=now)
     )
-    return bool(session.exec(statement).rowcount)  # type: ignore[call-overload]
+    return bool(session.exec(statement).rowcount)
 
 
 def touch_session(session: Session, session_id: uuid.UUID, now: datetime, expires_at: datetime) -> None:
     statement = update(AuthSession).where(col(AuthSession.id) == session_id)
-    session.exec(statement.values(last_used_at=now, expires_at=expires_at))  # type: ignore[call-overload]
+    session.exec(statement.values(last_used_at=now, expires_at=expires_at))
 
 
 def failures_since(session: Session, scope: str, since: datetime) -> list[datetime]:
@@ -112,7 +112,7 @@ def failures_since(session: Session, scope: str, since: datetime) -> list[dateti
 
 
 def clear_failures(session: Session, scope: str) -> None:
-    session.exec(delete(LoginFailure).where(col(LoginFailure.scope) == scope))  # type: ignore[call-overload]
+    session.exec(delete(LoginFailure).where(col(LoginFailure.scope) == scope))
 
 
 def update_user(session: Session, user: User) -> None:

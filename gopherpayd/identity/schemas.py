@@ -62,7 +62,7 @@ class UserOut(BaseModel):
             id=user.id,
             email=user.email,
             full_name=user.full_name,
-            role=user.role,  # type: ignore[arg-type]
+            role=user.role,
             frozen=user.frozen,
             created_at=as_utc(user.created_at),
         )

@@ -39,7 +39,7 @@ def describe(session: Session, transfers: list[Transfer], viewer_id: uuid.UUID |
         described.append(
             TransferOut(
                 id=transfer.id,
-                kind=transfer.kind,  # type: ignore[arg-type]
+                kind=transfer.kind,
                 amount=transfer.amount,
                 currency=transfer.currency,
                 sender=sender,
@@ -47,7 +47,7 @@ def describe(session: Session, transfers: list[Transfer], viewer_id: uuid.UUID |
                 memo=transfer.memo,
                 reverses_transfer_id=transfer.reverses_transfer_id,
                 created_at=as_utc(transfer.created_at),
-                direction=direction,  # type: ignore[arg-type]
+                direction=direction,
             )
         )
     return described

@@ -137,11 +137,14 @@ class CredentialStore:
         """
         try:
             import fcntl
-        except ImportError:  # not POSIX: no cross-process lock available
+
+            self.app_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.app_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        except (ImportError, OSError):
+            fd = None  # not POSIX, or no writable app directory: refresh without the lock
+        if fd is None:
             yield
             return
-        self.app_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.app_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

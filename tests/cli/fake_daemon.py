@@ -10,6 +10,7 @@ expired token at the right moment).
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -74,16 +75,19 @@ def in_turn(replies: Iterable[Reply]) -> Handler:
 
 
 class FakeDaemon:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Request] = []
         self._routes: dict[tuple[str, str], Handler] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self._scheme = "https" if tls is not None else "http"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     def on(self, method: str, path: str, answer: Reply | Handler) -> None:
         """Answer `method path` (query string ignored) with a fixed reply or a handler."""

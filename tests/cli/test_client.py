@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Callable
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,6 +70,32 @@ def test_refreshed_tokens_replace_the_stored_ones(
 
     stored = stored_credentials(home, daemon)
     assert (stored["access_token"], stored["refresh_token"]) == ("access-2", "refresh-2")
+
+
+def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
+    daemon: FakeDaemon, cli_env: dict[str, str], logged_in: Run
+) -> None:
+    def slow_refresh(_request):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)  # long enough for the second process to hit its 401 meanwhile
+        return Reply(200, token_pair("access-2", "refresh-2"))
+
+    daemon.on("GET", "/v1/wallets", expire_access_1)
+    daemon.on("POST", "/v1/auth/refresh", slow_refresh)
+    command = [sys.executable, "-m", "gopherpay_cli", "--json", "balance"]
+
+    processes = [
+        subprocess.Popen(command, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in "ab"
+    ]
+    exit_codes = [process.wait(timeout=60) for process in processes]
+
+    assert exit_codes == [0, 0]
+    assert len(daemon.seen("POST", "/v1/auth/refresh")) == 1
+    assert sorted(r.headers["authorization"] for r in daemon.seen("GET", "/v1/wallets")) == [
+        "Bearer access-1",
+        "Bearer access-1",
+        "Bearer access-2",
+        "Bearer access-2",
+    ]
 
 
 def test_a_refused_refresh_asks_to_log_in_again(
@@ -294,3 +324,48 @@ def test_commands_needing_a_login_say_how_to_log_in(
     assert result.exit_code == 3
     assert result.stderr == f"Error: You are not logged in to {daemon.url}\nRun: gopherpay login\n"
     assert daemon.requests == []
+
+
+@pytest.fixture
+def tls_daemon(tmp_path: Path) -> Iterator[tuple[FakeDaemon, Path]]:
+    """A fake daemon serving HTTPS with a self-signed certificate for 127.0.0.1."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    fake = FakeDaemon(tls=context)
+    fake.on("GET", "/v1/wallets", Reply(200, WALLETS))
+    fake.start()
+    yield fake, cert
+    fake.stop()
+
+
+def test_an_untrusted_certificate_is_refused_with_a_hint(
+    tls_daemon: tuple[FakeDaemon, Path], gopherpay: Callable[..., Run]
+) -> None:
+    fake, _cert = tls_daemon
+
+    result = gopherpay("--server", fake.url, "balance", env=AS_ALICE)
+
+    assert result.exit_code == 7
+    assert result.stderr.startswith(f"Error: Cannot verify the TLS certificate of {fake.url}: ")
+    assert result.stderr.endswith(
+        "If the daemon uses a private CA, pass --ca-bundle PATH (or set GOPHERPAY_CA_BUNDLE).\n"
+    )
+    assert fake.requests == []
+
+
+def test_ca_bundle_makes_a_private_certificate_trusted(
+    tls_daemon: tuple[FakeDaemon, Path], gopherpay: Callable[..., Run]
+) -> None:
+    fake, cert = tls_daemon
+
+    result = gopherpay("--server", fake.url, "--ca-bundle", str(cert), "--json", "balance", env=AS_ALICE)
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == WALLETS

@@ -195,7 +195,7 @@ class ApiClient:
                 raise api_error_from(response)
             pair = _body(response)
             renewed = Credentials.from_token_pair(pair, fallback_email=stored.email)
-            self.credentials.save(renewed)
+            self.credentials.save(renewed, announce=False)
             return renewed
 
     def _unreachable(

@@ -101,8 +101,12 @@ class CredentialStore:
                 return _parse_secret(secret)
         return Credentials.from_mapping(self._read_file().get(self.server))
 
-    def save(self, credentials: Credentials) -> None:
-        """Store credentials for this server, replacing any before."""
+    def save(self, credentials: Credentials, *, announce: bool = True) -> None:
+        """Store credentials for this server, replacing any before.
+
+        `announce=False` (a transparent refresh) keeps the file-fallback notice for
+        the login that first wrote the file.
+        """
         if not self._file_fallback():
             self._keyring_call("set_password", SERVICE, self.server, credentials.to_json())
             if not self._file_fallback():
@@ -110,7 +114,7 @@ class CredentialStore:
         entries = self._read_file()
         entries[self.server] = asdict(credentials)
         self._write_file(entries)
-        if not self._announced_file:
+        if announce and not self._announced_file:
             self._announced_file = True
             self._warn(
                 f"No usable keyring backend; storing credentials in {self.file_path} (readable only by you)."

@@ -6,6 +6,7 @@ need them, never here.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,8 +33,38 @@ def exit_status_text() -> str:
     return "\b\nExit status:\n" + "\n".join(lines)
 
 
+TRAILING_FLAGS = ("json_output", "quiet", "no_input")
+"""Global flags also accepted after the command: `gopherpay balance --json`."""
+
+
+def _set_state_flag(ctx: Any, param: Any, value: bool) -> Any:
+    if value:
+        # The root callback has run by now: click invokes it before parsing the subcommand.
+        setattr(ctx.find_root().obj, param.name, True)
+    return value
+
+
+def _accept_trailing_flags(group: Any, root_params: list[Any]) -> None:
+    """Give every leaf command below `group` hidden copies of the root's global flags."""
+    flags = [param for param in root_params if param.name in TRAILING_FLAGS]
+    for subcommand in getattr(group, "commands", {}).values():
+        if hasattr(subcommand, "commands"):
+            _accept_trailing_flags(subcommand, root_params)
+            continue
+        for flag in flags:
+            hidden_copy = copy.copy(flag)
+            hidden_copy.hidden = True
+            hidden_copy.expose_value = False
+            hidden_copy.callback = _set_state_flag
+            subcommand.params.append(hidden_copy)
+
+
 class GopherPayGroup(TyperGroup):
     """The root command: reports a GopherPayError as `Error: …` and exits with its code."""
+
+    def __init__(self, **attributes: Any) -> None:
+        super().__init__(**attributes)
+        _accept_trailing_flags(self, self.params)
 
     def invoke(self, ctx: Any) -> Any:
         try:

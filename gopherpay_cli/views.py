@@ -134,11 +134,10 @@ def show_transfer(renderer: Renderer, transfer: dict[str, Any]) -> None:
         ("From", party_label(transfer.get("sender"))),
         ("To", party_label(transfer.get("recipient"))),
         ("Memo", transfer.get("memo") or ""),
+        ("Reverses", transfer.get("reverses_transfer_id") or ""),
         ("Date", timestamp(transfer.get("created_at"))),
     ]
-    if transfer.get("reverses_transfer_id"):
-        pairs.append(("Reverses", transfer["reverses_transfer_id"]))
-    renderer.details(pairs)
+    renderer.details([(name, value) for name, value in pairs if value])
 
 
 def show_history(renderer: Renderer, page: dict[str, Any], *, as_csv: bool) -> None:

@@ -110,7 +110,8 @@ def cli_env(home: Path, daemon: FakeDaemon) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("GOPHERPAY_", "PYTHON_KEYRING", "XDG_")) and name != "NO_COLOR"
+        if not name.startswith(("GOPHERPAY_", "PYTHON_KEYRING", "XDG_"))
+        and name not in ("NO_COLOR", "COLUMNS", "LINES")
     }
     env.update(
         HOME=str(home / "home"),

@@ -51,6 +51,7 @@ def test_expired_access_token_is_refreshed_and_the_request_sent_again(
     result = gopherpay("--json", "balance")
 
     assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
     assert json.loads(result.stdout) == WALLETS
     assert [(r.method, r.path, r.headers.get("authorization")) for r in daemon.requests] == [
         ("GET", "/v1/wallets", "Bearer access-1"),

@@ -49,6 +49,8 @@ def test_every_option_and_argument_is_documented(page: ManPage) -> None:
     missing = []
     for owner, owner_ctx in [(command, ctx), *walk(command, ctx)]:
         for param in owner.params:
+            if getattr(param, "hidden", False):
+                continue
             if param.param_type_name == "option":
                 names = [*param.opts, *param.secondary_opts]
             else:

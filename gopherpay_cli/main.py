@@ -24,7 +24,8 @@ GopherPay from the terminal: hold wallets in several currencies, send money,
 and read your history. Amounts are typed and shown in major units (12.34 USD,
 1,000 VND); --json prints the daemon's objects as returned, in minor units.
 
-Global options go before the command: gopherpay --json balance USD"""
+Global options go before the command (gopherpay --json balance USD); --json,
+--quiet and --no-input may also follow it (gopherpay balance USD --json)."""
 
 
 def exit_status_text() -> str:

@@ -21,6 +21,8 @@ TRANSFER_ID = "7f3a9c1e-1111-4000-8000-000000000001"
 ALICE_USD_WALLET = "a11ce000-0000-4000-8000-000000000001"
 BOB_USD_WALLET = "b0b00000-0000-4000-8000-000000000001"
 PASSWORD = "correct horse battery staple"
+AS_ALICE = {"GOPHERPAY_TOKEN": "access-1"}
+"""Environment of a script authenticated by GOPHERPAY_TOKEN, for tests not about stored logins."""
 
 
 @dataclass

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import TRANSFER_ID, Run, token_pair, transfer
+from tests.cli.conftest import AS_ALICE, TRANSFER_ID, Run, token_pair, transfer
 from tests.cli.fake_daemon import DROP, FakeDaemon, Reply, in_turn, problem
 
-AS_ALICE = {"GOPHERPAY_TOKEN": "access-1"}
 WALLETS = {
     "items": [
         {

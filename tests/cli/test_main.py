@@ -7,10 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.cli.conftest import Run, transfer
+from tests.cli.conftest import AS_ALICE, Run, transfer
 from tests.cli.fake_daemon import FakeDaemon, Reply
 
-AS_ALICE = {"GOPHERPAY_TOKEN": "access-1"}
 WALLETS = {"items": []}
 
 

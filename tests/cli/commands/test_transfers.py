@@ -7,10 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.cli.conftest import BOB_USD_WALLET, TRANSFER_ID, Run, transfer
+from tests.cli.conftest import AS_ALICE, BOB_USD_WALLET, TRANSFER_ID, Run, transfer
 from tests.cli.fake_daemon import FakeDaemon, Reply, in_turn
 
-AS_ALICE = {"GOPHERPAY_TOKEN": "access-1"}
 DEPOSIT_ID = "7f3a9c1e-1111-4000-8000-000000000002"
 INCOMING_ID = "7f3a9c1e-1111-4000-8000-000000000003"
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from tests.cli.conftest import ALICE_USD_WALLET, Run
+from tests.cli.conftest import ALICE_USD_WALLET, AS_ALICE, Run
 from tests.cli.fake_daemon import FakeDaemon, Reply, problem
-
-AS_ALICE = {"GOPHERPAY_TOKEN": "access-1"}
 
 
 def wallet(

@@ -128,12 +128,17 @@ class _Pending:
 def _apply_batch(session: Session, movements: list[MoneyMovement]) -> list[MovementResult]:
     results: list[MovementResult | None] = [None] * len(movements)
     pending: list[_Pending] = []
+    # Keys claimed by an earlier movement of this batch: their outcome is known only at the end.
+    repeats: list[tuple[int, IdempotencyRecord, IdempotencyClaim]] = []
     for index, movement in enumerate(movements):
         record: IdempotencyRecord | None = None
         if movement.idempotency is not None:
             stored = repository.get_idempotency_record(
                 session, movement.idempotency.scope, movement.idempotency.key
             )
+            if stored is not None and stored.status_code == 0:
+                repeats.append((index, stored, movement.idempotency))
+                continue
             if stored is not None:
                 results[index] = _replay(stored, movement.idempotency)
                 continue
@@ -160,6 +165,8 @@ def _apply_batch(session: Session, movements: list[MoneyMovement]) -> list[Movem
         except AppError as refusal:
             result = _refuse(session, item.record, refusal)
         results[item.index] = result
+    for index, stored, claim in repeats:
+        results[index] = _replay(stored, claim)
     return [result for result in results if result is not None]
 
 
@@ -224,6 +231,15 @@ def _resolve(session: Session, movement: MoneyMovement) -> tuple[WalletTarget, W
 def _materialize(session: Session, target: WalletTarget, locked: dict[uuid.UUID, Wallet]) -> Wallet:
     if target.wallet is not None:
         return locked[target.wallet.id]
+    owner_id = None if target.open_system else target.open_for_owner
+    for wallet in locked.values():
+        # Opened by an earlier movement of this batch (and not rolled back with its refusal).
+        if (
+            wallet in session
+            and wallet.closed_at is None
+            and (wallet.owner_id, wallet.currency) == (owner_id, target.currency)
+        ):
+            return wallet
     # A wallet nobody else can see yet needs no lock; a concurrent opener of the
     # same wallet trips the unique index and reruns.
     wallet = Wallet(

@@ -40,6 +40,10 @@ NETWORK_ERRORS = (
     httpx.RemoteProtocolError,
     httpx.TimeoutException,
 )
+TOKEN_ENV_HINT = (
+    "The access token in GOPHERPAY_TOKEN was refused. Set it to a fresh one "
+    "(POST /v1/auth/login), or unset it to use your stored login."
+)
 UNREACHABLE_HINT = (
     "Is the daemon running (gopherpayd serve)? Point the CLI at it with --server or GOPHERPAY_SERVER."
 )
@@ -144,7 +148,11 @@ class ApiClient:
             if renewed is not None:
                 response = self._transmit(method, path, body, params, idempotency_key, renewed)
         if response.is_error:
-            raise api_error_from(response)
+            error = api_error_from(response)
+            if response.status_code == 401 and credentials is not None and self.credentials.from_environment:
+                # Logging in would not help: GOPHERPAY_TOKEN takes precedence over any stored login.
+                error.hint = TOKEN_ENV_HINT
+            raise error
         return response
 
     def _transmit(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -15,7 +17,12 @@ from gopherpayd.admin.endpoints import router as admin_router
 from gopherpayd.identity.endpoints import router as identity_router
 from gopherpayd.kit.context import AppContext, Context
 from gopherpayd.kit.db import Database
-from gopherpayd.kit.errors import PayloadTooLarge, install_error_handlers, problem_response
+from gopherpayd.kit.errors import (
+    PayloadTooLarge,
+    install_error_handlers,
+    problem_response,
+    validation_problem,
+)
 from gopherpayd.settings import Settings
 from gopherpayd.transfers.endpoints import router as transfers_router
 from gopherpayd.wallets.endpoints import router as wallets_router
@@ -42,6 +49,21 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     app.state.context = AppContext(settings=settings, db=database)
     install_error_handlers(app)
+
+    @app.middleware("http")
+    async def refuse_oversized_or_nul_input(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:  # sent chunked, without a Content-Length to refuse it by
+            error = PayloadTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+            return problem_response(error.to_problem())
+        # Postgres text cannot hold NUL and SQLite would keep it: refuse it up front, on both.
+        where = nul_character_in(request.scope["path"], request.scope["query_string"], body)
+        if where is not None:
+            errors = [{"loc": [where], "msg": "text must not contain NUL characters", "type": "string_nul"}]
+            return problem_response(validation_problem(errors))
+        return await call_next(request)
 
     @app.middleware("http")
     async def limit_body_size(
@@ -72,3 +94,18 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     for router in (identity_router, wallets_router, transfers_router, admin_router):
         app.include_router(router)
     return app
+
+
+_JSON_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+"""`\\u0000` preceded by an even number of backslashes: a NUL inside a JSON string."""
+
+
+def nul_character_in(path: str, query: bytes, body: bytes) -> str | None:
+    """Which part of a request carries a NUL character, if any."""
+    if "\x00" in path:
+        return "path"
+    if b"\x00" in unquote_to_bytes(query):
+        return "query"
+    if b"\x00" in body or _JSON_NUL_ESCAPE.search(body):
+        return "body"
+    return None

@@ -34,5 +34,6 @@ class Cursor:
             padded = text + "=" * (-len(text) % 4)
             created, ident = json.loads(base64.urlsafe_b64decode(padded.encode()))
             return cls(as_utc(datetime.fromisoformat(created)), uuid.UUID(ident))
-        except (ValueError, TypeError, UnicodeDecodeError) as error:
+        # OverflowError: a time that cannot be shifted to UTC (year 9999 at -14:00).
+        except (ValueError, TypeError, UnicodeDecodeError, OverflowError) as error:
             raise InvalidCursor("cursor is not one this server issued") from error

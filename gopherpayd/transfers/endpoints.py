@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from gopherpayd.identity.dependencies import CurrentUser
+from gopherpayd.kit.clock import as_utc
 from gopherpayd.kit.context import Context
 from gopherpayd.kit.errors import PROBLEM_CONTENT_TYPE, BadRequest
 from gopherpayd.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -45,10 +46,13 @@ def parse_time_bound(name: str, text: str | None, *, end_of_day: bool) -> dateti
         value = datetime.fromisoformat(text)
     except ValueError as error:
         raise BadRequest(f"{name} must be an RFC 3339 timestamp or a date (YYYY-MM-DD)") from error
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    if end_of_day and len(text) == len("YYYY-MM-DD"):
-        value += timedelta(days=1)
+    try:
+        # In UTC: SQLite compares the stored UTC wall-clock text and would ignore an offset.
+        value = as_utc(value)
+        if end_of_day and len(text) == len("YYYY-MM-DD"):
+            value += timedelta(days=1)
+    except OverflowError as error:
+        raise BadRequest(f"{name} is out of range") from error
     return value
 
 

@@ -264,6 +264,15 @@ def _move(session: Session, item: _Pending, locked: dict[uuid.UUID, Wallet]) -> 
             f"wallet {source.id} has {format_minor(source.balance, source.currency)}, "
             f"transfer needs {format_minor(movement.amount, movement.currency)}"
         )
+    if (
+        destination.balance > MAX_AMOUNT_MINOR - movement.amount
+        or source.balance < movement.amount - MAX_AMOUNT_MINOR
+    ):
+        # A BIGINT balance would overflow (the system wallet runs negative by everything deposited).
+        raise InvalidAmount(
+            f"{format_minor(movement.amount, movement.currency)} would take a balance past the largest "
+            f"one a wallet can hold ({format_minor(MAX_AMOUNT_MINOR, movement.currency)})"
+        )
     transfer = Transfer(
         kind=movement.kind,
         amount=movement.amount,

@@ -149,11 +149,11 @@ def _default_hint(code: str, retry_after: int | None) -> str | None:
 
 
 @contextmanager
-def hints(**hint_by_code: str) -> Iterator[None]:
+def hints(**hint_by_code: str | None) -> Iterator[None]:
     """Give daemon errors with these codes a hint that fits the command at hand."""
     try:
         yield
     except ApiError as error:
-        if error.code in hint_by_code:
+        if hint_by_code.get(error.code):
             error.hint = hint_by_code[error.code]
         raise

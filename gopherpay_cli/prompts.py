@@ -55,6 +55,9 @@ def read_stdin_passwords(labels: Sequence[str]) -> list[str]:
 
 def _hidden_prompt(state: AppState, label: str, *, confirm: bool = False) -> str:
     _refuse_prompt_under_no_input(state, "--password-stdin")
+    if not sys.stdin.isatty():
+        # getpass would fall back to echoing the password; a script must say --password-stdin.
+        raise UsageError("no terminal to ask for a password on: pass it on stdin with --password-stdin")
     password: str = typer.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True)
     return password
 

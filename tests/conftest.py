@@ -32,7 +32,8 @@ def _worker() -> str:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    name = f"gopherpay_test_{_worker()}"
+    # The pid keeps two test runs on one machine (two engineers, CI) out of each other's way.
+    name = f"gopherpay_test_{_worker()}_{os.getpid()}"
     yield create_postgres_database(name)
     drop_postgres_database(name)
 

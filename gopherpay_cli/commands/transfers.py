@@ -86,11 +86,8 @@ def transfer(
         if len(memo) > MEMO_MAX_LENGTH:
             raise UsageError(f"--memo is at most {MEMO_MAX_LENGTH} characters, got {len(memo)}")
         body["memo"] = memo
-    not_found = (
-        f"No account for {to}. Ask them to sign up."
-        if "to_email" in recipient
-        else "Check the wallet id with the recipient."
-    )
+    # The daemon's message already says there is no account for an email address.
+    not_found = None if "to_email" in recipient else "Check the wallet id with the recipient."
     with hints(
         recipient_not_found=not_found,
         insufficient_funds=f"Check your balance: gopherpay balance {code}",

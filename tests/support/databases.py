@@ -91,8 +91,9 @@ def create_sqlite_database(directory: Path) -> str:
 def empty_all_tables(db: Database) -> None:
     """Back to a known state between tests, schema kept."""
     with db.engine.begin() as connection:
-        if db.is_sqlite:
-            for table in LEDGER_TABLES:
-                connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
-        else:
-            connection.execute(text(f"TRUNCATE {', '.join(LEDGER_TABLES)} CASCADE"))
+        if not db.is_sqlite:
+            # The append-only ledger triggers refuse DELETE; a test reset may bypass them
+            # (TRUNCATE would too, but costs ~90 ms a test against ~2 ms for this).
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in LEDGER_TABLES:
+            connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names

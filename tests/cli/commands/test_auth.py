@@ -81,6 +81,18 @@ def test_no_input_names_the_password_stdin_flag(daemon: FakeDaemon, gopherpay: C
     assert result.stderr == "Error: --password-stdin is required when --no-input is set\n"
 
 
+def test_password_without_a_terminal_asks_for_password_stdin(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    result = gopherpay("login", "--email", "alice@example.com", stdin="hunter2-hunter2\n")
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: no terminal to ask for a password on: pass it on stdin with --password-stdin\n"
+    )
+    assert daemon.requests == []
+
+
 def test_no_input_names_the_missing_name_flag_on_signup(gopherpay: Callable[..., Run]) -> None:
     result = gopherpay(
         "--no-input", "signup", "--email", "alice@example.com", "--password-stdin", stdin="x\n"

@@ -6,13 +6,16 @@
 - Network failures raise `DaemonUnreachable`, except for money-moving requests
   (those with an `Idempotency-Key`): they are sent again a few times with the
   same key, so a dropped connection never moves money twice.
+- `event_stream` opens a long-lived Server-Sent Events response and hands over
+  its body chunk by chunk as it arrives; reconnecting is the caller's business.
 """
 
 from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -44,6 +47,7 @@ TOKEN_ENV_HINT = (
     "The access token in GOPHERPAY_TOKEN was refused. Set it to a fresh one "
     "(POST /v1/auth/login), or unset it to use your stored login."
 )
+EVENT_STREAM_TYPE = "text/event-stream"
 UNREACHABLE_HINT = (
     "Is the daemon running (gopherpayd serve)? Point the CLI at it with --server or GOPHERPAY_SERVER."
 )
@@ -72,6 +76,7 @@ class ApiClient:
         self.server = server
         self.credentials = credentials
         self.retry_delays = tuple(retry_delays)
+        self.timeout = timeout
         verify: ssl.SSLContext | bool = True
         if ca_bundle:
             try:
@@ -134,26 +139,96 @@ class ApiClient:
         idempotency_key: str | None = None,
         authenticated: bool = True,
     ) -> httpx.Response:
-        credentials = self.credentials.load() if authenticated else None
-        if authenticated and credentials is None:
-            raise GopherPayError(f"You are not logged in to {self.server}", ExitCode.AUTH, hint=LOGIN_AGAIN)
+        credentials = self._logged_in() if authenticated else None
         response = self._transmit(method, path, body, params, idempotency_key, credentials)
+        renewed = self._renewed_after(response, credentials)
+        if renewed is not None:
+            response = self._transmit(method, path, body, params, idempotency_key, renewed)
+        if response.is_error:
+            raise self._error(response, credentials)
+        return response
+
+    @contextmanager
+    def event_stream(
+        self, path: str, *, last_event_id: str | None, read_timeout: float
+    ) -> Iterator[Iterator[bytes]]:
+        """Open a Server-Sent Events stream; yields its body as chunks, each as soon as it arrives.
+
+        An expired access token is refreshed once, as for any request. An error answer
+        raises its ApiError; a network failure, while connecting or while reading,
+        raises DaemonUnreachable. `read_timeout` bounds the silence between two chunks.
+        """
+        credentials = self._logged_in()
+        response = self._open_stream(path, credentials, last_event_id, read_timeout)
+        try:
+            if response.is_error:
+                response.read()
+                renewed = self._renewed_after(response, credentials)
+                if renewed is not None:
+                    response.close()
+                    response = self._open_stream(path, renewed, last_event_id, read_timeout)
+            if response.is_error:
+                response.read()
+                raise self._error(response, credentials)
+            content_type = response.headers.get("Content-Type", "")
+            if not content_type.startswith(EVENT_STREAM_TYPE):
+                raise GopherPayError(
+                    f"The daemon at {self.server} answered {path} with {content_type or 'no content type'}, "
+                    "not an event stream",
+                    ExitCode.FAILURE,
+                    hint="Is the daemon a version with real-time history (GET /v1/stream)?",
+                )
+            yield self._chunks(response)
+        finally:
+            response.close()
+
+    def _open_stream(
+        self, path: str, credentials: Credentials, last_event_id: str | None, read_timeout: float
+    ) -> httpx.Response:
+        headers = {
+            "Authorization": f"Bearer {credentials.access_token}",
+            "Accept": EVENT_STREAM_TYPE,
+            "Cache-Control": "no-cache",
+        }
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        timeout = httpx.Timeout(self.timeout, read=read_timeout)
+        request = self._http.build_request("GET", path, headers=headers, timeout=timeout)
+        try:
+            return self._http.send(request, stream=True)
+        except NETWORK_ERRORS as error:
+            raise self._unreachable(error, None, 1) from None
+
+    def _chunks(self, response: httpx.Response) -> Iterator[bytes]:
+        try:
+            yield from response.iter_bytes()
+        except NETWORK_ERRORS as error:
+            raise self._unreachable(error, None, 1) from None
+
+    def _logged_in(self) -> Credentials:
+        """The credentials to send, or the error that says how to log in."""
+        credentials = self.credentials.load()
+        if credentials is None:
+            raise GopherPayError(f"You are not logged in to {self.server}", ExitCode.AUTH, hint=LOGIN_AGAIN)
+        return credentials
+
+    def _renewed_after(self, response: httpx.Response, credentials: Credentials | None) -> Credentials | None:
+        """Fresh credentials when `response` refused an access token that a refresh can renew."""
         if (
             credentials is not None
             and response.status_code == 401
             and _problem_code(response) in REFRESHABLE_CODES
             and not self.credentials.from_environment
         ):
-            renewed = self._refresh(credentials)
-            if renewed is not None:
-                response = self._transmit(method, path, body, params, idempotency_key, renewed)
-        if response.is_error:
-            error = api_error_from(response)
-            if response.status_code == 401 and credentials is not None and self.credentials.from_environment:
-                # Logging in would not help: GOPHERPAY_TOKEN takes precedence over any stored login.
-                error.hint = TOKEN_ENV_HINT
-            raise error
-        return response
+            return self._refresh(credentials)
+        return None
+
+    def _error(self, response: httpx.Response, credentials: Credentials | None) -> ApiError:
+        error = api_error_from(response)
+        if response.status_code == 401 and credentials is not None and self.credentials.from_environment:
+            # Logging in would not help: GOPHERPAY_TOKEN takes precedence over any stored login.
+            error.hint = TOKEN_ENV_HINT
+        return error
 
     def _transmit(
         self,
@@ -214,6 +289,7 @@ class ApiClient:
             return DaemonUnreachable(
                 f"Cannot verify the TLS certificate of {self.server}: {reason}",
                 hint="If the daemon uses a private CA, pass --ca-bundle PATH (or set GOPHERPAY_CA_BUNDLE).",
+                transient=False,
             )
         if isinstance(error, httpx.TimeoutException):
             message = f"The GopherPay daemon at {self.server} did not answer in time"

@@ -27,9 +27,18 @@ EXIT_STATUS: tuple[tuple[ExitCode, str], ...] = (
     (ExitCode.OK, "success"),
     (ExitCode.FAILURE, "generic failure (unexpected server error, audit found violations)"),
     (ExitCode.USAGE, "usage error: bad arguments, amount or currency; request rejected as invalid"),
-    (ExitCode.AUTH, "authentication required or failed: log in, wrong password, admin only"),
-    (ExitCode.REJECTED, "rejected by a business rule: insufficient funds, frozen, closed, taken"),
-    (ExitCode.NOT_FOUND, "not found: no such user, recipient, wallet, transfer or session"),
+    (
+        ExitCode.AUTH,
+        "authentication required or failed: log in, wrong password, too many attempts, admin only",
+    ),
+    (
+        ExitCode.REJECTED,
+        "rejected by a business rule: insufficient funds, frozen, closed, taken, unverified email, bad code",
+    ),
+    (
+        ExitCode.NOT_FOUND,
+        "not found: no such user, recipient, wallet, transfer, session, notification or dead letter",
+    ),
     (ExitCode.CONFLICT, "conflict: idempotency key reused for a different request"),
     (ExitCode.UNREACHABLE, "daemon unreachable: connection refused or lost, timeout, TLS failure"),
 )
@@ -51,10 +60,15 @@ REJECTED_CODES = frozenset(
         "not_reversible",
         "unsupported_currency",
         "currency_mismatch",
+        "email_not_verified",
+        "invalid_verification_code",
+        "verification_code_expired",
+        "already_verified",
     }
 )
 
 LOGIN_AGAIN = "Run: gopherpay login"
+RESEND_CODE = "gopherpay verify --resend"
 
 DEFAULT_HINTS: dict[str, str] = {
     "authentication_required": LOGIN_AGAIN,
@@ -77,6 +91,10 @@ DEFAULT_HINTS: dict[str, str] = {
     "wallet_not_empty": "Only an empty wallet can be closed. Move the money out first.",
     "session_not_found": "See your sessions: gopherpay sessions list",
     "transfer_not_found": "See your transfers: gopherpay history",
+    "email_not_verified": f"Verify your email first: gopherpay verify CODE (or {RESEND_CODE})",
+    "invalid_verification_code": f"Check the code in the email, or get a new one: {RESEND_CODE}",
+    "verification_code_expired": f"Get a new code: {RESEND_CODE}",
+    "already_verified": "Nothing to do: your email address is already verified.",
 }
 
 
@@ -98,10 +116,14 @@ class UsageError(GopherPayError):
 
 
 class DaemonUnreachable(GopherPayError):
-    """The daemon could not be reached or the connection broke (exit code 7)."""
+    """The daemon could not be reached or the connection broke (exit code 7).
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    `transient` is False when trying again cannot help (an untrusted certificate).
+    """
+
+    def __init__(self, message: str, hint: str | None = None, *, transient: bool = True) -> None:
         super().__init__(message, ExitCode.UNREACHABLE, hint)
+        self.transient = transient
 
 
 class ApiError(GopherPayError):
@@ -141,10 +163,14 @@ def exit_code_for(status: int, code: str) -> ExitCode:
     return ExitCode.FAILURE
 
 
+def wait_text(retry_after: int | None) -> str:
+    """How long a 429 answer asks to wait, in words."""
+    return f"{retry_after} seconds" if retry_after is not None else "a while"
+
+
 def _default_hint(code: str, retry_after: int | None) -> str | None:
     if code == "too_many_attempts":
-        wait = f"{retry_after} seconds" if retry_after is not None else "a while"
-        return f"Too many attempts. Wait {wait} before trying again."
+        return f"Too many attempts. Wait {wait_text(retry_after)} before trying again."
     return DEFAULT_HINTS.get(code)
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from gopherpay_cli.commands import admin, auth, transfers, wallets
+from gopherpay_cli.commands import admin, auth, notifications, transfers, wallets
 from gopherpay_cli.config import DEFAULT_SERVER
 from gopherpay_cli.errors import EXIT_STATUS, GopherPayError
 from gopherpay_cli.render import report_error
@@ -51,7 +51,8 @@ def _accept_trailing_flags(group: Any, root_params: list[Any]) -> None:
     for subcommand in getattr(group, "commands", {}).values():
         if hasattr(subcommand, "commands"):
             _accept_trailing_flags(subcommand, root_params)
-            continue
+            if not subcommand.invoke_without_command:
+                continue  # a group that does nothing by itself takes no flags of its own
         for flag in flags:
             hidden_copy = copy.copy(flag)
             hidden_copy.hidden = True
@@ -91,6 +92,7 @@ app = typer.Typer(
 app.add_typer(auth.app)
 app.add_typer(wallets.app)
 app.add_typer(transfers.app)
+app.add_typer(notifications.app)
 app.add_typer(admin.app, name="admin")
 
 

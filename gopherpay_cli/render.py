@@ -65,6 +65,14 @@ class Renderer:
         """An API object on stdout, exactly as the daemon returned it."""
         print(json.dumps(data, indent=2))
 
+    def json_line(self, data: Any) -> None:
+        """An API object as one line of NDJSON on stdout, flushed so a pipe gets it at once."""
+        print(json.dumps(data), flush=True)
+
+    def line(self, text: str) -> None:
+        """One line of a live feed on stdout, flushed so a pipe gets it at once."""
+        print(printable(text), flush=True)
+
     def table(
         self,
         columns: Sequence[str],

@@ -64,3 +64,10 @@ def get_state(ctx: typer.Context) -> AppState:
     state = ctx.find_root().obj
     assert isinstance(state, AppState), "the root callback sets the state"
     return state
+
+
+def given_on_command_line(ctx: typer.Context, name: str) -> bool:
+    """True when the user typed the option `name` (a parameter name), rather than it defaulting."""
+    from typer._click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE

@@ -11,9 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from gopherpay_cli.money import format_amount
-from gopherpay_cli.render import Renderer
+from gopherpay_cli.render import Renderer, printable
 
 OUTSIDE_WORLD = "outside world"
+HISTORY_COLUMNS = ("date", "kind", "direction", "amount", "counterparty", "memo", "id")
+FOLLOW_WIDTHS = (19, 10, 9, 18, 24, 20)
+"""Widths of the history columns before the id when `history --follow` prints rows one at a time."""
 HISTORY_CSV_HEADER = (
     "created_at",
     "id",
@@ -40,6 +43,32 @@ def timestamp(value: str | None) -> str:
 
 def yes_no(flag: Any) -> str:
     return "yes" if flag else "no"
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 notification`, `2 notifications`."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def duration(seconds: int) -> str:
+    """A validity period in words: `15 minutes`, `1 hour`, `45 seconds`."""
+    if seconds < 60:
+        return plural(seconds, "second")
+    if seconds % 3600 == 0:
+        return plural(seconds // 3600, "hour")
+    return plural(round(seconds / 60), "minute")
+
+
+def age(seconds: float | None) -> str:
+    """How long ago something happened, to the second: `4.2 s ago`, `3 min 5 s ago`."""
+    if seconds is None:
+        return "none"
+    if seconds < 60:
+        return f"{seconds:.1f} s ago"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s ago"
+    return f"{whole // 3600} h {whole % 3600 // 60} min ago"
 
 
 def party_label(party: Any) -> str:
@@ -71,9 +100,11 @@ def show_user(renderer: Renderer, user: dict[str, Any]) -> None:
     if renderer.json_output:
         renderer.json(user)
         return
+    verified = [("Verified", yes_no(user["email_verified"]))] if "email_verified" in user else []
     renderer.details(
         [
             ("Email", user.get("email", "")),
+            *verified,
             ("Name", user.get("full_name", "")),
             ("Role", user.get("role", "")),
             ("Frozen", yes_no(user.get("frozen"))),
@@ -149,23 +180,74 @@ def show_history(renderer: Renderer, page: dict[str, Any], *, as_csv: bool) -> N
     if as_csv:
         renderer.csv(HISTORY_CSV_HEADER, [_history_csv_row(transfer) for transfer in transfers])
         return
+    rows = [history_row(transfer) for transfer in transfers]
+    renderer.table(HISTORY_COLUMNS, rows, right_aligned=("amount",))
+
+
+def history_row(transfer: dict[str, Any]) -> tuple[str, ...]:
+    """One transfer in the history's columns (HISTORY_COLUMNS)."""
+    return (
+        timestamp(transfer.get("created_at")),
+        transfer.get("kind", ""),
+        transfer.get("direction") or "",
+        format_amount(signed_amount_minor(transfer), transfer["currency"]),
+        counterparty(transfer),
+        transfer.get("memo") or "",
+        transfer["id"],
+    )
+
+
+def history_line(cells: Sequence[str]) -> str:
+    """History cells as one line of fixed-width columns, so rows printed one at a time line up.
+
+    A cell wider than its column pushes the rest of its own line to the right.
+    """
+    padded = []
+    for index, cell in enumerate(cells):
+        text = printable(cell)
+        if index < len(FOLLOW_WIDTHS):
+            width = FOLLOW_WIDTHS[index]
+            is_amount = HISTORY_COLUMNS[index] == "amount"
+            text = text.rjust(width) if is_amount else text.ljust(width)
+        padded.append(text)
+    return "  ".join(padded).rstrip()
+
+
+def show_followed_transfer(renderer: Renderer, transfer: dict[str, Any], *, first: bool) -> None:
+    """A transfer as it happens: a line of NDJSON, or a history row (after a header line if first)."""
+    if renderer.json_output:
+        renderer.json_line(transfer)
+        return
+    if first:
+        renderer.line(history_line(HISTORY_COLUMNS))
+    renderer.line(history_line(history_row(transfer)))
+
+
+def notification_text(notification: dict[str, Any]) -> str:
+    """`title — body`, or whichever of the two there is."""
+    parts = [str(notification.get(name) or "") for name in ("title", "body")]
+    return " — ".join(part for part in parts if part)
+
+
+def show_notifications(renderer: Renderer, page: dict[str, Any], *, unread_only: bool) -> None:
+    if renderer.json_output:
+        renderer.json(page)
+        return
+    notifications = page.get("items", [])
+    if not notifications:
+        renderer.info("No unread notifications." if unread_only else "No notifications.")
+        return
     rows = [
         (
-            timestamp(transfer.get("created_at")),
-            transfer.get("kind", ""),
-            transfer.get("direction") or "",
-            format_amount(signed_amount_minor(transfer), transfer["currency"]),
-            counterparty(transfer),
-            transfer.get("memo") or "",
-            transfer["id"],
+            timestamp(notification.get("created_at")),
+            notification.get("type", ""),
+            notification_text(notification),
+            yes_no(notification.get("read_at")),
+            notification.get("id", ""),
         )
-        for transfer in transfers
+        for notification in notifications
     ]
-    renderer.table(
-        ("date", "kind", "direction", "amount", "counterparty", "memo", "id"),
-        rows,
-        right_aligned=("amount",),
-    )
+    renderer.table(("date", "type", "notification", "read", "id"), rows)
 
 
 def _history_csv_row(transfer: dict[str, Any]) -> tuple[str | int, ...]:
@@ -253,3 +335,53 @@ def show_audit_log(renderer: Renderer, page: dict[str, Any]) -> None:
         for entry in page.get("items", [])
     ]
     renderer.table(("date", "actor", "action", "target", "reason", "id"), rows)
+
+
+def show_events_status(renderer: Renderer, status: dict[str, Any]) -> None:
+    """The event pipeline's health: outbox backlog, consumer lag, dead letters."""
+    if renderer.json_output:
+        renderer.json(status)
+        return
+    lag = status.get("consumer_lag")
+    renderer.details(
+        [
+            ("Transport", str(status.get("transport", ""))),
+            ("Outbox backlog", str(status.get("outbox_backlog", ""))),
+            ("Oldest unpublished", age(status.get("oldest_unpublished_age_seconds"))),
+            ("Consumer lag", "n/a" if lag is None else str(lag)),
+            ("Unhandled events", str(status.get("unhandled_events", ""))),
+            ("Dead letters", str(status.get("dead_letters", ""))),
+            ("Awaiting replay", str(status.get("dead_letters_awaiting_replay", ""))),
+        ]
+    )
+
+
+def replay_state(dead_letter: dict[str, Any]) -> str:
+    if dead_letter.get("replayed_at"):
+        return f"replayed {timestamp(dead_letter['replayed_at'])}"
+    if dead_letter.get("replay_requested_at"):
+        return f"requested {timestamp(dead_letter['replay_requested_at'])}"
+    return "not replayed"
+
+
+def show_dead_letters(renderer: Renderer, page: dict[str, Any], *, pending_only: bool) -> None:
+    if renderer.json_output:
+        renderer.json(page)
+        return
+    dead_letters = page.get("items", [])
+    if not dead_letters:
+        renderer.info("No dead letters awaiting replay." if pending_only else "No dead letters.")
+        return
+    rows = [
+        (
+            timestamp(dead_letter.get("created_at")),
+            dead_letter.get("event_type", ""),
+            str(dead_letter.get("user_id") or ""),
+            str(dead_letter.get("attempts", "")),
+            dead_letter.get("reason") or "",
+            replay_state(dead_letter),
+            dead_letter.get("id", ""),
+        )
+        for dead_letter in dead_letters
+    ]
+    renderer.table(("date", "event", "user", "attempts", "reason", "replay", "id"), rows)

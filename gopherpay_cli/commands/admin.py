@@ -16,14 +16,19 @@ from gopherpay_cli.commands.transfers import (
     idempotency_key,
 )
 from gopherpay_cli.commands.wallets import currency_code
-from gopherpay_cli.errors import ExitCode, GopherPayError
+from gopherpay_cli.errors import ExitCode, GopherPayError, UsageError, hints
 from gopherpay_cli.money import format_amount
 from gopherpay_cli.state import AppState, get_state
 
 app = typer.Typer(
-    help="Operator commands: users, deposits, withdrawals, freezes, reversals, audit.",
+    help="Operator commands: users, deposits, withdrawals, freezes, reversals, audit, events.",
     no_args_is_help=True,
 )
+events_app = typer.Typer(
+    help="The event pipeline: outbox backlog, consumer lag, dead letters and their replay.",
+    no_args_is_help=True,
+)
+app.add_typer(events_app, name="events")
 
 UserArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The user's email address (or user id).")]
 AmountArgument = Annotated[str, typer.Argument(metavar="AMOUNT", help="Like 12.34 or 1,000.")]
@@ -134,6 +139,62 @@ def log(ctx: typer.Context, limit: LimitOption = 50) -> None:
     state = get_state(ctx)
     page = state.client().get_pages("/v1/admin/audit-log", {}, limit=limit)
     views.show_audit_log(state.renderer, page)
+
+
+@events_app.command("status")
+def events_status(ctx: typer.Context) -> None:
+    """Show the outbox backlog, the oldest unpublished event, consumer lag and dead letters."""
+    state = get_state(ctx)
+    views.show_events_status(state.renderer, state.client().get("/v1/admin/events/status"))
+
+
+@events_app.command("dead-letters")
+def events_dead_letters(
+    ctx: typer.Context,
+    pending: Annotated[bool, typer.Option("--pending", help="Only those not replayed yet.")] = False,
+    limit: LimitOption = 50,
+) -> None:
+    """List events whose delivery failed for good, newest first."""
+    state = get_state(ctx)
+    params = {"pending": "true"} if pending else {}
+    page = state.client().get_pages("/v1/admin/events/dead-letters", params, limit=limit)
+    views.show_dead_letters(state.renderer, page, pending_only=pending)
+
+
+@events_app.command("replay")
+def events_replay(
+    ctx: typer.Context,
+    reason: ReasonOption,
+    dead_letter_id: Annotated[
+        str | None,
+        typer.Argument(metavar="ID", help="The dead letter to deliver again (see: events dead-letters)."),
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Replay every dead letter not replayed yet.")] = False,
+) -> None:
+    """Deliver dead-lettered events again (each at most once to its recipient)."""
+    state = get_state(ctx)
+    if every:
+        if dead_letter_id is not None:
+            raise UsageError("Give either a dead letter ID or --all, not both")
+        requested = state.client().post("/v1/admin/events/dead-letters/replay", {"reason": reason})
+        count = requested.get("requested", 0) if isinstance(requested, dict) else 0
+        state.renderer.info(f"Requested a replay of {views.plural(count, 'dead letter')}.")
+        if state.json_output:
+            state.renderer.json(requested)
+        return
+    if dead_letter_id is None:
+        raise UsageError(
+            "Give the ID of the dead letter to replay, or --all",
+            hint="See them with: gopherpay admin events dead-letters --pending",
+        )
+    path = f"/v1/admin/events/dead-letters/{quote(dead_letter_id, safe='')}/replay"
+    hint = "See the dead letters: gopherpay admin events dead-letters"
+    with hints(not_found=hint, dead_letter_not_found=hint):
+        dead_letter = state.client().post(path, {"reason": reason})
+    event = f" (event {dead_letter['event_id']})" if dead_letter.get("event_id") else ""
+    state.renderer.info(f"Requested a replay of dead letter {dead_letter_id}{event}.")
+    if state.json_output:
+        state.renderer.json(dead_letter)
 
 
 def _money_body(user: str, amount: str, currency: str, reason: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Identity: signup, login, logout, whoami, sessions, password."""
+"""Identity: signup, login, logout, whoami, email verification, sessions, password."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from urllib.parse import quote
 import typer
 
 from gopherpay_cli import views
-from gopherpay_cli.errors import ApiError, GopherPayError, hints
+from gopherpay_cli.errors import RESEND_CODE, ApiError, GopherPayError, UsageError, hints, wait_text
 from gopherpay_cli.prompts import password_or_prompt, password_pair_or_prompt, value_or_prompt
 from gopherpay_cli.state import AppState, get_state
 
@@ -17,6 +17,8 @@ sessions_app = typer.Typer(help="List and revoke your login sessions.", no_args_
 password_app = typer.Typer(help="Change your password.", no_args_is_help=True)
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(password_app, name="password")
+
+VERIFICATION_CODE_LENGTH = 6
 
 EmailOption = Annotated[
     str | None,
@@ -101,6 +103,69 @@ def whoami(ctx: typer.Context) -> None:
     """Show the account you are logged in as."""
     state = get_state(ctx)
     views.show_user(state.renderer, state.client().get("/v1/me"))
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    code: Annotated[
+        str | None,
+        typer.Argument(metavar="CODE", help="The 6-digit code from the verification email."),
+    ] = None,
+    resend: Annotated[
+        bool,
+        typer.Option("--resend", help="Send a new code instead; earlier codes stop working."),
+    ] = False,
+) -> None:
+    """Verify your email address with the code sent to it (needed to send money)."""
+    state = get_state(ctx)
+    if resend:
+        if code is not None:
+            raise UsageError("Give either a CODE or --resend, not both")
+        _resend_code(state)
+        return
+    if code is None:
+        raise UsageError(
+            "Give the CODE from the verification email",
+            hint=f"Run: gopherpay verify CODE (or, for a new code: {RESEND_CODE})",
+        )
+    try:
+        user = state.client().post("/v1/auth/verify-email", {"code": _verification_code(code)})
+    except ApiError as error:
+        if error.code == "too_many_attempts":
+            error.hint = f"Too many wrong codes: this one no longer works. Get a new one: {RESEND_CODE}"
+        raise
+    state.renderer.info(f"Email address {user.get('email', '')} verified.")
+    if state.json_output:
+        state.renderer.json(user)
+
+
+def _verification_code(text: str) -> str:
+    """The code as typed, with the spaces or dashes an email client may add removed."""
+    code = "".join(text.split()).replace("-", "")
+    if not (code.isascii() and code.isdigit() and len(code) == VERIFICATION_CODE_LENGTH):
+        raise UsageError(
+            f"CODE is the {VERIFICATION_CODE_LENGTH}-digit code from the verification email, got {text!r}"
+        )
+    return code
+
+
+def _resend_code(state: AppState) -> None:
+    try:
+        sent = state.client().post("/v1/auth/verify-email/resend")
+    except ApiError as error:
+        if error.code == "too_many_attempts":
+            error.hint = f"Too many codes sent. Wait {wait_text(error.retry_after)}, then run: {RESEND_CODE}"
+        raise
+    stored = state.credentials.load()
+    email = stored.email if stored is not None and stored.email else None
+    if email is None:  # GOPHERPAY_TOKEN says nothing about whose token it is
+        email = state.client().get("/v1/me").get("email", "your email address")
+    expires_in = sent.get("expires_in") if isinstance(sent, dict) else None
+    expiry = f"; it expires in {views.duration(expires_in)}" if isinstance(expires_in, int) else ""
+    state.renderer.info(f"A new code is on its way to {email}{expiry}.")
+    if state.json_output:
+        state.renderer.json(sent)
 
 
 @sessions_app.command("list")

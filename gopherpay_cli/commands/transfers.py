@@ -13,7 +13,7 @@ from gopherpay_cli import views
 from gopherpay_cli.commands.wallets import currency_code
 from gopherpay_cli.errors import UsageError, hints
 from gopherpay_cli.money import AmountError, format_amount, parse_amount
-from gopherpay_cli.state import AppState, get_state
+from gopherpay_cli.state import AppState, get_state, given_on_command_line
 
 app = typer.Typer()
 
@@ -130,8 +130,19 @@ def history(
             help="CSV on stdout, with the signed amount in minor units and formatted.",
         ),
     ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Print new transfers as they happen, until Ctrl-C; nothing from before "
+            "(like tail -f without a backlog). With --json, one Transfer per line (NDJSON). "
+            "Notifications are shown on stderr, except with --json. Goes with --currency and "
+            "--direction; reconnects by itself without missing or repeating a transfer.",
+        ),
+    ] = False,
 ) -> None:
-    """Show your transfers, newest first."""
+    """Show your transfers, newest first, or follow new ones as they happen."""
     state = get_state(ctx)
     if as_csv and state.json_output:
         raise UsageError("Choose one of --csv and --json")
@@ -140,12 +151,32 @@ def history(
         params["currency"] = currency_code(currency)
     if direction is not None:
         params["direction"] = direction.value
+    if follow:
+        _follow(ctx, state, params)
+        return
     if since is not None:
         params["since"] = _date_or_time(since, "--since")
     if until is not None:
         params["until"] = _date_or_time(until, "--until")
     page = state.client().get_pages("/v1/transfers", params, limit=limit)
     views.show_history(state.renderer, page, as_csv=as_csv)
+
+
+def _follow(ctx: typer.Context, state: AppState, params: dict[str, str | int]) -> None:
+    from gopherpay_cli.follow import Follower, TransferFilter
+
+    for option in ("since", "until", "limit", "as_csv"):
+        if given_on_command_line(ctx, option):
+            flag = "--csv" if option == "as_csv" else f"--{option}"
+            raise UsageError(
+                f"{flag} does not go with --follow",
+                hint="--follow prints only new transfers; run history without it for earlier ones.",
+            )
+    transfer_filter = TransferFilter(
+        currency=str(params["currency"]) if "currency" in params else None,
+        direction=str(params["direction"]) if "direction" in params else None,
+    )
+    Follower(state.client(), state.renderer, transfer_filter).run()
 
 
 def _recipient(to: str) -> dict[str, str]:

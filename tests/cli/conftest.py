@@ -32,13 +32,19 @@ class Run:
     stderr: str
 
 
-def user(email: str = "alice@example.com", user_id: str = ALICE_ID, role: str = "user") -> dict[str, Any]:
+def user(
+    email: str = "alice@example.com",
+    user_id: str = ALICE_ID,
+    role: str = "user",
+    email_verified: bool = False,
+) -> dict[str, Any]:
     return {
         "id": user_id,
         "email": email,
         "full_name": "Alice Liddell",
         "role": role,
         "frozen": False,
+        "email_verified": email_verified,
         "created_at": "2026-11-26T16:34:27.123456Z",
     }
 

@@ -5,6 +5,9 @@ and then reads back exactly what the CLI sent (`daemon.requests`). The real
 daemon is exercised by the end-to-end tests; these pin the client's behaviour
 on answers the real daemon rarely gives on demand (a dropped connection, an
 expired token at the right moment).
+
+A reply can also be a Server-Sent Events stream: chunks written as scripted,
+with pauses between them, then ended, cut off mid-body, or held open.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +33,20 @@ class Request:
     body: Any
 
 
+class StreamEnd(Enum):
+    END = "end"
+    """Send the last chunk: the daemon ended the stream on purpose."""
+    CUT = "cut"
+    """Close the connection in the middle of the body, as a crash or a broken link would."""
+    HOLD = "hold"
+    """Keep the stream open, with a keep-alive comment now and then, until the client leaves."""
+
+
+KEEP_ALIVE = b": keep-alive\n\n"
+KEEP_ALIVE_EVERY = 0.2
+"""Seconds between keep-alives while a stream is held open (the daemon waits 15 s)."""
+
+
 @dataclass
 class Reply:
     status: int = 200
@@ -36,6 +54,20 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
     """Close the connection without answering, as a crashed daemon or a broken link would."""
+    stream: Sequence[bytes | float] | None = None
+    """A `text/event-stream` body sent in chunks: each bytes item is written and flushed
+    at once, each float is a pause in seconds. `then` says what follows the last one."""
+    then: StreamEnd = StreamEnd.HOLD
+
+
+def event_stream(*steps: bytes | float, then: StreamEnd = StreamEnd.HOLD) -> Reply:
+    """A 200 answer streaming `steps` (chunks and pauses), then ending, cut or held open."""
+    return Reply(200, stream=steps, then=then)
+
+
+def sse(event_id: int | str, event: str, data: Any) -> bytes:
+    """One Server-Sent Event as the daemon writes it: id, event type, JSON data, blank line."""
+    return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 DROP = Reply(drop=True)
@@ -78,6 +110,7 @@ class FakeDaemon:
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Request] = []
         self._routes: dict[tuple[str, str], Handler] = {}
+        self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
@@ -100,6 +133,7 @@ class FakeDaemon:
         self._thread.start()
 
     def stop(self) -> None:
+        self._stopping.set()  # ends the streams held open
         self._server.shutdown()
         self._server.server_close()
 
@@ -129,6 +163,9 @@ class FakeDaemon:
                 if reply.drop:
                     self.close_connection = True
                     return
+                if reply.stream is not None:
+                    self._stream(reply)
+                    return
                 payload = b"" if reply.body is None else json.dumps(reply.body).encode()
                 self.send_response(reply.status)
                 headers = {"Content-Type": "application/json", **reply.headers}
@@ -137,6 +174,35 @@ class FakeDaemon:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _stream(self, reply: Reply) -> None:
+                """Answer with a chunked body (HTTP/1.1), so a cut is seen as one by the client."""
+                self.protocol_version = "HTTP/1.1"
+                self.close_connection = True
+                self.send_response(reply.status)
+                headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers}
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                try:
+                    for step in reply.stream or ():
+                        if isinstance(step, bytes):
+                            self._chunk(step)
+                        elif daemon._stopping.wait(step):
+                            return
+                    if reply.then is StreamEnd.HOLD:
+                        while not daemon._stopping.wait(KEEP_ALIVE_EVERY):
+                            self._chunk(KEEP_ALIVE)
+                    if reply.then is StreamEnd.END:
+                        self.wfile.write(b"0\r\n\r\n")
+                except OSError:
+                    pass  # the client went away (broken pipe, reset)
+
+            def _chunk(self, data: bytes) -> None:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
 
             do_GET = do_POST = do_DELETE = _handle
 

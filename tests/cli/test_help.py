@@ -36,6 +36,7 @@ def test_the_tree_has_every_documented_command() -> None:
         ("login",),
         ("logout",),
         ("whoami",),
+        ("verify",),
         ("sessions", "list"),
         ("sessions", "revoke"),
         ("password", "change"),
@@ -45,6 +46,9 @@ def test_the_tree_has_every_documented_command() -> None:
         ("balance",),
         ("transfer",),
         ("history",),
+        ("notifications",),
+        ("notifications", "list"),
+        ("notifications", "read"),
         ("admin", "users"),
         ("admin", "deposit"),
         ("admin", "withdraw"),
@@ -53,6 +57,9 @@ def test_the_tree_has_every_documented_command() -> None:
         ("admin", "reverse"),
         ("admin", "audit"),
         ("admin", "log"),
+        ("admin", "events", "status"),
+        ("admin", "events", "dead-letters"),
+        ("admin", "events", "replay"),
     }
 
 

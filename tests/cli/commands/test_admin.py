@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tests.cli.conftest import TRANSFER_ID, Run, transfer, user
 from tests.cli.fake_daemon import FakeDaemon, Reply, problem
 
@@ -187,3 +189,191 @@ def test_audit_log_follows_the_cursor(daemon: FakeDaemon, gopherpay: Callable[..
 
     assert daemon.requests[0].query == {"limit": "10"}
     assert "operator@example.com" in result.stdout and "opening" in result.stdout
+
+
+DEAD_LETTER_ID = "dead1e77-0000-4000-8000-000000000001"
+EVENTS_STATUS = {
+    "outbox_backlog": 3,
+    "oldest_unpublished_age_seconds": 4.25,
+    "transport": "kafka",
+    "consumer_lag": 12,
+    "unhandled_events": 2,
+    "dead_letters": 5,
+    "dead_letters_awaiting_replay": 1,
+}
+
+
+def dead_letter(replay_requested_at: str | None = None, replayed_at: str | None = None) -> dict[str, Any]:
+    return {
+        "id": DEAD_LETTER_ID,
+        "event_id": "e0e0e0e0-0000-4000-8000-000000000001",
+        "event_type": "transfer.received",
+        "user_id": "0b8f2a52-5b0e-4d5e-9d6c-4f1f6b0a1a01",
+        "topic": "gopherpay.transfers",
+        "reason": "novu answered 503 after 5 attempts",
+        "attempts": 5,
+        "created_at": "2026-11-26T16:34:27Z",
+        "replay_requested_at": replay_requested_at,
+        "replayed_at": replayed_at,
+    }
+
+
+def details(stdout: str) -> dict[str, str]:
+    """The two-column `field  value` table as a dict."""
+    pairs = [line.rstrip().split("  ", 1) for line in stdout.splitlines() if line.strip()]
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+def test_events_status_shows_each_field(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on("GET", "/v1/admin/events/status", Reply(200, EVENTS_STATUS))
+
+    result = gopherpay("admin", "events", "status", env=AS_ADMIN)
+
+    assert result.exit_code == 0, result.stderr
+    assert details(result.stdout) == {
+        "Transport": "kafka",
+        "Outbox backlog": "3",
+        "Oldest unpublished": "4.2 s ago",
+        "Consumer lag": "12",
+        "Unhandled events": "2",
+        "Dead letters": "5",
+        "Awaiting replay": "1",
+    }
+
+
+def test_events_status_in_process_has_no_lag_and_no_backlog_age(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    status = EVENTS_STATUS | {
+        "transport": "in-process",
+        "consumer_lag": None,
+        "oldest_unpublished_age_seconds": None,
+    }
+    daemon.on("GET", "/v1/admin/events/status", Reply(200, status))
+
+    result = gopherpay("admin", "events", "status", env=AS_ADMIN)
+
+    shown = details(result.stdout)
+    assert (shown["Oldest unpublished"], shown["Consumer lag"]) == ("none", "n/a")
+
+
+def test_events_status_json_prints_the_object(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on("GET", "/v1/admin/events/status", Reply(200, EVENTS_STATUS))
+
+    result = gopherpay("admin", "events", "status", "--json", env=AS_ADMIN)
+
+    assert json.loads(result.stdout) == EVENTS_STATUS
+
+
+def test_dead_letters_table_says_where_each_replay_stands(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    page = {
+        "items": [
+            dead_letter(),
+            dead_letter(replay_requested_at="2026-11-26T17:00:00Z"),
+            dead_letter(replay_requested_at="2026-11-26T17:00:00Z", replayed_at="2026-11-26T17:00:01Z"),
+        ],
+        "next_cursor": None,
+    }
+    daemon.on("GET", "/v1/admin/events/dead-letters", Reply(200, page))
+
+    result = gopherpay("admin", "events", "dead-letters", env=AS_ADMIN)
+
+    assert result.exit_code == 0, result.stderr
+    assert daemon.requests[0].query == {"limit": "50"}
+    rows = [line for line in result.stdout.splitlines() if "transfer.received" in line]
+    assert len(rows) == 3
+    assert all("novu answered 503" in row and " 5 " in row for row in rows)
+    assert "not replayed" in rows[0]
+    assert "requested 2026-11-26 17:00:00" in rows[1]
+    assert "replayed 2026-11-26 17:00:01" in rows[2]
+
+
+def test_dead_letters_pending_and_limit_are_sent(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on("GET", "/v1/admin/events/dead-letters", Reply(200, {"items": [], "next_cursor": None}))
+
+    result = gopherpay("admin", "events", "dead-letters", "--pending", "--limit", "10", env=AS_ADMIN)
+
+    assert daemon.requests[0].query == {"pending": "true", "limit": "10"}
+    assert (result.stdout, result.stderr) == ("", "No dead letters awaiting replay.\n")
+
+
+def test_dead_letters_json_prints_the_page(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    page = {"items": [dead_letter()], "next_cursor": None}
+    daemon.on("GET", "/v1/admin/events/dead-letters", Reply(200, page))
+
+    result = gopherpay("--json", "admin", "events", "dead-letters", env=AS_ADMIN)
+
+    assert json.loads(result.stdout) == page
+
+
+def test_replay_one_dead_letter_with_a_reason(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    path = f"/v1/admin/events/dead-letters/{DEAD_LETTER_ID}/replay"
+    requested = dead_letter(replay_requested_at="2026-11-26T17:00:00Z")
+    daemon.on("POST", path, Reply(202, requested))
+
+    result = gopherpay(
+        "admin", "events", "replay", DEAD_LETTER_ID, "--reason", "novu is back", "--json", env=AS_ADMIN
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert daemon.seen("POST", path)[0].body == {"reason": "novu is back"}
+    assert json.loads(result.stdout) == requested
+    assert result.stderr == (
+        f"Requested a replay of dead letter {DEAD_LETTER_ID} (event e0e0e0e0-0000-4000-8000-000000000001).\n"
+    )
+
+
+def test_replay_all_says_how_many(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on("POST", "/v1/admin/events/dead-letters/replay", Reply(202, {"requested": 4}))
+
+    result = gopherpay("admin", "events", "replay", "--all", "--reason", "novu is back", env=AS_ADMIN)
+
+    assert result.exit_code == 0
+    assert daemon.requests[0].body == {"reason": "novu is back"}
+    assert (result.stdout, result.stderr) == ("", "Requested a replay of 4 dead letters.\n")
+
+
+def test_replaying_an_unknown_dead_letter_exits_5(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    path = f"/v1/admin/events/dead-letters/{DEAD_LETTER_ID}/replay"
+    daemon.on("POST", path, problem(404, "dead_letter_not_found", f"no dead letter {DEAD_LETTER_ID}"))
+
+    result = gopherpay("admin", "events", "replay", DEAD_LETTER_ID, "--reason", "retry", env=AS_ADMIN)
+
+    assert result.exit_code == 5
+    assert result.stderr == (
+        f"Error: no dead letter {DEAD_LETTER_ID}\nSee the dead letters: gopherpay admin events dead-letters\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--reason", "r"),
+            "Error: Give the ID of the dead letter to replay, or --all\n"
+            "See them with: gopherpay admin events dead-letters --pending\n",
+        ),
+        (
+            (DEAD_LETTER_ID, "--all", "--reason", "r"),
+            "Error: Give either a dead letter ID or --all, not both\n",
+        ),
+    ],
+)
+def test_replay_takes_an_id_or_all(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], args: tuple[str, ...], message: str
+) -> None:
+    result = gopherpay("admin", "events", "replay", *args, env=AS_ADMIN)
+
+    assert result.exit_code == 2
+    assert result.stderr == message
+    assert daemon.requests == []
+
+
+def test_replay_needs_a_reason(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    result = gopherpay("admin", "events", "replay", "--all", env=AS_ADMIN)
+
+    assert result.exit_code == 2
+    assert "Missing option '--reason'" in result.stderr
+    assert daemon.requests == []

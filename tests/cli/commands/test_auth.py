@@ -1,4 +1,4 @@
-"""signup, login, logout, sessions and password change, through the real executable."""
+"""signup, login, logout, whoami, verify, sessions and password change, through the real executable."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.cli.conftest import PASSWORD, SESSION_ID, Run, token_pair, user
+import pytest
+
+from tests.cli.conftest import AS_ALICE, PASSWORD, SESSION_ID, Run, token_pair, user
 from tests.cli.fake_daemon import FakeDaemon, Reply, problem
 
 
@@ -222,3 +224,141 @@ def test_password_change_needs_two_lines_on_stdin(daemon: FakeDaemon, gopherpay:
     assert result.exit_code == 2
     assert result.stderr == "Error: --password-stdin: expected the new password on line 2 of stdin\n"
     assert daemon.requests == []
+
+
+def test_whoami_says_whether_the_email_is_verified(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], logged_in: Run
+) -> None:
+    daemon.on("GET", "/v1/me", Reply(200, user(email_verified=True)))
+
+    result = gopherpay("whoami")
+
+    assert result.exit_code == 0
+    lines = [line.rstrip() for line in result.stdout.splitlines()]
+    assert lines[:3] == ["Email     alice@example.com", "Verified  yes", "Name      Alice Liddell"]
+
+
+def test_verify_sends_the_code_and_says_the_address_is_verified(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], logged_in: Run
+) -> None:
+    daemon.on("POST", "/v1/auth/verify-email", Reply(200, user(email_verified=True)))
+
+    result = gopherpay("verify", "123 456")
+
+    assert result.exit_code == 0, result.stderr
+    assert daemon.seen("POST", "/v1/auth/verify-email")[0].body == {"code": "123456"}
+    assert daemon.requests[0].headers["authorization"] == "Bearer access-1"
+    assert (result.stdout, result.stderr) == ("", "Email address alice@example.com verified.\n")
+
+
+def test_verify_json_prints_the_verified_user(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on("POST", "/v1/auth/verify-email", Reply(200, user(email_verified=True)))
+
+    result = gopherpay("verify", "123456", "--json", env=AS_ALICE)
+
+    assert json.loads(result.stdout) == user(email_verified=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "exit_code", "hint"),
+    [
+        (
+            400,
+            "invalid_verification_code",
+            4,
+            "Check the code in the email, or get a new one: gopherpay verify --resend",
+        ),
+        (400, "verification_code_expired", 4, "Get a new code: gopherpay verify --resend"),
+        (409, "already_verified", 4, "Nothing to do: your email address is already verified."),
+        (
+            429,
+            "too_many_attempts",
+            3,
+            "Too many wrong codes: this one no longer works. Get a new one: gopherpay verify --resend",
+        ),
+    ],
+)
+def test_verify_refusals_exit_with_their_code_and_say_what_to_do(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], status: int, code: str, exit_code: int, hint: str
+) -> None:
+    daemon.on("POST", "/v1/auth/verify-email", problem(status, code, f"the daemon says {code}"))
+
+    result = gopherpay("verify", "123456", env=AS_ALICE)
+
+    assert result.exit_code == exit_code
+    assert result.stderr == f"Error: the daemon says {code}\n{hint}\n"
+
+
+@pytest.mark.parametrize("code", ["12345", "1234567", "12a456", "", "１２３４５６"])
+def test_a_code_that_is_not_six_digits_is_refused_before_sending(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], code: str
+) -> None:
+    result = gopherpay("verify", code, env=AS_ALICE)
+
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: CODE is the 6-digit code from the verification email, got {code!r}\n"
+    assert daemon.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            (),
+            "Error: Give the CODE from the verification email\n"
+            "Run: gopherpay verify CODE (or, for a new code: gopherpay verify --resend)\n",
+        ),
+        (("123456", "--resend"), "Error: Give either a CODE or --resend, not both\n"),
+    ],
+)
+def test_verify_takes_a_code_or_resend(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], args: tuple[str, ...], message: str
+) -> None:
+    result = gopherpay("verify", *args, env=AS_ALICE)
+
+    assert result.exit_code == 2
+    assert result.stderr == message
+    assert daemon.requests == []
+
+
+def test_resend_names_the_stored_address_and_the_expiry(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], logged_in: Run
+) -> None:
+    daemon.on("POST", "/v1/auth/verify-email/resend", Reply(202, {"sent": True, "expires_in": 900}))
+
+    result = gopherpay("verify", "--resend")
+
+    assert result.exit_code == 0, result.stderr
+    assert [(r.method, r.path) for r in daemon.requests] == [("POST", "/v1/auth/verify-email/resend")]
+    assert result.stderr == "A new code is on its way to alice@example.com; it expires in 15 minutes.\n"
+
+
+def test_resend_with_a_token_from_the_environment_asks_whose_address_it_is(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    daemon.on("POST", "/v1/auth/verify-email/resend", Reply(202, {"sent": True, "expires_in": 3600}))
+    daemon.on("GET", "/v1/me", Reply(200, user()))
+
+    result = gopherpay("--json", "verify", "--resend", env=AS_ALICE)
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "A new code is on its way to alice@example.com; it expires in 1 hour.\n"
+    assert json.loads(result.stdout) == {"sent": True, "expires_in": 3600}
+
+
+def test_resending_too_often_exits_3_and_says_how_long_to_wait(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    daemon.on(
+        "POST",
+        "/v1/auth/verify-email/resend",
+        problem(429, "too_many_attempts", "more than 5 codes this hour", retry_after=1200),
+    )
+
+    result = gopherpay("verify", "--resend", env=AS_ALICE)
+
+    assert result.exit_code == 3
+    assert result.stderr == (
+        "Error: more than 5 codes this hour\n"
+        "Too many codes sent. Wait 1200 seconds, then run: gopherpay verify --resend\n"
+    )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.cli.conftest import AS_ALICE, BOB_USD_WALLET, TRANSFER_ID, Run, transfer
-from tests.cli.fake_daemon import FakeDaemon, Reply, in_turn
+from tests.cli.fake_daemon import FakeDaemon, Reply, in_turn, problem
 
 DEPOSIT_ID = "7f3a9c1e-1111-4000-8000-000000000002"
 INCOMING_ID = "7f3a9c1e-1111-4000-8000-000000000003"
@@ -182,3 +182,21 @@ def test_history_csv_and_json_do_not_mix(gopherpay: Callable[..., Run]) -> None:
 
     assert result.exit_code == 2
     assert result.stderr == "Error: Choose one of --csv and --json\n"
+
+
+def test_sending_before_verifying_the_email_exits_4_and_says_how_to_verify(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    daemon.on(
+        "POST",
+        "/v1/transfers",
+        problem(403, "email_not_verified", "alice@example.com has not verified their email address"),
+    )
+
+    result = gopherpay("transfer", "5", "USD", "--to", "bob@example.com", env=AS_ALICE)
+
+    assert result.exit_code == 4
+    assert result.stderr == (
+        "Error: alice@example.com has not verified their email address\n"
+        "Verify your email first: gopherpay verify CODE (or gopherpay verify --resend)\n"
+    )

@@ -14,6 +14,9 @@ from sqlalchemy import text
 
 from gopherpayd import __version__
 from gopherpayd.admin.endpoints import router as admin_router
+from gopherpayd.events.dispatch import InProcessDispatcher
+from gopherpayd.events.endpoints import router as events_router
+from gopherpayd.events.wakeups import PostgresListener, StreamHub
 from gopherpayd.identity.endpoints import router as identity_router
 from gopherpayd.kit.context import AppContext, Context
 from gopherpayd.kit.db import Database
@@ -23,6 +26,8 @@ from gopherpayd.kit.errors import (
     problem_response,
     validation_problem,
 )
+from gopherpayd.notifications.endpoints import router as notifications_router
+from gopherpayd.notifications.wiring import make_handler
 from gopherpayd.settings import Settings
 from gopherpayd.transfers.endpoints import router as transfers_router
 from gopherpayd.wallets.endpoints import router as wallets_router
@@ -34,9 +39,14 @@ logger = logging.getLogger("gopherpayd")
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     database = db or Database(settings.effective_database_url)
 
+    hub = StreamHub()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        background = _start_background_work(settings, database, hub)
         yield
+        for worker in background:
+            worker.stop()
         if db is None:
             database.dispose()
 
@@ -48,6 +58,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.context = AppContext(settings=settings, db=database)
+    app.state.stream_hub = hub
     install_error_handlers(app)
 
     @app.middleware("http")
@@ -91,9 +102,33 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return {"status": "ok", "database": "ok"}
 
-    for router in (identity_router, wallets_router, transfers_router, admin_router):
+    routers = (
+        identity_router,
+        wallets_router,
+        transfers_router,
+        notifications_router,
+        events_router,
+        admin_router,
+    )
+    for router in routers:
         app.include_router(router)
     return app
+
+
+def _start_background_work(
+    settings: Settings, db: Database, hub: StreamHub
+) -> list[PostgresListener | InProcessDispatcher]:
+    """Live-stream wake-ups from other daemons (Postgres) and, without Kafka, event delivery."""
+    started: list[PostgresListener | InProcessDispatcher] = []
+    if not db.is_sqlite:
+        listener = PostgresListener(db.url, hub)
+        listener.start()
+        started.append(listener)
+    if not settings.uses_kafka and settings.deliver_events_in_process:
+        dispatcher = InProcessDispatcher(db, settings, make_handler(db, settings))
+        dispatcher.start()
+        started.append(dispatcher)
+    return started
 
 
 _JSON_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")

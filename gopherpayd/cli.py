@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -118,6 +120,7 @@ def create_admin(
     from sqlmodel import Session
 
     from gopherpayd.identity import repository, service
+    from gopherpayd.kit.clock import utcnow
     from gopherpayd.kit.db import Database
     from gopherpayd.kit.errors import AppError
     from gopherpayd.kit.migrate import upgrade_to_head
@@ -130,6 +133,7 @@ def create_admin(
 
         def promote(session: Session) -> None:
             existing.role = service.ADMIN_ROLE
+            existing.email_verified_at = existing.email_verified_at or utcnow()
             repository.update_user(session, session.merge(existing))
 
         db.run(promote)
@@ -147,6 +151,66 @@ def create_admin(
         typer.echo(f"gopherpayd: {error.detail}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"created admin {user.email} ({user.id})", err=True)
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    def handle(_signum: int, _frame: object) -> None:
+        stop()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def _require_kafka(settings: Settings, command: str) -> None:
+    if not settings.uses_kafka:
+        typer.echo(
+            f"gopherpayd {command}: set GOPHERPAY_KAFKA_BOOTSTRAP "
+            "(without Kafka, serve delivers events itself)",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+@app.command()
+def relay(
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Publish committed outbox events to Kafka (several relays may run at once)."""
+    from gopherpayd.events.dispatch import Relay
+    from gopherpayd.events.kafka import ensure_topics, make_producer
+    from gopherpayd.kit.db import Database
+
+    settings = _settings()
+    _require_kafka(settings, "relay")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    ensure_topics(settings)
+    publisher = Relay(Database(settings.effective_database_url), settings, lambda: make_producer(settings))
+    _stop_on_signals(publisher.stop)
+    typer.echo(f"gopherpayd relay: outbox -> Kafka at {settings.kafka_bootstrap}", err=True)
+    publisher.run_forever()
+    publisher.close()
+
+
+@app.command()
+def worker(
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Consume events from Kafka into the in-app inbox and Novu (a consumer-group member)."""
+    from gopherpayd.events.kafka import ensure_topics
+    from gopherpayd.kit.db import Database
+    from gopherpayd.notifications.wiring import make_handler
+    from gopherpayd.notifications.worker import Worker
+
+    settings = _settings()
+    _require_kafka(settings, "worker")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    ensure_topics(settings)
+    db = Database(settings.effective_database_url)
+    consumer = Worker(settings, make_handler(db, settings))
+    _stop_on_signals(consumer.stop)
+    novu = "Novu and the inbox" if settings.novu_enabled else "the inbox (no Novu key)"
+    typer.echo(f"gopherpayd worker: Kafka at {settings.kafka_bootstrap} -> {novu}", err=True)
+    consumer.run_forever()
 
 
 def run() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -57,6 +57,32 @@ class Settings(BaseSettings):
     """How often the engine retries a batch after a deadlock or serialization failure."""
     trusted_proxies: bool = False
     """Take the client address from X-Forwarded-For (only behind a proxy you run)."""
+    require_verified_email: bool = True
+    """Refuse to send money until the sender has verified their email address."""
+    verification_code_ttl: int = Field(default=900, ge=60, le=86_400)
+    """Seconds an email verification code stays valid."""
+    kafka_bootstrap: str = ""
+    """Kafka bootstrap servers (host:port,...). Empty: events are delivered in-process by serve."""
+    kafka_topic_prefix: str = Field(default="gopherpay", pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    """Topics are <prefix>.transfers, <prefix>.identity, <prefix>.wallets and <prefix>.dead-letters."""
+    kafka_group_id: str = "gopherpay-notifications"
+    """Consumer group of the notification workers."""
+    novu_secret_key: SecretStr = SecretStr("")
+    """Novu API key. Empty: Novu delivery is off and the in-app inbox is the channel."""
+    novu_server_url: str = ""
+    """Novu API base URL (empty: the SDK's default, Novu Cloud)."""
+    novu_timeout_ms: int = Field(default=5_000, ge=100, le=120_000)
+    """Milliseconds one Novu request may take."""
+    delivery_max_attempts: int = Field(default=5, ge=1, le=50)
+    """Novu deliveries tried per event before it goes to the dead-letter topic."""
+    delivery_backoff_initial: float = Field(default=0.5, ge=0, le=60)
+    """Seconds before the first retry of a failed delivery; doubles each time."""
+    delivery_backoff_max: float = Field(default=8.0, ge=0, le=300)
+    """Longest wait between two delivery attempts, in seconds."""
+    deliver_events_in_process: bool = True
+    """Without Kafka, let serve hand outbox events to the notification handlers itself."""
+    event_poll_interval: float = Field(default=0.2, gt=0, le=10)
+    """Seconds the relay and the in-process dispatcher wait when the outbox is empty."""
 
     @classmethod
     def settings_customise_sources(
@@ -95,6 +121,19 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'gopherpay.db'}"
+
+    @property
+    def is_embedded(self) -> bool:
+        """The one-command default: a SQLite file, no Kafka."""
+        return not self.database_url and not self.kafka_bootstrap
+
+    @property
+    def uses_kafka(self) -> bool:
+        return bool(self.kafka_bootstrap)
+
+    @property
+    def novu_enabled(self) -> bool:
+        return bool(self.novu_secret_key.get_secret_value())
 
     @property
     def is_sqlite(self) -> bool:

@@ -73,6 +73,9 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         "data_dir": data_dir,
         "jwt_secret": TEST_JWT_SECRET,
         "bcrypt_rounds": TEST_BCRYPT_ROUNDS,
+        # Tests of the core flows opt out; tests of these features opt back in.
+        "require_verified_email": False,
+        "deliver_events_in_process": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

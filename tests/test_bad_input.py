@@ -154,6 +154,7 @@ def refuse_all(client: TestClient, db: Database, people: People, cases: list[Bad
 
 # --- the endpoints that take a body, with a body each would accept -----------
 
+NO_SUCH_DEAD_LETTER = "00000000-0000-4000-8000-000000000000"
 VALID_BODIES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
     "signup": (
         "POST",
@@ -193,6 +194,14 @@ VALID_BODIES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
     "freeze-wallet": ("POST", "/v1/admin/users/{alice}/wallets/USD/freeze", "admin", {"reason": "check"}),
     "unfreeze-wallet": ("POST", "/v1/admin/users/{alice}/wallets/USD/unfreeze", "admin", {"reason": "check"}),
     "reverse": ("POST", "/v1/admin/transfers/{transfer_id}/reverse", "admin", {"reason": "mistake"}),
+    "verify-email": ("POST", "/v1/auth/verify-email", "alice", {"code": "123456"}),
+    "replay-dead-letters": ("POST", "/v1/admin/events/dead-letters/replay", "admin", {"reason": "fixed"}),
+    "replay-dead-letter": (
+        "POST",
+        f"/v1/admin/events/dead-letters/{NO_SUCH_DEAD_LETTER}/replay",
+        "admin",
+        {"reason": "fixed"},
+    ),
 }
 MONEY_MOVERS = ["transfer", "deposit", "withdrawal"]
 
@@ -222,7 +231,8 @@ def test_every_body_endpoint_is_covered_here(client: TestClient) -> None:
             method,
             path.replace("bob@example.com", "{user}")
             .replace("{alice}", "{user}")
-            .replace("/USD/", "/{currency}/"),
+            .replace("/USD/", "/{currency}/")
+            .replace(NO_SUCH_DEAD_LETTER, "{dead_letter_id}"),
         )
         for method, path, _, _ in VALID_BODIES.values()
     }

@@ -1,15 +1,171 @@
-"""SQL for the outbox."""
+"""SQL for the outbox, processed events and dead letters."""
 
-from sqlalchemy import func
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, text, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from gopherpayd.events.models import OutboxEvent
+from gopherpayd.events.models import DeadLetter, OutboxEvent, ProcessedEvent
+from gopherpayd.identity.models import User
+from gopherpayd.kit.pagination import Cursor
+
+NOTIFY_CHANNEL = "gopherpay_events"
 
 
 def add_event(session: Session, event: OutboxEvent) -> None:
     session.add(event)
 
 
+def next_user_seq(session: Session, user_id: uuid.UUID) -> tuple[int, str]:
+    """Take the user's next event number; the row lock keeps numbers in commit order."""
+    statement = (
+        update(User)
+        .where(col(User.id) == user_id)
+        .values(event_seq=col(User.event_seq) + 1)
+        .returning(col(User.event_seq), col(User.email))
+        .execution_options(synchronize_session=False)
+    )
+    seq, email = session.execute(statement).one()
+    return int(seq), str(email)
+
+
+def notify_listeners(session: Session, user_id: uuid.UUID) -> None:
+    """Postgres delivers this at commit to every daemon listening (the live streams)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_notify(:channel, :user_id)"), {"channel": NOTIFY_CHANNEL, "user_id": str(user_id)}
+        )
+
+
 def count_unpublished(session: Session) -> int:
     query = select(func.count()).select_from(OutboxEvent).where(col(OutboxEvent.published_at).is_(None))
     return int(session.exec(query).one())
+
+
+def oldest_unpublished(session: Session) -> datetime | None:
+    query = sa_select(func.min(OutboxEvent.created_at)).where(col(OutboxEvent.published_at).is_(None))
+    return session.execute(query).scalar_one_or_none()
+
+
+def claim_unpublished(session: Session, limit: int) -> list[OutboxEvent]:
+    """The oldest unpublished events; on Postgres locked, skipping rows another relay holds."""
+    query = (
+        select(OutboxEvent)
+        .where(col(OutboxEvent.published_at).is_(None))
+        .order_by(col(OutboxEvent.created_at), col(OutboxEvent.aggregate_key), col(OutboxEvent.user_seq))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.exec(query).all())
+
+
+def mark_published(session: Session, event_ids: Iterable[uuid.UUID], now: datetime) -> None:
+    ids = list(event_ids)
+    if ids:
+        statement = update(OutboxEvent).where(col(OutboxEvent.id).in_(ids)).values(published_at=now)
+        session.execute(statement)
+
+
+def user_events_after(session: Session, user_id: uuid.UUID, after: int, limit: int) -> list[OutboxEvent]:
+    query = (
+        select(OutboxEvent)
+        .where(OutboxEvent.aggregate_key == str(user_id), col(OutboxEvent.user_seq) > after)
+        .order_by(col(OutboxEvent.user_seq))
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
+def current_user_seq(session: Session, user_id: uuid.UUID) -> int:
+    return int(session.execute(sa_select(col(User.event_seq)).where(col(User.id) == user_id)).scalar_one())
+
+
+def is_processed(session: Session, event_id: uuid.UUID) -> bool:
+    return session.get(ProcessedEvent, event_id) is not None
+
+
+def mark_processed(session: Session, event_id: uuid.UUID, now: datetime) -> None:
+    session.add(ProcessedEvent(event_id=event_id, handled_at=now))
+    session.flush()
+
+
+def count_unhandled(session: Session) -> int:
+    """Published events that no handler has finished nor parked as a dead letter."""
+    processed = sa_select(col(ProcessedEvent.event_id))
+    parked = sa_select(col(DeadLetter.event_id)).where(col(DeadLetter.replayed_at).is_(None))
+    query = (
+        select(func.count())
+        .select_from(OutboxEvent)
+        .where(
+            col(OutboxEvent.published_at).is_not(None),
+            col(OutboxEvent.id).not_in(processed),
+            col(OutboxEvent.id).not_in(parked),
+        )
+    )
+    return int(session.exec(query).one())
+
+
+def add_dead_letter(session: Session, letter: DeadLetter) -> None:
+    session.add(letter)
+    session.flush()
+
+
+def get_dead_letter(session: Session, letter_id: uuid.UUID) -> DeadLetter | None:
+    return session.get(DeadLetter, letter_id)
+
+
+def dead_letters_page(
+    session: Session, pending_only: bool, after: Cursor | None, limit: int
+) -> list[DeadLetter]:
+    query = select(DeadLetter)
+    if pending_only:
+        query = query.where(col(DeadLetter.replayed_at).is_(None))
+    if after is not None:
+        query = query.where(
+            (col(DeadLetter.created_at) < after.created_at)
+            | ((col(DeadLetter.created_at) == after.created_at) & (col(DeadLetter.id) < after.id))
+        )
+    query = query.order_by(col(DeadLetter.created_at).desc(), col(DeadLetter.id).desc()).limit(limit)
+    return list(session.exec(query).all())
+
+
+def count_dead_letters(session: Session, *, awaiting_replay: bool = False) -> int:
+    query = select(func.count()).select_from(DeadLetter)
+    if awaiting_replay:
+        query = query.where(
+            col(DeadLetter.replay_requested_at).is_not(None), col(DeadLetter.replayed_at).is_(None)
+        )
+    return int(session.exec(query).one())
+
+
+def request_replay(session: Session, letter_ids: Iterable[uuid.UUID] | None, now: datetime) -> int:
+    """Mark dead letters (all not yet replayed when `letter_ids` is None) for replay."""
+    statement = update(DeadLetter).where(col(DeadLetter.replayed_at).is_(None))
+    if letter_ids is not None:
+        statement = statement.where(col(DeadLetter.id).in_(list(letter_ids)))
+    result = session.execute(statement.values(replay_requested_at=now))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def claim_replays(session: Session, limit: int) -> list[DeadLetter]:
+    query = (
+        select(DeadLetter)
+        .where(col(DeadLetter.replay_requested_at).is_not(None), col(DeadLetter.replayed_at).is_(None))
+        .order_by(col(DeadLetter.created_at))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.exec(query).all())
+
+
+def mark_replayed(session: Session, letter_ids: Iterable[uuid.UUID], now: datetime) -> None:
+    ids = list(letter_ids)
+    if ids:
+        session.execute(update(DeadLetter).where(col(DeadLetter.id).in_(ids)).values(replayed_at=now))

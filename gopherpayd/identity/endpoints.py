@@ -17,6 +17,8 @@ from gopherpayd.identity.schemas import (
     SignupRequest,
     TokenPair,
     UserOut,
+    VerificationSent,
+    VerifyEmailRequest,
 )
 from gopherpayd.kit.context import Context
 
@@ -83,3 +85,17 @@ def revoke_session(session_id: uuid.UUID, principal: CurrentUser, context: Conte
     """Revoke one of the caller's sessions."""
     context.db.run(lambda s: service.revoke_session(s, principal, session_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/auth/verify-email")
+def verify_email(body: VerifyEmailRequest, principal: CurrentUser, context: Context) -> UserOut:
+    """Prove ownership of the email address with the code that was sent to it."""
+    outcome = context.db.run(lambda s: service.verify_email(s, context.settings, principal, body.code))
+    return UserOut.of(outcome.unwrap())
+
+
+@router.post("/auth/verify-email/resend", status_code=status.HTTP_202_ACCEPTED)
+def resend_verification(principal: CurrentUser, context: Context) -> VerificationSent:
+    """Send a new verification code; earlier codes stop working."""
+    expires_in = context.db.run(lambda s: service.resend_verification(s, context.settings, principal))
+    return VerificationSent(email=principal.email, expires_in=expires_in)

@@ -53,3 +53,19 @@ class UserNotFound(NotFound):
 
 class SessionNotFound(NotFound):
     code, title = "session_not_found", "Session not found"
+
+
+class EmailNotVerified(Forbidden):
+    code, title = "email_not_verified", "Email not verified"
+
+
+class InvalidVerificationCode(BadRequest):
+    code, title = "invalid_verification_code", "Invalid verification code"
+
+
+class VerificationCodeExpired(BadRequest):
+    code, title = "verification_code_expired", "Verification code expired"
+
+
+class AlreadyVerified(Conflict):
+    code, title = "already_verified", "Already verified"

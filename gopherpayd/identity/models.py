@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index
+from sqlalchemy import BigInteger, CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
 from gopherpayd.kit.models import fk_field, id_field, timestamp_field
@@ -22,6 +22,9 @@ class User(SQLModel, table=True):
     frozen: bool = Field(default=False)
     created_at: datetime = timestamp_field()
     password_changed_at: datetime = timestamp_field()
+    email_verified_at: datetime | None = timestamp_field(nullable=True)
+    event_seq: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+    """The number of the last event written for this user: the stream's gap-free cursor."""
 
 
 class AuthSession(SQLModel, table=True):
@@ -62,3 +65,18 @@ class LoginFailure(SQLModel, table=True):
     scope: str = Field(max_length=300)
     """`account:<email>` or `address:<ip>`."""
     created_at: datetime = timestamp_field()
+
+
+class EmailVerification(SQLModel, table=True):
+    """A single-use code sent to prove the user owns their email address."""
+
+    __tablename__ = "email_verifications"
+
+    id: uuid.UUID = id_field()
+    user_id: uuid.UUID = fk_field("users.id", index=True)
+    code_hash: str = Field(max_length=64)
+    """HMAC-SHA256 of the code under the daemon's secret; the code itself is never stored."""
+    created_at: datetime = timestamp_field()
+    expires_at: datetime = timestamp_field()
+    used_at: datetime | None = timestamp_field(nullable=True)
+    failed_attempts: int = Field(default=0)

@@ -54,6 +54,7 @@ class UserOut(BaseModel):
     full_name: str
     role: Literal["user", "admin"]
     frozen: bool
+    email_verified: bool
     created_at: datetime
 
     @classmethod
@@ -64,6 +65,7 @@ class UserOut(BaseModel):
             full_name=user.full_name,
             role=user.role,
             frozen=user.frozen,
+            email_verified=user.email_verified_at is not None,
             created_at=as_utc(user.created_at),
         )
 
@@ -103,3 +105,13 @@ class SessionOut(BaseModel):
 
 class SessionList(BaseModel):
     items: list[SessionOut]
+
+
+class VerifyEmailRequest(StrictModel):
+    code: StrictStr = Field(min_length=1, max_length=20)
+
+
+class VerificationSent(BaseModel):
+    sent: Literal[True] = True
+    email: str
+    expires_in: int

@@ -10,9 +10,10 @@ from datetime import timedelta
 from sqlmodel import Session
 
 from gopherpayd.events import service as events
-from gopherpayd.identity import passwords, repository, tokens
+from gopherpayd.identity import passwords, repository, tokens, verification
 from gopherpayd.identity.errors import (
     AccountFrozen,
+    AlreadyVerified,
     EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
@@ -67,10 +68,25 @@ def create_user(
         full_name=full_name,
         password_hash=passwords.hash_password(password, settings.bcrypt_rounds),
         role=role,
+        # Operators are created by whoever runs the daemon: their address is vouched for.
+        email_verified_at=utcnow() if role == ADMIN_ROLE else None,
     )
     repository.add(session, user)
-    events.emit(session, "user.signed_up", user.id, {"email": email, "full_name": full_name})
+    events.emit(session, "user.signed_up", user.id, {"full_name": full_name})
+    if user.email_verified_at is None:
+        verification.send_code(session, settings, user)
     return user
+
+
+def verify_email(session: Session, settings: Settings, principal: Principal, code: str) -> Outcome[User]:
+    return verification.verify(session, settings, get_user(session, principal.user_id), code)
+
+
+def resend_verification(session: Session, settings: Settings, principal: Principal) -> int:
+    user = get_user(session, principal.user_id)
+    if user.email_verified_at is not None:
+        raise AlreadyVerified(f"{user.email} is already verified")
+    return verification.send_code(session, settings, user)
 
 
 def authenticate(session: Session, settings: Settings, access_token: str) -> Principal:

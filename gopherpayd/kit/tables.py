@@ -3,8 +3,9 @@
 from sqlmodel import SQLModel
 
 from gopherpayd.admin.models import AuditLogEntry
-from gopherpayd.events.models import OutboxEvent
-from gopherpayd.identity.models import AuthSession, LoginFailure, RefreshToken, User
+from gopherpayd.events.models import DeadLetter, OutboxEvent, ProcessedEvent
+from gopherpayd.identity.models import AuthSession, EmailVerification, LoginFailure, RefreshToken, User
+from gopherpayd.notifications.models import Notification
 from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
 from gopherpayd.wallets.models import Wallet
 
@@ -13,6 +14,10 @@ metadata = SQLModel.metadata
 __all__ = [
     "AuditLogEntry",
     "AuthSession",
+    "DeadLetter",
+    "EmailVerification",
+    "Notification",
+    "ProcessedEvent",
     "Entry",
     "IdempotencyRecord",
     "LoginFailure",

@@ -61,7 +61,9 @@ def send_money(
     body: TransferRequestBody, principal: CurrentUser, context: Context, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Send money to another user, all or nothing."""
-    movement = service.user_transfer(principal, body, key)
+    movement = service.user_transfer(
+        principal, body, key, require_verified_email=context.settings.require_verified_email
+    )
     [result] = engine.execute(context.db, [movement], retries=context.settings.transfer_max_retries)
     return movement_response(result)
 

@@ -35,6 +35,7 @@ from gopherpayd.transfers.errors import (
     SelfTransfer,
 )
 from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
+from gopherpayd.transfers.schemas import TransferOut
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets.currencies import format_minor
 from gopherpayd.wallets.errors import WalletFrozen
@@ -158,8 +159,11 @@ def _apply_batch(session: Session, movements: list[MoneyMovement]) -> list[Movem
     for item in pending:
         try:
             with session.begin_nested():
-                transfer = _move(session, item, locked)
+                transfer, debited, credited = _move(session, item, locked)
                 body = views.describe(session, [transfer], item.movement.initiated_by)[0]
+                _announce(session, body, debited.balance, credited.balance)
+                if item.movement.audit is not None:
+                    audit_log.record(session, item.movement.audit)
                 result = MovementResult(201, body.model_dump(mode="json"))
                 _settle(session, item.record, result)
         except AppError as refusal:
@@ -252,7 +256,9 @@ def _materialize(session: Session, target: WalletTarget, locked: dict[uuid.UUID,
     return wallet
 
 
-def _move(session: Session, item: _Pending, locked: dict[uuid.UUID, Wallet]) -> Transfer:
+def _move(
+    session: Session, item: _Pending, locked: dict[uuid.UUID, Wallet]
+) -> tuple[Transfer, Wallet, Wallet]:
     movement = item.movement
     source = _materialize(session, item.source, locked)
     destination = _materialize(session, item.destination, locked)
@@ -308,10 +314,7 @@ def _move(session: Session, item: _Pending, locked: dict[uuid.UUID, Wallet]) -> 
     session.add(source)
     session.add(destination)
     repository.flush(session)
-    _announce(session, transfer, source, destination)
-    if movement.audit is not None:
-        audit_log.record(session, movement.audit)
-    return transfer
+    return transfer, source, destination
 
 
 def check_entries_balance(entries: list[Entry]) -> None:
@@ -341,7 +344,8 @@ _EVENT_TYPES = {
 }
 
 
-def _announce(session: Session, transfer: Transfer, source: Wallet, destination: Wallet) -> None:
+def _announce(session: Session, transfer: TransferOut, source_balance: int, destination_balance: int) -> None:
+    """Tell both parties, in user-id order so two transactions lock user rows alike."""
     sent_type, received_type = _EVENT_TYPES[transfer.kind]
     common = {
         "transfer_id": str(transfer.id),
@@ -350,29 +354,26 @@ def _announce(session: Session, transfer: Transfer, source: Wallet, destination:
         "currency": transfer.currency,
         "memo": transfer.memo,
     }
-    if sent_type and source.owner_id is not None:
-        events.emit(
-            session,
-            sent_type,
-            source.owner_id,
+    sides = [
+        (sent_type, transfer.sender, transfer.recipient, "out", source_balance),
+        (received_type, transfer.recipient, transfer.sender, "in", destination_balance),
+    ]
+    announcements = [
+        (
+            party.user_id,
+            event_type,
             {
                 **common,
-                "direction": "out",
-                "wallet_id": str(source.id),
-                "new_balance": source.balance,
-                "counterparty_wallet_id": str(destination.id),
+                "direction": direction,
+                "wallet_id": str(party.wallet_id),
+                "new_balance": balance,
+                "counterparty": other.email or "outside world",
+                "counterparty_wallet_id": str(other.wallet_id),
             },
         )
-    if received_type and destination.owner_id is not None:
-        events.emit(
-            session,
-            received_type,
-            destination.owner_id,
-            {
-                **common,
-                "direction": "in",
-                "wallet_id": str(destination.id),
-                "new_balance": destination.balance,
-                "counterparty_wallet_id": str(source.id),
-            },
-        )
+        for event_type, party, other, direction, balance in sides
+        if event_type is not None and party.user_id is not None
+    ]
+    for user_id, event_type, payload in sorted(announcements, key=lambda a: str(a[0])):
+        assert user_id is not None
+        events.emit(session, event_type, user_id, payload)

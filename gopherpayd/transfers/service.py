@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from gopherpayd.identity import repository as identity_repository
+from gopherpayd.identity.errors import EmailNotVerified
 from gopherpayd.identity.service import Principal, normalize_email
 from gopherpayd.kit.pagination import Cursor
 from gopherpayd.transfers import repository, views
@@ -49,11 +50,16 @@ def idempotency_claim(
     return IdempotencyClaim(scope=str(principal.user_id), key=key, request_hash=request_hash)
 
 
-def own_wallet(user_id: uuid.UUID, currency: str) -> Selector:
+def own_wallet(user_id: uuid.UUID, currency: str, *, require_verified_email: bool = False) -> Selector:
     def select(session: Session) -> WalletTarget:
         user = identity_repository.get_user(session, user_id)
         if user is None:
             raise RecipientNotFound(f"no user {user_id}")
+        if require_verified_email and user.email_verified_at is None:
+            raise EmailNotVerified(
+                f"verify {user.email} before sending money: "
+                "gopherpay verify CODE (or gopherpay verify --resend)"
+            )
         wallet = wallet_repository.get_open_user_wallet(session, user_id, currency)
         if wallet is None:
             raise WalletNotFound(
@@ -102,7 +108,9 @@ def recipient_by_wallet(wallet_id: uuid.UUID, sender_id: uuid.UUID) -> Selector:
     return select
 
 
-def user_transfer(principal: Principal, body: TransferRequestBody, key: str | None) -> MoneyMovement:
+def user_transfer(
+    principal: Principal, body: TransferRequestBody, key: str | None, *, require_verified_email: bool = False
+) -> MoneyMovement:
     """A user sending money to another user."""
     currency = supported_currency(body.currency)
     request = body.model_dump(mode="json") | {"currency": currency}
@@ -116,7 +124,7 @@ def user_transfer(principal: Principal, body: TransferRequestBody, key: str | No
         kind="transfer",
         amount=body.amount,
         currency=currency,
-        source=own_wallet(principal.user_id, currency),
+        source=own_wallet(principal.user_id, currency, require_verified_email=require_verified_email),
         destination=destination,
         initiated_by=principal.user_id,
         memo=body.memo,

@@ -15,7 +15,7 @@ from tests.identity.conftest import ClientFactory
 from tests.identity.problems import assert_problem
 from tests.support.api import DEFAULT_PASSWORD, Account, Api
 
-USER_FIELDS = {"id", "email", "full_name", "role", "frozen", "created_at"}
+USER_FIELDS = {"id", "email", "full_name", "role", "frozen", "email_verified", "created_at"}
 SESSION_FIELDS = {
     "id",
     "created_at",

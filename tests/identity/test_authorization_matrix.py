@@ -27,7 +27,10 @@ from sqlalchemy import text
 from starlette.routing import BaseRoute
 
 from gopherpayd.identity.dependencies import admin_principal, current_principal
+from gopherpayd.events.dispatch import InProcessDispatcher
 from gopherpayd.kit.db import Database
+from gopherpayd.notifications.handler import NotificationHandler
+from gopherpayd.settings import Settings
 from tests.conftest import TEST_JWT_SECRET
 from tests.identity.problems import assert_problem
 from tests.support.api import DEFAULT_PASSWORD, Account, Api
@@ -41,6 +44,7 @@ PUBLIC_ROUTES = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
 }
+ENDLESS_STREAMS = {"/v1/stream"}
 DOCUMENTATION_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 OTHER_SECRET = "not-the-daemon-secret-" + "y" * 40
 PATH_PARAM = re.compile(r"\{(\w+)\}")
@@ -118,6 +122,8 @@ class World:
     """Alice -> bob."""
     revoked_alice: Account
     revoked_admin: Account
+    notification_id: str
+    """One of alice's inbox entries."""
 
     def path_values(self, variant: str) -> dict[str, str]:
         if variant == "victim":
@@ -126,12 +132,16 @@ class World:
                 "transfer_id": self.deposit_id,
                 "currency": "USD",
                 "user": self.alice.email,
+                "notification_id": self.notification_id,
+                "dead_letter_id": str(uuid.uuid4()),
             }
         return {
             "session_id": str(uuid.uuid4()),
             "transfer_id": str(uuid.uuid4()),
             "currency": "EUR",
             "user": str(uuid.uuid4()),
+            "notification_id": str(uuid.uuid4()),
+            "dead_letter_id": str(uuid.uuid4()),
         }
 
     def bodies(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -152,11 +162,16 @@ class World:
             ("POST", "/v1/admin/users/{user}/unfreeze"): reason,
             ("POST", "/v1/admin/users/{user}/wallets/{currency}/freeze"): reason,
             ("POST", "/v1/admin/users/{user}/wallets/{currency}/unfreeze"): reason,
+            ("POST", "/v1/auth/verify-email"): {"code": "000000"},
+            ("POST", "/v1/admin/events/dead-letters/replay"): reason,
+            ("POST", "/v1/admin/events/dead-letters/{dead_letter_id}/replay"): reason,
         }
 
 
 @pytest.fixture
-def world(api: Api, client: TestClient, admin: Account, alice: Account, bob: Account) -> World:
+def world(
+    api: Api, client: TestClient, db: Database, settings: Settings, admin: Account, alice: Account, bob: Account
+) -> World:
     deposit_id = api.deposit(admin, alice.email, 10_000)["id"]
     sent = api.transfer(alice, bob.email, 1_000)
     assert sent.status_code == 201, sent.text
@@ -165,7 +180,12 @@ def world(api: Api, client: TestClient, admin: Account, alice: Account, bob: Acc
         account = api.login(email)
         assert client.post("/v1/auth/logout", headers=account.headers).status_code == 204
         revoked.append(account)
-    return World(admin, alice, bob, deposit_id, sent.json()["id"], revoked[0], revoked[1])
+    handler = NotificationHandler(db, settings)
+    dispatcher = InProcessDispatcher(db, settings, handler)
+    while dispatcher.run_once():
+        pass
+    inbox = client.get("/v1/notifications", headers=alice.headers).json()["items"]
+    return World(admin, alice, bob, deposit_id, sent.json()["id"], revoked[0], revoked[1], inbox[0]["id"])
 
 
 def fill(path: str, values: dict[str, str]) -> str:
@@ -182,12 +202,15 @@ def call(client: TestClient, world: World, item: Served, variant: str, headers: 
     key = (item.method, item.path)
     takes_body = item.route.body_field is not None
     assert takes_body == (key in bodies), f"{item.method} {item.path}: keep World.bodies in step with the app"
-    return client.request(
-        item.method,
-        fill(item.path, world.path_values(variant)),
-        json=bodies.get(key),
-        headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-    )
+    path = fill(item.path, world.path_values(variant))
+    headers = {**headers, "Idempotency-Key": str(uuid.uuid4())}
+    if item.path in ENDLESS_STREAMS:
+        # A granted stream never ends: read the status, then hang up.
+        with client.stream(item.method, path, headers=headers) as response:
+            if response.status_code != 200:
+                response.read()
+            return response
+    return client.request(item.method, path, json=bodies.get(key), headers=headers)
 
 
 # --- tokens ----------------------------------------------------------------
@@ -323,7 +346,7 @@ def test_the_route_walk_finds_every_operation_in_the_openapi_document(client: Te
         for method in operations
     }
     assert {(item.method, item.path) for item in served_routes(client.app)} == documented
-    assert len(documented) == 28
+    assert len(documented) == 38
 
 
 def test_exactly_the_admin_routes_require_the_admin_role(client: TestClient) -> None:
@@ -331,7 +354,7 @@ def test_exactly_the_admin_routes_require_the_admin_role(client: TestClient) -> 
     needing_admin = {(item.method, item.path) for item in served if depends_on(item, admin_principal)}
     under_admin = {(item.method, item.path) for item in served if is_admin_route(item.path)}
     assert needing_admin == under_admin
-    assert len(under_admin) == 10
+    assert len(under_admin) == 14
 
 
 # --- bad credentials on every protected route -------------------------------
@@ -404,7 +427,7 @@ def test_valid_tokens_read_every_protected_get_route(client: TestClient, world: 
         if response.status_code != 200:
             wrong.append(f"GET {item.path}: {response.status_code} {response.text}")
     assert wrong == []
-    assert len(gets) == 9
+    assert len(gets) == 13
 
 
 def test_a_regular_users_token_is_forbidden_on_every_admin_route(
@@ -419,7 +442,7 @@ def test_a_regular_users_token_is_forbidden_on_every_admin_route(
             if outcome(response)[:3] != (403, "application/problem+json", "forbidden"):
                 wrong.append(f"{item.method} {item.path} ({variant}): {outcome(response)}")
     assert wrong == []
-    assert len(admin_routes) == 10
+    assert len(admin_routes) == 14
     assert snapshot(db) == before
 
 

@@ -41,6 +41,7 @@ def daemon_env(data_dir: Path, database_url: str | None = None, **extra: str) ->
             "GOPHERPAY_DATA_DIR": str(data_dir),
             "GOPHERPAY_ENVIRONMENT": "test",
             "GOPHERPAY_BCRYPT_ROUNDS": str(TEST_BCRYPT_ROUNDS),
+            "GOPHERPAY_REQUIRE_VERIFIED_EMAIL": "false",
         }
     )
     if database_url:

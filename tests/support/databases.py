@@ -21,6 +21,10 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 )
 TEST_BCRYPT_ROUNDS = 4
 LEDGER_TABLES = [
+    "notifications",
+    "email_verifications",
+    "processed_events",
+    "dead_letters",
     "entries",
     "idempotency_keys",
     "audit_log",

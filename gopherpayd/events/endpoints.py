@@ -1,0 +1,89 @@
+"""HTTP: the caller's live event stream, and the operators' view of the pipeline."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, status
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from gopherpayd.events import operations, stream
+from gopherpayd.events.schemas import (
+    DeadLetterOut,
+    DeadLetterPage,
+    EventsStatus,
+    ReplayRequest,
+    ReplayRequested,
+)
+from gopherpayd.identity.dependencies import CurrentAdmin, CurrentUser
+from gopherpayd.kit.context import Context
+from gopherpayd.kit.errors import BadRequest
+from gopherpayd.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+def _stream_start(last_event_id: str | None, after: int | None) -> int | None:
+    if last_event_id is not None:
+        if not last_event_id.strip().isdigit():
+            raise BadRequest("Last-Event-ID must be an event id this stream sent")
+        return int(last_event_id)
+    return after
+
+
+@router.get("/stream", response_class=StreamingResponse)
+async def live_stream(
+    request: Request,
+    principal: CurrentUser,
+    context: Context,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+) -> StreamingResponse:
+    """The caller's new transfers and notifications as Server-Sent Events."""
+    start = _stream_start(last_event_id, after)
+    if start is None:
+        start = await run_in_threadpool(stream.current_position, context.db, principal.user_id)
+    frames = stream.event_stream(
+        context.db, request.app.state.stream_hub, principal.user_id, start, request.is_disconnected
+    )
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
+
+
+@router.get("/admin/events/status")
+def events_status(admin: CurrentAdmin, context: Context) -> EventsStatus:
+    """Outbox backlog, oldest unpublished event, consumer lag and dead letters."""
+    lag = None
+    if context.settings.uses_kafka:
+        from gopherpayd.events.kafka import consumer_lag
+
+        lag = consumer_lag(context.settings)
+    return context.db.run(lambda s: operations.status(s, context.settings.uses_kafka, lag))
+
+
+@router.get("/admin/events/dead-letters")
+def list_dead_letters(
+    admin: CurrentAdmin,
+    context: Context,
+    pending: bool = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> DeadLetterPage:
+    """Events whose delivery kept failing, newest first."""
+    return context.db.run(lambda s: operations.dead_letters(s, pending, cursor, limit))
+
+
+@router.post("/admin/events/dead-letters/replay", status_code=status.HTTP_202_ACCEPTED)
+def replay_all(body: ReplayRequest, admin: CurrentAdmin, context: Context) -> ReplayRequested:
+    """Deliver every dead letter not yet replayed again."""
+    return ReplayRequested(requested=context.db.run(lambda s: operations.replay_all(s, admin, body.reason)))
+
+
+@router.post("/admin/events/dead-letters/{dead_letter_id}/replay", status_code=status.HTTP_202_ACCEPTED)
+def replay_one(
+    dead_letter_id: uuid.UUID, body: ReplayRequest, admin: CurrentAdmin, context: Context
+) -> DeadLetterOut:
+    """Deliver one dead letter again."""
+    return context.db.run(lambda s: operations.replay_one(s, admin, dead_letter_id, body.reason))

@@ -1,0 +1,100 @@
+"""Waking live streams when a user's events commit, in this process and across daemons."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import weakref
+from collections.abc import Iterable
+
+import psycopg
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from gopherpayd.events.repository import NOTIFY_CHANNEL
+
+logger = logging.getLogger("gopherpayd.events")
+
+
+class StreamHub:
+    """Streams wait here for their user's next event; anyone may wake them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        _HUBS.add(self)
+
+    def wake(self, user_ids: Iterable[str]) -> None:
+        wanted = set(user_ids)
+        with self._lock:
+            if "*" in wanted:
+                waiting = [w for waiters in self._waiters.values() for w in waiters]
+            else:
+                waiting = [w for user_id in wanted for w in self._waiters.get(user_id, ())]
+        for loop, flag in waiting:
+            loop.call_soon_threadsafe(flag.set)
+
+    async def wait(self, user_id: str, timeout: float) -> None:
+        """Return when `user_id` may have a new event, or after `timeout` seconds."""
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiters.setdefault(user_id, set()).add(waiter)
+        try:
+            await asyncio.wait_for(waiter[1].wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                self._waiters.get(user_id, set()).discard(waiter)
+
+
+_HUBS: weakref.WeakSet[StreamHub] = weakref.WeakSet()
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_local_streams(session: Session) -> None:
+    users = session.info.pop("wake_users", None)
+    if users:
+        for hub in list(_HUBS):
+            hub.wake(users)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_wakeups(session: Session) -> None:
+    session.info.pop("wake_users", None)
+
+
+class PostgresListener:
+    """LISTENs for events committed by any daemon on this database and wakes the hub."""
+
+    def __init__(self, database_url: str, hub: StreamHub) -> None:
+        url = make_url(database_url).set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._hub = hub
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gopherpayd-listen", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._dsn, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    delay = 0.5
+                    self._hub.wake(["*"])  # anything missed while reconnecting
+                    while not self._stop.is_set():
+                        for notice in connection.notifies(timeout=1.0):
+                            self._hub.wake([notice.payload])
+            except psycopg.Error as error:
+                logger.warning("event listener lost its connection (%s); reconnecting", type(error).__name__)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10)

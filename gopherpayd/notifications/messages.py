@@ -1,0 +1,73 @@
+"""What each event says to a person: inbox title and body, and the Novu payload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gopherpayd.events.envelope import Event
+from gopherpayd.wallets.currencies import CURRENCIES, format_minor
+
+
+def _money(payload: dict[str, Any], key: str) -> str:
+    currency = payload.get("currency")
+    amount = payload.get(key)
+    if currency in CURRENCIES and isinstance(amount, int):
+        return format_minor(amount, str(currency))
+    return f"{amount} {currency}"
+
+
+def novu_payload(event: Event) -> dict[str, Any]:
+    """Amounts in major units with their currency, counterparty, memo, new balance."""
+    payload = event.payload
+    data: dict[str, Any] = {"event_id": str(event.id), "email": payload.get("email")}
+    if "amount" in payload:
+        data.update(
+            amount=_money(payload, "amount"),
+            amount_minor=payload["amount"],
+            currency=payload.get("currency"),
+            counterparty=payload.get("counterparty"),
+            memo=payload.get("memo"),
+            new_balance=_money(payload, "new_balance"),
+            transfer_id=payload.get("transfer_id"),
+        )
+    for key in ("code", "expires_in", "full_name", "reason", "user_agent", "client_ip", "currency"):
+        if key in payload:
+            data[key] = payload[key]
+    return data
+
+
+def inbox_message(event: Event) -> tuple[str, str]:
+    """(title, body) for the in-app inbox."""
+    p = event.payload
+    memo = f" — {p['memo']}" if p.get("memo") else ""
+    balance = f" New balance: {_money(p, 'new_balance')}." if "new_balance" in p else ""
+    counterparty = p.get("counterparty") or "the outside world"
+    match event.type:
+        case "transfer.sent":
+            return f"You sent {_money(p, 'amount')}", f"To {counterparty}{memo}.{balance}"
+        case "transfer.received":
+            return f"You received {_money(p, 'amount')}", f"From {counterparty}{memo}.{balance}"
+        case "transfer.reversed":
+            verb = "returned to you" if p.get("direction") == "in" else "taken back"
+            return f"{_money(p, 'amount')} {verb}", f"An operator reversed a transfer{memo}.{balance}"
+        case "wallet.deposit":
+            return (
+                f"Deposit of {_money(p, 'amount')}",
+                f"Money arrived from outside GopherPay{memo}.{balance}",
+            )
+        case "wallet.withdrawal":
+            return f"Withdrawal of {_money(p, 'amount')}", f"Money paid out of GopherPay{memo}.{balance}"
+        case "user.signed_up":
+            return "Welcome to GopherPay", f"Your account {p.get('email')} is ready."
+        case "user.new_login":
+            where = p.get("client_ip") or "an unknown address"
+            return "New login to your account", f"From {where} ({p.get('user_agent') or 'unknown client'})."
+        case "account.frozen":
+            return "Your account is frozen", "Logins and payments are blocked. Contact support."
+        case "account.unfrozen":
+            return "Your account is active again", "Logins and payments work again."
+        case "wallet.frozen":
+            return f"Your {p.get('currency')} wallet is frozen", "It can neither send nor receive money."
+        case "wallet.unfrozen":
+            return f"Your {p.get('currency')} wallet is active again", "It can send and receive money."
+    return event.type, ""

@@ -27,7 +27,7 @@ from gopherpayd.identity.models import User
 from gopherpayd.identity.schemas import UserOut
 from gopherpayd.identity.service import Principal, normalize_email
 from gopherpayd.kit.clock import as_utc, utcnow
-from gopherpayd.kit.pagination import Cursor
+from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.transfers import repository as transfer_repository
 from gopherpayd.transfers.engine import MoneyMovement, Selector, WalletTarget
 from gopherpayd.transfers.errors import AlreadyReversed, NotReversible, TransferNotFound
@@ -53,7 +53,7 @@ def search_users(session: Session, text: str | None, cursor: str | None, limit: 
     after = Cursor.decode(cursor) if cursor else None
     before = (after.created_at, after.id) if after else None
     users = identity_repository.search_users(session, text, before, limit + 1)
-    page = users[:limit]
+    page, next_cursor = split_page(users, limit)
     wallets = wallet_repository.list_open_user_wallets(session, [u.id for u in page])
     items = [
         AdminUserOut(
@@ -62,7 +62,6 @@ def search_users(session: Session, text: str | None, cursor: str | None, limit: 
         )
         for user in page
     ]
-    next_cursor = Cursor(page[-1].created_at, page[-1].id).encode() if len(users) > limit else None
     return AdminUserPage(items=items, next_cursor=next_cursor)
 
 

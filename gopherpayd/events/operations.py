@@ -12,7 +12,7 @@ from gopherpayd.events.schemas import DeadLetterOut, DeadLetterPage, EventsStatu
 from gopherpayd.identity.service import Principal
 from gopherpayd.kit.clock import as_utc, utcnow
 from gopherpayd.kit.errors import NotFound
-from gopherpayd.kit.pagination import Cursor
+from gopherpayd.kit.pagination import Cursor, split_page
 
 
 class DeadLetterNotFound(NotFound):
@@ -36,8 +36,7 @@ def status(session: Session, kafka: bool, consumer_lag: int | None) -> EventsSta
 def dead_letters(session: Session, pending_only: bool, cursor: str | None, limit: int) -> DeadLetterPage:
     after = Cursor.decode(cursor) if cursor else None
     rows = repository.dead_letters_page(session, pending_only, after, limit + 1)
-    page = rows[:limit]
-    next_cursor = Cursor(page[-1].created_at, page[-1].id).encode() if len(rows) > limit else None
+    page, next_cursor = split_page(rows, limit)
     return DeadLetterPage(items=[DeadLetterOut.of(row) for row in page], next_cursor=next_cursor)
 
 

@@ -16,6 +16,9 @@ from sqlalchemy.orm import Session
 from gopherpayd.events.repository import NOTIFY_CHANNEL
 
 logger = logging.getLogger("gopherpayd.events")
+STOP_CHECK_SECONDS = 0.1
+"""How long the listener waits for a notification before checking whether it should stop:
+short, because shutting a daemon down (or an app in a test) waits for it."""
 
 
 class StreamHub:
@@ -92,7 +95,7 @@ class PostgresListener:
                     delay = 0.5
                     self._hub.wake(["*"])  # anything missed while reconnecting
                     while not self._stop.is_set():
-                        for notice in connection.notifies(timeout=1.0):
+                        for notice in connection.notifies(timeout=STOP_CHECK_SECONDS):
                             self._hub.wake([notice.payload])
             except psycopg.Error as error:
                 logger.warning("event listener lost its connection (%s); reconnecting", type(error).__name__)

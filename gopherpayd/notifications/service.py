@@ -9,7 +9,7 @@ from sqlmodel import Session
 from gopherpayd.identity.service import Principal
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.errors import NotFound
-from gopherpayd.kit.pagination import Cursor
+from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.notifications import repository
 from gopherpayd.notifications.schemas import NotificationOut, NotificationPage
 
@@ -23,8 +23,7 @@ def inbox(
 ) -> NotificationPage:
     after = Cursor.decode(cursor) if cursor else None
     rows = repository.page(session, principal.user_id, unread_only, after, limit + 1)
-    page = rows[:limit]
-    next_cursor = Cursor(page[-1].created_at, page[-1].id).encode() if len(rows) > limit else None
+    page, next_cursor = split_page(rows, limit)
     return NotificationPage(items=[NotificationOut.of(row) for row in page], next_cursor=next_cursor)
 
 

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from gopherpayd.identity import repository as identity_repository
 from gopherpayd.identity.errors import EmailNotVerified
 from gopherpayd.identity.service import Principal, normalize_email
-from gopherpayd.kit.pagination import Cursor
+from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.transfers import repository, views
 from gopherpayd.transfers.engine import IdempotencyClaim, MoneyMovement, Selector, WalletTarget
 from gopherpayd.transfers.errors import (
@@ -139,12 +139,8 @@ def history(
     wallet_ids = wallet_repository.list_all_wallet_ids_of(session, principal.user_id)
     spec = HistoryFilter(wallet_ids, spec.currency, spec.direction, spec.since, spec.until)
     rows = repository.history(session, spec, after, limit + 1)
-    next_cursor = (
-        Cursor(rows[limit - 1].created_at, rows[limit - 1].id).encode() if len(rows) > limit else None
-    )
-    return TransferPage(
-        items=views.describe(session, rows[:limit], principal.user_id), next_cursor=next_cursor
-    )
+    page, next_cursor = split_page(rows, limit)
+    return TransferPage(items=views.describe(session, page, principal.user_id), next_cursor=next_cursor)
 
 
 def get_transfer(session: Session, principal: Principal, transfer_id: uuid.UUID) -> TransferOut:

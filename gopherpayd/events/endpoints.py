@@ -43,8 +43,12 @@ async def live_stream(
 ) -> StreamingResponse:
     """The caller's new transfers and notifications as Server-Sent Events."""
     start = _stream_start(last_event_id, after)
+    position = await run_in_threadpool(stream.current_position, context.db, principal.user_id)
     if start is None:
-        start = await run_in_threadpool(stream.current_position, context.db, principal.user_id)
+        start = position
+    elif start > position:
+        # Waiting for it would silently skip every event up to it.
+        raise BadRequest(f"event {start} has not happened on this stream; the latest is {position}")
     frames = stream.event_stream(
         context.db, request.app.state.stream_hub, principal.user_id, start, request.is_disconnected
     )

@@ -484,6 +484,9 @@ def _recipient(item: str | dict[str, Any]) -> dict[str, Any]:
 def _handler_for(stand_in: NovuStandIn) -> type[BaseHTTPRequestHandler]:
     class NovuHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects
+        # Headers and body go out as two writes; without this, Nagle plus delayed ACK
+        # hold every answer back ~40 ms and the stand-in, not GopherPay, sets the pace.
+        disable_nagle_algorithm = True
 
         def setup(self) -> None:
             super().setup()

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 
 from gopherpayd.admin.schemas import REASON_FIELD
 from gopherpayd.events.models import DeadLetter
-from gopherpayd.kit.clock import as_utc
+from gopherpayd.kit.clock import as_utc, as_utc_or_none
 
 
 class EventsStatus(BaseModel):
@@ -46,8 +46,8 @@ class DeadLetterOut(BaseModel):
             reason=row.reason,
             attempts=row.attempts,
             created_at=as_utc(row.created_at),
-            replay_requested_at=as_utc(row.replay_requested_at) if row.replay_requested_at else None,
-            replayed_at=as_utc(row.replayed_at) if row.replayed_at else None,
+            replay_requested_at=as_utc_or_none(row.replay_requested_at),
+            replayed_at=as_utc_or_none(row.replayed_at),
         )
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictStr, field_validator
 
 from gopherpayd.identity.models import AuthSession, User
-from gopherpayd.kit.clock import as_utc
+from gopherpayd.kit.clock import as_utc, as_utc_or_none
 
 # Passwords are checked for byte length in the service (a clear 400); this cap
 # only keeps absurd payloads out before bcrypt is ever reached.
@@ -96,7 +96,7 @@ class SessionOut(BaseModel):
             created_at=as_utc(row.created_at),
             last_used_at=as_utc(row.last_used_at),
             expires_at=as_utc(row.expires_at),
-            revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
+            revoked_at=as_utc_or_none(row.revoked_at),
             user_agent=row.user_agent,
             client_ip=row.client_ip,
             current=row.id == current_id,

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gopherpayd.kit.clock import as_utc
+from gopherpayd.kit.clock import as_utc, as_utc_or_none
 from gopherpayd.notifications.models import Notification
 
 
@@ -33,7 +33,7 @@ class NotificationOut(BaseModel):
             body=row.body,
             data=json.loads(row.data),
             created_at=as_utc(row.created_at),
-            read_at=as_utc(row.read_at) if row.read_at else None,
+            read_at=as_utc_or_none(row.read_at),
         )
 
 

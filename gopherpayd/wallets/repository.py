@@ -45,10 +45,6 @@ def get_system_wallet(session: Session, currency: str) -> Wallet | None:
     return session.exec(query).first()
 
 
-def get_many(session: Session, wallet_ids: Iterable[uuid.UUID]) -> list[Wallet]:
-    return list(session.exec(select(Wallet).where(col(Wallet.id).in_(list(wallet_ids)))).all())
-
-
 def lock_in_id_order(session: Session, wallet_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Wallet]:
     """Lock wallets, always in ascending id order so opposite transfers cannot deadlock.
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from gopherpayd.kit.clock import as_utc
+from gopherpayd.kit.clock import as_utc, as_utc_or_none
 from gopherpayd.wallets.models import Wallet
 
 CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
@@ -35,7 +35,7 @@ class WalletOut(BaseModel):
             balance=wallet.balance,
             frozen=wallet.frozen,
             created_at=as_utc(wallet.created_at),
-            closed_at=as_utc(wallet.closed_at) if wallet.closed_at else None,
+            closed_at=as_utc_or_none(wallet.closed_at),
         )
 
 

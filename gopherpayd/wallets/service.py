@@ -16,7 +16,7 @@ from gopherpayd.wallets.errors import (
     WalletNotEmpty,
     WalletNotFound,
 )
-from gopherpayd.wallets.models import SYSTEM_WALLET, USER_WALLET, Wallet
+from gopherpayd.wallets.models import USER_WALLET, Wallet
 
 
 def supported_currency(code: str) -> str:
@@ -34,22 +34,6 @@ def open_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet:
     if repository.get_open_user_wallet(session, owner_id, currency) is not None:
         raise WalletExists(f"you already have a {currency} wallet")
     return repository.add(session, Wallet(owner_id=owner_id, currency=currency, kind=USER_WALLET))
-
-
-def ensure_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet:
-    """The user's open wallet in `currency`, opened on the spot when they have none."""
-    wallet = repository.get_open_user_wallet(session, owner_id, currency)
-    if wallet is None:
-        wallet = repository.add(session, Wallet(owner_id=owner_id, currency=currency, kind=USER_WALLET))
-    return wallet
-
-
-def system_wallet(session: Session, currency: str) -> Wallet:
-    """The wallet standing for the outside world in `currency`."""
-    wallet = repository.get_system_wallet(session, currency)
-    if wallet is None:
-        wallet = repository.add(session, Wallet(owner_id=None, currency=currency, kind=SYSTEM_WALLET))
-    return wallet
 
 
 def list_wallets(session: Session, owner_id: uuid.UUID) -> list[Wallet]:

@@ -3,16 +3,20 @@
 - Sends `Authorization: Bearer <access token>` from the credential store.
 - Turns RFC 9457 problem+json answers into `ApiError(status, code, detail)`.
 - Refreshes an expired access token transparently, once per request.
-- Network failures raise `DaemonUnreachable`, except for money-moving requests
-  (those with an `Idempotency-Key`): they are sent again a few times with the
-  same key, so a dropped connection never moves money twice.
+- Network failures raise `DaemonUnreachable`. A money-moving request (one with
+  an `Idempotency-Key`) is sent again a few times with the same key after a
+  network failure, a read timeout or a 500/502/503/504 answer, so none of them
+  ever moves money twice. When it gives up, the error says whether anything
+  may have reached the daemon and, if so, the command that retries it safely.
 - `event_stream` opens a long-lived Server-Sent Events response and hands over
   its body chunk by chunk as it arrives; reconnecting is the caller's business.
 """
 
 from __future__ import annotations
 
+import shlex
 import ssl
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,7 +37,14 @@ from gopherpay_cli.errors import (
 )
 
 MONEY_RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0)
-"""Pauses before each resend of a money-moving request after a network failure."""
+"""Pauses before each resend of a money-moving request after a network failure or a 5xx."""
+
+REQUEST_TIMEOUT = 15.0
+"""Seconds to wait for a connection, or for the next bytes of an answer."""
+
+RESENT_STATUSES = frozenset({500, 502, 503, 504})
+"""Answers after which a money-moving request is sent again with the same key: the
+daemon stores an outcome only with a committed transfer, so a failed one left none."""
 
 REFRESHABLE_CODES = frozenset({"token_expired", "invalid_token"})
 NETWORK_ERRORS = (
@@ -51,6 +62,13 @@ EVENT_STREAM_TYPE = "text/event-stream"
 UNREACHABLE_HINT = (
     "Is the daemon running (gopherpayd serve)? Point the CLI at it with --server or GOPHERPAY_SERVER."
 )
+NOTHING_SENT = "Nothing was sent, so nothing was done: once the daemon is reachable, run the command again."
+MAYBE_DONE = (
+    "The request may or may not have been carried out. To retry it safely "
+    "(the daemon does it at most once per key), run:"
+)
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before a connection was made: the request never left this machine."""
 
 
 @dataclass(frozen=True)
@@ -70,13 +88,13 @@ class ApiClient:
         credentials: CredentialStore,
         *,
         ca_bundle: str | None = None,
-        timeout: float = 15.0,
+        timeout: float | None = None,
         retry_delays: Sequence[float] = MONEY_RETRY_DELAYS,
     ) -> None:
         self.server = server
         self.credentials = credentials
         self.retry_delays = tuple(retry_delays)
-        self.timeout = timeout
+        self.timeout = REQUEST_TIMEOUT if timeout is None else timeout
         verify: ssl.SSLContext | bool = True
         if ca_bundle:
             try:
@@ -86,7 +104,7 @@ class ApiClient:
         self._http = httpx.Client(
             base_url=server,
             verify=verify,
-            timeout=timeout,
+            timeout=self.timeout,
             headers={"User-Agent": f"gopherpay/{_cli_version()}", "Accept": "application/json"},
         )
 
@@ -124,7 +142,7 @@ class ApiClient:
         return _body(self._send("DELETE", path))
 
     def move_money(self, path: str, body: Any, idempotency_key: str) -> MoneyReply:
-        """POST a money-moving request; network failures are retried with the same key."""
+        """POST a money-moving request; network failures and 5xx answers are retried with the same key."""
         response = self._send("POST", path, body=body, idempotency_key=idempotency_key)
         replayed = response.headers.get("Idempotency-Replayed", "").lower() == "true"
         return MoneyReply(data=_body(response), replayed=replayed)
@@ -239,28 +257,33 @@ class ApiClient:
         idempotency_key: str | None,
         credentials: Credentials | None,
     ) -> httpx.Response:
-        """Send once; a money-moving request is sent again after a network failure."""
+        """Send once; a money-moving request is sent again after a network failure or a 5xx.
+
+        Resending stops at the first answer that is not worth another try; when the
+        tries run out, the error says how to retry safely (see `_unreachable`).
+        """
         headers: dict[str, str] = {}
         if credentials is not None:
             headers["Authorization"] = f"Bearer {credentials.access_token}"
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         delays = self.retry_delays if idempotency_key is not None else ()
-        attempt = 0
-        while True:
+        maybe_sent = False
+        for attempt, delay in enumerate((*delays, None), start=1):
             try:
                 response = self._http.request(method, path, json=body, params=params, headers=headers)
             except NETWORK_ERRORS as error:
-                if attempt >= len(delays) or _is_certificate_error(error):
-                    raise self._unreachable(error, idempotency_key, attempt + 1) from None
+                maybe_sent = maybe_sent or not isinstance(error, NOT_SENT_ERRORS)
+                if delay is None or _is_certificate_error(error):
+                    raise self._unreachable(error, idempotency_key, attempt, maybe_sent=maybe_sent) from None
             else:
-                # A resend can reach the daemon while the original is still being
-                # processed; waiting for it is part of the same retry.
-                in_progress = _problem_code(response) == "idempotency_request_in_progress"
-                if attempt == 0 or not in_progress or attempt >= len(delays):
+                if idempotency_key is None or not _worth_resending(response, attempt):
                     return response
-            time.sleep(delays[attempt])
-            attempt += 1
+                if delay is None:
+                    raise _gave_up(response, idempotency_key, attempt)
+                maybe_sent = True
+            time.sleep(delay)
+        raise AssertionError("the last attempt returns or raises")
 
     def _refresh(self, rejected: Credentials) -> Credentials | None:
         """New credentials after the access token was refused, or None if there is no way."""
@@ -282,8 +305,10 @@ class ApiClient:
             return renewed
 
     def _unreachable(
-        self, error: httpx.HTTPError, idempotency_key: str | None, attempts: int
+        self, error: httpx.HTTPError, idempotency_key: str | None, attempts: int, *, maybe_sent: bool = True
     ) -> DaemonUnreachable:
+        """The error for a network failure; for a money movement, also whether the request
+        may have reached the daemon (`maybe_sent`) and, if so, how to retry it safely."""
         reason = str(error) or type(error).__name__
         if _is_certificate_error(error):
             return DaemonUnreachable(
@@ -291,19 +316,81 @@ class ApiClient:
                 hint="If the daemon uses a private CA, pass --ca-bundle PATH (or set GOPHERPAY_CA_BUNDLE).",
                 transient=False,
             )
-        if isinstance(error, httpx.TimeoutException):
-            message = f"The GopherPay daemon at {self.server} did not answer in time"
-        elif isinstance(error, httpx.ConnectError):
+        if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
             message = f"Cannot reach the GopherPay daemon at {self.server}: {reason}"
+        elif isinstance(error, httpx.TimeoutException):
+            message = f"The GopherPay daemon at {self.server} did not answer in time"
         else:
             message = f"Lost the connection to the GopherPay daemon at {self.server}: {reason}"
         if idempotency_key is None:
             return DaemonUnreachable(message, hint=UNREACHABLE_HINT)
-        return DaemonUnreachable(
-            f"{message} (tried {attempts} times)",
-            hint="The request may or may not have been carried out. To retry it safely, "
-            f"run the same command again with --idempotency-key {idempotency_key}",
-        )
+        if not maybe_sent:
+            return DaemonUnreachable(
+                f"{message} (tried {attempts} times)", hint=f"{NOTHING_SENT}\n{UNREACHABLE_HINT}"
+            )
+        return DaemonUnreachable(f"{message} (tried {attempts} times)", hint=retry_hint(idempotency_key))
+
+
+def retry_hint(idempotency_key: str) -> str:
+    """What to do after a money movement whose outcome is unknown: the command to run."""
+    return f"{MAYBE_DONE}\n  {retry_command(idempotency_key)}"
+
+
+def retry_command(idempotency_key: str, argv: Sequence[str] | None = None) -> str:
+    """The user's command line (`sys.argv`) with `--idempotency-key KEY` added, shell-quoted.
+
+    An `--idempotency-key` already given with this key is taken out and the option is
+    put last, where it cannot be read as the value of another option. Whatever else
+    differs, the daemon refuses a different request under the same key (409).
+    """
+    given = list(sys.argv[1:] if argv is None else argv)
+    kept: list[str] = []
+    position = 0
+    while position < len(given):
+        token = given[position]
+        following = given[position + 1] if position + 1 < len(given) else None
+        if token == "--idempotency-key" and following == idempotency_key:
+            position += 2
+            continue
+        if token != f"--idempotency-key={idempotency_key}":
+            kept.append(token)
+        position += 1
+    return " ".join(shell_quote(word) for word in ["gopherpay", *kept, "--idempotency-key", idempotency_key])
+
+
+def shell_quote(word: str) -> str:
+    """`shlex.quote`, or bash/zsh `$'…'` quoting for a word with characters that are not
+    printable (a newline, an escape, a bidi control), so they are neither printed raw nor lost."""
+    if word.isprintable():
+        return shlex.quote(word)
+    escaped = []
+    for char in word:
+        if char in "\\'":
+            escaped.append("\\" + char)
+        elif char.isprintable():
+            escaped.append(char)
+        elif ord(char) < 0x80:
+            escaped.append(f"\\x{ord(char):02x}")
+        elif ord(char) <= 0xFFFF:
+            escaped.append(f"\\u{ord(char):04x}")
+        else:
+            escaped.append(f"\\U{ord(char):08x}")
+    return "$'" + "".join(escaped) + "'"
+
+
+def _worth_resending(response: httpx.Response, attempt: int) -> bool:
+    """A 5xx, or (on a resend) the daemon still working on the first attempt with this key."""
+    if response.status_code in RESENT_STATUSES:
+        return True
+    return attempt > 1 and _problem_code(response) == "idempotency_request_in_progress"
+
+
+def _gave_up(response: httpx.Response, idempotency_key: str, attempts: int) -> ApiError:
+    """The last answer's error, saying how often it was tried and how to retry it safely."""
+    error = api_error_from(response)
+    error.message = f"{error.message} (tried {attempts} times)"
+    error.hint = retry_hint(idempotency_key)
+    return error
 
 
 def api_error_from(response: httpx.Response) -> ApiError:

@@ -1,7 +1,8 @@
 """Asking the user for input: prompts on stderr, passwords hidden or from stdin.
 
 With `--no-input` every prompt is an error that names the flag to pass instead.
-Passwords never come from a flag: a hidden prompt or `--password-stdin` only.
+Passwords never come from a flag: a hidden prompt or `--password-stdin` only, and
+`--password-stdin` only from a pipe or a file: a terminal would echo the password.
 """
 
 from __future__ import annotations
@@ -43,7 +44,19 @@ def password_pair_or_prompt(state: AppState, *, from_stdin: bool) -> tuple[str, 
 
 
 def read_stdin_passwords(labels: Sequence[str]) -> list[str]:
-    """One line of stdin per label, each a password (only the line ending is removed)."""
+    """One line of stdin per label, each a password (only the line ending is removed).
+
+    Refused when stdin is a terminal: it would show the password as it is typed, and
+    the hidden prompt (without --password-stdin) is the way to type one.
+    """
+    if sys.stdin is None:
+        raise UsageError("--password-stdin: stdin is closed, there is no password to read")
+    if sys.stdin.isatty():
+        raise UsageError(
+            "--password-stdin reads from a pipe or a file, and stdin is a terminal, "
+            "which would show the password as you type it",
+            hint="Leave out --password-stdin to be asked for it without echo, or pipe it in.",
+        )
     passwords = []
     for position, label in enumerate(labels, start=1):
         password = sys.stdin.readline().rstrip("\r\n")

@@ -19,6 +19,9 @@ from gopherpay_cli.errors import GopherPayError
 PIPE_WIDTH = 200
 """Table width when stdout is not a terminal, so ids are not wrapped mid-way."""
 
+FORMULA_STARTS = ("=", "+", "-", "@")
+"""What makes a spreadsheet read a CSV cell as a formula (OWASP, CSV injection)."""
+
 
 def colour_enabled(stream: TextIO) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
@@ -29,6 +32,17 @@ def printable(text: str) -> str:
     """`text` with control characters replaced, so another user's memo cannot drive the
     terminal with escape sequences."""
     return "".join(char if char.isprintable() else "\N{REPLACEMENT CHARACTER}" for char in text)
+
+
+def spreadsheet_safe(cell: str | int) -> str | int:
+    """A CSV cell that no spreadsheet runs as a formula.
+
+    A text cell starting with = + - @ (also after leading spaces), a tab or a CR gets a
+    leading single quote, as the OWASP CSV-injection guidance says; numbers stay numbers.
+    """
+    if isinstance(cell, str) and (cell.lstrip().startswith(FORMULA_STARTS) or cell.startswith(("\t", "\r"))):
+        return "'" + cell
+    return cell
 
 
 def report_error(error: GopherPayError) -> None:
@@ -42,7 +56,9 @@ def report_error(error: GopherPayError) -> None:
         for line in field_errors:
             print(f"  {printable(line)}", file=sys.stderr)
     if error.hint:
-        print(printable(error.hint), file=sys.stderr)
+        # A hint may put a command to copy on a line of its own.
+        for line in error.hint.split("\n"):
+            print(printable(line), file=sys.stderr)
 
 
 class Renderer:
@@ -106,10 +122,20 @@ class Renderer:
         self._console().print(table)
 
     def csv(self, header: Sequence[str], rows: Iterable[Sequence[str | int]]) -> None:
-        """CSV with a header row on stdout."""
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
+        """RFC 4180 CSV with a header row on stdout; text cells are made spreadsheet-safe.
+
+        Rows end in CRLF, so a cell holding a CR or an LF is quoted and stays one cell.
+        On a terminal, control and bidi characters are replaced as in the tables (no cell
+        holds a line break then, and the terminal ends lines itself); to a file or a pipe
+        every character is kept.
+        """
+        terminal = sys.stdout.isatty()
+        writer = csv.writer(sys.stdout, lineterminator="\n" if terminal else "\r\n")
+        for row in (header, *rows):
+            cells = [spreadsheet_safe(cell) for cell in row]
+            if terminal:
+                cells = [printable(cell) if isinstance(cell, str) else cell for cell in cells]
+            writer.writerow(cells)
 
     def _console(self) -> Any:
         from rich.console import Console

@@ -127,7 +127,11 @@ def history(
         bool,
         typer.Option(
             "--csv",
-            help="CSV on stdout, with the signed amount in minor units and formatted.",
+            help="CSV on stdout (RFC 4180, CRLF line ends), with the signed amount in minor "
+            "units (a plain number) and formatted. A text cell starting with = + - @, a tab or "
+            "a CR gets a leading ' so no spreadsheet runs it as a formula (so a formatted "
+            "outgoing amount reads '-12.34 USD). On a terminal, control and bidi characters "
+            "are replaced, as in the table.",
         ),
     ] = False,
     follow: Annotated[

@@ -58,6 +58,12 @@ class Reply:
     """A `text/event-stream` body sent in chunks: each bytes item is written and flushed
     at once, each float is a pause in seconds. `then` says what follows the last one."""
     then: StreamEnd = StreamEnd.HOLD
+    delay: float = 0.0
+    """Seconds to wait before answering (cut short when the fake daemon stops), as an
+    overloaded daemon or a stuck database would."""
+    stop_listening: bool = False
+    """Stop accepting connections before answering: later requests are refused, as
+    when the daemon goes down."""
 
 
 def event_stream(*steps: bytes | float, then: StreamEnd = StreamEnd.HOLD) -> Reply:
@@ -133,8 +139,13 @@ class FakeDaemon:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stopping.set()  # ends the streams held open
+        self._stopping.set()  # ends the streams held open and the delayed answers
         self._server.shutdown()
+        self._server.server_close()
+
+    def _stop_listening(self) -> None:
+        """Close the listening socket (from a handler thread): new connections are refused."""
+        self._server.shutdown()  # returns at once when already shut down
         self._server.server_close()
 
     def _answer(self, request: Request) -> Reply:
@@ -160,6 +171,10 @@ class FakeDaemon:
                     body=json.loads(raw) if raw else None,
                 )
                 reply = daemon._answer(request)
+                if reply.delay and daemon._stopping.wait(reply.delay):
+                    return
+                if reply.stop_listening:
+                    daemon._stop_listening()
                 if reply.drop:
                     self.close_connection = True
                     return

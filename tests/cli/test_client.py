@@ -7,7 +7,7 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,6 +28,48 @@ WALLETS = {
         }
     ]
 }
+
+
+MAYBE_DONE = (
+    "The request may or may not have been carried out. To retry it safely "
+    "(the daemon does it at most once per key), run:"
+)
+SHORT_TIMEOUT = 1.5
+"""The request timeout of `gopherpay_with_timeout`: short, yet far above a local answer's time."""
+
+
+@pytest.fixture
+def gopherpay_with_timeout(cli_env: dict[str, str]) -> Callable[..., Run]:
+    """The real CLI with its request timeout cut from 15 s to SHORT_TIMEOUT, so a test can outwait it."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Run:
+        program = (
+            f"import gopherpay_cli.client; gopherpay_cli.client.REQUEST_TIMEOUT = {SHORT_TIMEOUT}; "
+            "from gopherpay_cli.main import run; run()"
+        )
+        completed = subprocess.run(
+            [sys.executable, "-c", program, *args],
+            capture_output=True,
+            text=True,
+            env={**cli_env, **(env or {})},
+            timeout=60,
+        )
+        return Run(completed.returncode, completed.stdout, completed.stderr)
+
+    return run
+
+
+def sent_keys(daemon: FakeDaemon) -> list[str]:
+    """The Idempotency-Key of each POST /v1/transfers the daemon saw, in order."""
+    return [r.headers["idempotency-key"] for r in daemon.seen("POST", "/v1/transfers")]
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: connecting to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def stored_credentials(home: Path, daemon: FakeDaemon) -> dict[str, str]:
@@ -75,11 +117,23 @@ def test_refreshed_tokens_replace_the_stored_ones(
 def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
     daemon: FakeDaemon, cli_env: dict[str, str], logged_in: Run
 ) -> None:
+    both_refused = threading.Event()
+    refused: list[object] = []
+
+    def count_refusals(request):  # type: ignore[no-untyped-def]
+        reply = expire_access_1(request)
+        if reply.status == 401:
+            refused.append(request)
+            if len(refused) == 2:
+                both_refused.set()
+        return reply
+
     def slow_refresh(_request):  # type: ignore[no-untyped-def]
-        time.sleep(0.5)  # long enough for the second process to hit its 401 meanwhile
+        # Answer only once the second process has had its 401 too, so both refresh at once.
+        both_refused.wait(timeout=30)
         return Reply(200, token_pair("access-2", "refresh-2"))
 
-    daemon.on("GET", "/v1/wallets", expire_access_1)
+    daemon.on("GET", "/v1/wallets", count_refusals)
     daemon.on("POST", "/v1/auth/refresh", slow_refresh)
     command = [sys.executable, "-m", "gopherpay_cli", "--json", "balance"]
 
@@ -189,12 +243,202 @@ def test_transfer_gives_up_after_four_attempts_and_says_how_to_retry_safely(
 
     assert result.exit_code == 7
     assert len(daemon.seen("POST", "/v1/transfers")) == 4
-    assert result.stderr.startswith(f"Error: Lost the connection to the GopherPay daemon at {daemon.url}")
-    assert "(tried 4 times)\n" in result.stderr
-    assert result.stderr.endswith(
-        "The request may or may not have been carried out. To retry it safely, "
-        "run the same command again with --idempotency-key k-9\n"
+    assert result.stderr == (
+        f"Error: Lost the connection to the GopherPay daemon at {daemon.url}: "
+        "Server disconnected without sending a response. (tried 4 times)\n"
+        f"{MAYBE_DONE}\n"
+        "  gopherpay transfer 12.34 USD --to bob@example.com --idempotency-key k-9\n"
     )
+
+
+def test_transfer_is_sent_again_with_the_same_key_after_a_500(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    daemon.on(
+        "POST",
+        "/v1/transfers",
+        in_turn([problem(500, "internal_error", "unexpected error"), Reply(201, transfer())]),
+    )
+
+    result = gopherpay("transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"Sent 12.34 USD to bob@example.com (transfer {TRANSFER_ID})\n"
+    assert len(sent_keys(daemon)) == 2 and len(set(sent_keys(daemon))) == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (problem(500, "internal_error", "unexpected error"), "unexpected error"),
+        (Reply(502), "The daemon answered 502 Bad Gateway"),
+        (problem(503, "unavailable", "the database is not answering"), "the database is not answering"),
+        (Reply(504), "The daemon answered 504 Gateway Timeout"),
+    ],
+    ids=["500", "502", "503", "504"],
+)
+def test_transfer_gives_up_on_a_5xx_after_four_attempts_with_one_key_and_prints_the_retry(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], answer: Reply, error: str
+) -> None:
+    daemon.on("POST", "/v1/transfers", answer)
+
+    result = gopherpay("transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
+
+    keys = sent_keys(daemon)
+    assert len(keys) == 4 and len(set(keys)) == 1
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"Error: {error} (tried 4 times)\n"
+        f"{MAYBE_DONE}\n"
+        f"  gopherpay transfer 12.34 USD --to bob@example.com --idempotency-key {keys[0]}\n"
+    )
+
+
+@pytest.mark.parametrize("given", [["--idempotency-key", "k-9"], ["--idempotency-key=k-9"]])
+def test_the_retry_command_replaces_the_given_key_and_keeps_the_global_options(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], given: list[str]
+) -> None:
+    daemon.on("POST", "/v1/transfers", problem(500, "internal_error", "unexpected error"))
+
+    result = gopherpay(
+        "--server", daemon.url, "--profile", "work", "transfer", "12.34", "USD", *given,
+        "--to", "bob@example.com", "--memo", "rent for may", env=AS_ALICE,
+    )  # fmt: skip
+
+    assert result.exit_code == 1
+    assert sent_keys(daemon) == ["k-9"] * 4
+    assert result.stderr.splitlines()[-1] == (
+        f"  gopherpay --server {daemon.url} --profile work transfer 12.34 USD "
+        "--to bob@example.com --memo 'rent for may' --idempotency-key k-9"
+    )
+
+
+def test_the_retry_command_read_by_bash_is_the_same_command_even_with_quotes_and_control_characters(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    daemon.on("POST", "/v1/transfers", problem(500, "internal_error", "unexpected error"))
+    memo = 'it\'s "mine"\n$HOME `id` \\ \x1b[31m \u202eevil\u202c \u00e9t\u00e9 \U0001f600'
+    args = ["transfer", "12.34", "USD", "--to", "bob@example.com", "--memo", memo]
+
+    result = gopherpay(*args, env=AS_ALICE)
+
+    assert result.exit_code == 1
+    command = result.stderr.splitlines()[-1].removeprefix("  ")
+    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
+    words = subprocess.run(
+        ["bash", "-c", f"printf '%s\\0' {command}"], capture_output=True, text=True, check=True
+    ).stdout.split("\0")[:-1]
+    assert words == ["gopherpay", *args, "--idempotency-key", sent_keys(daemon)[0]]
+
+
+def test_a_read_timeout_is_retried_with_the_same_key(
+    daemon: FakeDaemon, gopherpay_with_timeout: Callable[..., Run]
+) -> None:
+    daemon.on("POST", "/v1/transfers", in_turn([Reply(201, transfer(), delay=60), Reply(201, transfer())]))
+
+    result = gopherpay_with_timeout("transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"Sent 12.34 USD to bob@example.com (transfer {TRANSFER_ID})\n"
+    keys = sent_keys(daemon)
+    assert len(keys) == 2 and len(set(keys)) == 1
+
+
+@pytest.mark.slow
+def test_a_daemon_slower_than_the_read_timeout_every_time_gets_the_retry_command(
+    daemon: FakeDaemon, gopherpay_with_timeout: Callable[..., Run]
+) -> None:
+    daemon.on("POST", "/v1/transfers", Reply(201, transfer(), delay=60))
+
+    result = gopherpay_with_timeout(
+        "transfer", "12.34", "USD", "--to", "bob@example.com", "--idempotency-key", "k-9", env=AS_ALICE
+    )
+
+    assert sent_keys(daemon) == ["k-9"] * 4
+    assert (result.exit_code, result.stdout) == (7, "")
+    assert result.stderr == (
+        f"Error: The GopherPay daemon at {daemon.url} did not answer in time (tried 4 times)\n"
+        f"{MAYBE_DONE}\n"
+        "  gopherpay transfer 12.34 USD --to bob@example.com --idempotency-key k-9\n"
+    )
+
+
+def test_a_transfer_refused_at_every_connection_says_nothing_was_sent(
+    gopherpay: Callable[..., Run],
+) -> None:
+    server = f"http://127.0.0.1:{closed_port()}"
+
+    result = gopherpay(
+        "--server", server, "transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE
+    )
+
+    assert (result.exit_code, result.stdout) == (7, "")
+    assert result.stderr == (
+        f"Error: Cannot reach the GopherPay daemon at {server}: [Errno 111] Connection refused "
+        "(tried 4 times)\n"
+        "Nothing was sent, so nothing was done: once the daemon is reachable, run the command again.\n"
+        "Is the daemon running (gopherpayd serve)? Point the CLI at it with --server or GOPHERPAY_SERVER.\n"
+    )
+
+
+def test_a_transfer_lost_once_and_then_refused_may_have_been_done_and_gets_the_retry_command(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    # The daemon goes down while working on the first attempt; the resends are refused.
+    daemon.on("POST", "/v1/transfers", Reply(drop=True, stop_listening=True))
+
+    result = gopherpay(
+        "transfer", "12.34", "USD", "--to", "bob@example.com", "--idempotency-key", "k-9", env=AS_ALICE
+    )
+
+    assert sent_keys(daemon) == ["k-9"]
+    assert (result.exit_code, result.stdout) == (7, "")
+    assert result.stderr == (
+        f"Error: Cannot reach the GopherPay daemon at {daemon.url}: [Errno 111] Connection refused "
+        "(tried 4 times)\n"
+        f"{MAYBE_DONE}\n"
+        "  gopherpay transfer 12.34 USD --to bob@example.com --idempotency-key k-9\n"
+    )
+
+
+def test_a_resend_that_finds_the_first_attempt_still_in_progress_waits_for_it(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    in_progress = problem(409, "idempotency_request_in_progress", "a request with this key is in progress")
+    daemon.on("POST", "/v1/transfers", in_turn([Reply(502), in_progress, Reply(201, transfer())]))
+
+    result = gopherpay("transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
+
+    assert result.exit_code == 0, result.stderr
+    keys = sent_keys(daemon)
+    assert len(keys) == 3 and len(set(keys)) == 1
+
+
+def test_admin_deposit_is_retried_after_a_503_and_gets_its_own_retry_command(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    daemon.on("POST", "/v1/admin/deposits", problem(503, "unavailable", "the database is not answering"))
+
+    result = gopherpay(
+        "admin", "deposit", "alice@example.com", "10", "USD", "--reason", "cash at the desk", env=AS_ALICE
+    )
+
+    keys = [r.headers["idempotency-key"] for r in daemon.seen("POST", "/v1/admin/deposits")]
+    assert len(keys) == 4 and len(set(keys)) == 1
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "  gopherpay admin deposit alice@example.com 10 USD --reason 'cash at the desk' "
+        f"--idempotency-key {keys[0]}"
+    )
+
+
+def test_a_read_is_not_sent_again_after_a_500(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    daemon.on("GET", "/v1/wallets", problem(500, "internal_error", "unexpected error"))
+
+    result = gopherpay("balance", env=AS_ALICE)
+
+    assert (result.exit_code, result.stderr) == (1, "Error: unexpected error\n")
+    assert len(daemon.seen("GET", "/v1/wallets")) == 1
 
 
 def test_a_read_is_not_sent_again_after_the_connection_drops(
@@ -211,10 +455,7 @@ def test_a_read_is_not_sent_again_after_the_connection_drops(
 def test_unreachable_daemon_exits_7_with_a_clear_message(
     gopherpay: Callable[..., Run], logged_in: Run
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    server = f"http://127.0.0.1:{closed_port}"
+    server = f"http://127.0.0.1:{closed_port()}"
 
     result = gopherpay("--server", server, "balance", env={"GOPHERPAY_TOKEN": "t"})
 
@@ -242,7 +483,7 @@ def test_unreachable_daemon_exits_7_with_a_clear_message(
         (404, "not_found", 5),
         (409, "idempotency_key_reused", 6),
         (409, "idempotency_request_in_progress", 6),
-        (500, "internal_error", 1),
+        (501, "not_implemented", 1),
     ],
 )
 def test_problem_answers_map_to_exit_codes(

@@ -1,9 +1,10 @@
-"""A dropped connection never sends money twice; an absent daemon is reported as such.
+"""A lost answer (a dropped connection, a gateway's 502) never sends money twice;
+an absent daemon is reported as such, and as one that nothing was sent to.
 
 A small HTTP/1.1 proxy sits between the CLI and the daemon. It forwards each
 request, reads the daemon's whole answer, and for the first N transfers closes
-the CLI's connection instead of passing the answer on: the money has moved, but
-the CLI cannot know it.
+the CLI's connection, or answers 502 Bad Gateway, instead of passing the answer
+on: the money has moved, but the CLI cannot know it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ pytestmark = pytest.mark.e2e
 
 PASSWORD = "a-long-enough-password"
 REPLAYED = "The daemon had already done this request (same idempotency key); nothing was done twice."
+MAYBE_DONE = (
+    "The request may or may not have been carried out. To retry it safely "
+    "(the daemon does it at most once per key), run:"
+)
+BAD_GATEWAY = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 @dataclass(frozen=True)
@@ -66,11 +72,13 @@ def read_message(connection: socket.socket, buffered: bytes) -> tuple[bytes, dic
 
 
 class DroppingProxy:
-    """Forwards to the daemon; swallows the answers to the first `drop_transfers` POST /v1/transfers."""
+    """Forwards to the daemon; swallows the answers to the first `drop_transfers` POST /v1/transfers,
+    closing the connection or, with `bad_gateway`, answering 502 in their place."""
 
     def __init__(self, upstream_port: int, drop_transfers: int) -> None:
         self.upstream = ("127.0.0.1", upstream_port)
         self.drop_transfers = drop_transfers
+        self.bad_gateway = False
         self.exchanges: list[Exchange] = []
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -118,7 +126,9 @@ class DroppingProxy:
                         )
                     )
                 if drop:
-                    return  # close without answering: the daemon has done the transfer
+                    if self.bad_gateway:
+                        client.sendall(BAD_GATEWAY)
+                    return  # close without passing the answer on: the daemon has done the transfer
                 client.sendall(answer_head + answer_body)
 
 
@@ -196,24 +206,75 @@ def test_after_the_retries_run_out_the_same_key_finishes_the_transfer_once(
     lost = pair.sender("transfer", "5.00", "USD", "--to", pair.recipient_email)
 
     assert (lost.returncode, lost.stdout) == (7, "")
-    first_line, hint = lost.stderr_lines
+    first_line, hint, command = lost.stderr_lines
     assert first_line == (
         f"Error: Lost the connection to the GopherPay daemon at {proxy.url}: "
         "Server disconnected without sending a response. (tried 4 times)"
     )
-    match = re.fullmatch(
-        "The request may or may not have been carried out. To retry it safely, "
-        rf"run the same command again with --idempotency-key ({UUID})",
-        hint,
-    )
-    assert match, hint
-    key = match.group(1)
+    assert hint == MAYBE_DONE
+    key = retry_key(command, f"transfer 5.00 USD --to {pair.recipient_email}")
     assert [(e.idempotency_key, e.replayed) for e in proxy.transfers()] == [
         (key, False), (key, True), (key, True), (key, True),
     ]  # fmt: skip
 
     proxy.drop_transfers = 0
-    retried = pair.sender("transfer", "5.00", "USD", "--to", pair.recipient_email, "--idempotency-key", key)
+    retried = pair.sender.sh(command.removeprefix("  gopherpay "))
+
+    assert retried.returncode == 0, retried.transcript()
+    assert retried.stderr_lines[1] == REPLAYED
+    transfer_id = re.fullmatch(rf"Sent 5\.00 USD to \S+ \(transfer ({UUID})\)", retried.stderr_lines[0])
+    assert transfer_id, retried.stderr
+    assert_one_transfer_of_five_dollars(pair, transfer_id.group(1))
+
+
+def retry_key(command: str, command_line: str) -> str:
+    """The idempotency key in the printed retry command, which must be `command_line` plus the key."""
+    match = re.fullmatch(rf"  gopherpay {re.escape(command_line)} --idempotency-key ({UUID})", command)
+    assert match, command
+    return match.group(1)
+
+
+def test_a_transfer_whose_answer_a_gateway_replaced_by_502_is_sent_again_and_done_once(
+    pair: Pair, proxy: DroppingProxy
+) -> None:
+    proxy.bad_gateway = True
+
+    sent = pair.sender("transfer", "5.00", "USD", "--to", pair.recipient_email)
+
+    assert sent.returncode == 0, sent.transcript()
+    sent_line, replay_line = sent.stderr_lines
+    match = re.fullmatch(
+        rf"Sent 5\.00 USD to {re.escape(pair.recipient_email)} \(transfer ({UUID})\)", sent_line
+    )
+    assert match, sent.stderr
+    assert replay_line == REPLAYED
+    first, second = proxy.transfers()
+    assert (first.idempotency_key, first.status, first.replayed, first.dropped) == (
+        second.idempotency_key, 201, False, True,
+    )  # fmt: skip
+    assert (second.status, second.replayed, second.dropped) == (201, True, False)
+    assert_one_transfer_of_five_dollars(pair, match.group(1))
+
+
+def test_after_502s_run_out_the_printed_command_finishes_the_transfer_once(
+    pair: Pair, proxy: DroppingProxy
+) -> None:
+    proxy.bad_gateway = True
+    proxy.drop_transfers = 99
+
+    lost = pair.sender("transfer", "5.00", "USD", "--to", pair.recipient_email, "--memo", "rent & co")
+
+    assert (lost.returncode, lost.stdout) == (1, "")
+    first_line, hint, command = lost.stderr_lines
+    assert first_line == "Error: The daemon answered 502 Bad Gateway (tried 4 times)"
+    assert hint == MAYBE_DONE
+    key = retry_key(command, f"transfer 5.00 USD --to {pair.recipient_email} --memo 'rent & co'")
+    assert [(e.idempotency_key, e.status, e.replayed) for e in proxy.transfers()] == [
+        (key, 201, False), (key, 201, True), (key, 201, True), (key, 201, True),
+    ]  # fmt: skip
+
+    proxy.drop_transfers = 0
+    retried = pair.sender.sh(command.removeprefix("  gopherpay "))
 
     assert retried.returncode == 0, retried.transcript()
     assert retried.stderr_lines[1] == REPLAYED
@@ -235,7 +296,7 @@ def test_a_daemon_that_is_not_running_is_reported_as_unreachable(new_cli: CliFac
     assert hint == UNREACHABLE_HINT
 
 
-def test_a_transfer_to_a_daemon_that_is_not_running_tells_how_to_retry_it_safely(
+def test_a_transfer_to_a_daemon_that_is_not_running_says_nothing_was_sent(
     new_cli: CliFactory,
 ) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
@@ -244,11 +305,12 @@ def test_a_transfer_to_a_daemon_that_is_not_running_tells_how_to_retry_it_safely
     sent = cli("transfer", "5.00", "USD", "--to", "bob@example.com", "--idempotency-key", "rent-2026-11")
 
     assert (sent.returncode, sent.stdout) == (7, "")
-    first_line, hint = sent.stderr_lines
+    first_line, *hints = sent.stderr_lines
     assert re.fullmatch(
         rf"Error: Cannot reach the GopherPay daemon at {re.escape(nowhere)}: .+ \(tried 4 times\)", first_line
     ), first_line
-    assert hint == (
-        "The request may or may not have been carried out. To retry it safely, "
-        "run the same command again with --idempotency-key rent-2026-11"
-    )
+    assert "refused" in first_line.lower()
+    assert hints == [
+        "Nothing was sent, so nothing was done: once the daemon is reachable, run the command again.",
+        UNREACHABLE_HINT,
+    ]

@@ -10,6 +10,7 @@ import pytest
 
 from tests.cli.conftest import AS_ALICE, PASSWORD, SESSION_ID, Run, token_pair, user
 from tests.cli.fake_daemon import FakeDaemon, Reply, problem
+from tests.cli.terminal import run_in_terminal
 
 
 def credentials_file(home: Path) -> Path:
@@ -362,3 +363,37 @@ def test_resending_too_often_exits_3_and_says_how_long_to_wait(
         "Error: more than 5 codes this hour\n"
         "Too many codes sent. Wait 1200 seconds, then run: gopherpay verify --resend\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "typed"),
+    [
+        (["login", "--email", "alice@example.com"], f"{PASSWORD}\n"),
+        (["signup", "--email", "alice@example.com", "--name", "Alice"], f"{PASSWORD}\n"),
+        (["password", "change"], f"{PASSWORD}\nnew {PASSWORD}\n"),
+    ],
+    ids=["login", "signup", "password change"],
+)
+def test_password_stdin_at_a_terminal_is_refused_before_reading_anything(
+    daemon: FakeDaemon, cli_env: dict[str, str], command: list[str], typed: str
+) -> None:
+    daemon.on("POST", "/v1/auth/login", Reply(200, token_pair()))
+    daemon.on("POST", "/v1/auth/signup", Reply(201, user()))
+    daemon.on("POST", "/v1/me/password", Reply(204))
+
+    # Typed at once, as a person would who was shown no prompt: a CLI that read it would go on.
+    run = run_in_terminal(
+        *command,
+        "--password-stdin",
+        env={**cli_env, **AS_ALICE},
+        stdin_is_terminal=True,
+        typed=typed.encode(),
+    )
+
+    assert (run.exit_code, run.stdout) == (2, "")
+    assert run.stderr == (
+        "Error: --password-stdin reads from a pipe or a file, and stdin is a terminal, "
+        "which would show the password as you type it\n"
+        "Leave out --password-stdin to be asked for it without echo, or pipe it in.\n"
+    )
+    assert daemon.requests == []

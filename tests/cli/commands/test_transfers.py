@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import subprocess
+import sys
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from tests.cli.conftest import AS_ALICE, BOB_USD_WALLET, TRANSFER_ID, Run, transfer
 from tests.cli.fake_daemon import FakeDaemon, Reply, in_turn, problem
+from tests.cli.terminal import run_in_terminal
 
 DEPOSIT_ID = "7f3a9c1e-1111-4000-8000-000000000002"
 INCOMING_ID = "7f3a9c1e-1111-4000-8000-000000000003"
@@ -124,18 +130,102 @@ def test_history_stops_when_there_are_no_more_pages(
     assert [r.query for r in daemon.requests] == [{"limit": "50"}]
 
 
+def csv_to_pipe(cli_env: dict[str, str], *args: str) -> bytes:
+    """stdout of `gopherpay ARGS` into a pipe, byte for byte (no newline translation)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "gopherpay_cli", *args],
+        capture_output=True,
+        env={**cli_env, **AS_ALICE},
+        timeout=60,
+        check=True,
+    )
+    return completed.stdout
+
+
+def parsed_csv(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode(), newline="")))
+
+
+HOSTILE_MEMOS = (
+    "=1+2",
+    "+SUM(A1:A9)",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+2",
+    '\r=HYPERLINK("http://evil.example")\rinjected,row',
+    "  =1+2 after spaces\nand a second line",
+    "hi\x1b]0;pwned\x07 \u202eevil\u202c \u2067isolate\u2069 \u200fmark",
+)
+FORMULA_EMAIL = "=1+2|cmd@example.com"
+
+
+def hostile_history() -> dict[str, Any]:
+    """8 transfers whose memos try to run formulas, inject rows and drive the terminal."""
+    items = [
+        transfer(transfer_id=f"7f3a9c1e-1111-4000-8000-00000000010{index}", memo=memo)
+        for index, memo in enumerate(HOSTILE_MEMOS)
+    ]
+    items[0]["recipient"]["email"] = FORMULA_EMAIL
+    return {"items": items, "next_cursor": None}
+
+
 def test_history_csv_has_raw_and_formatted_signed_amounts(
-    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+    daemon: FakeDaemon, cli_env: dict[str, str]
 ) -> None:
     daemon.on("GET", "/v1/transfers", Reply(200, {"items": [transfer(), deposit()], "next_cursor": None}))
 
-    result = gopherpay("history", "--csv", env=AS_ALICE)
+    stdout = csv_to_pipe(cli_env, "history", "--csv")
 
-    assert result.exit_code == 0
-    assert result.stdout == (
-        "created_at,id,kind,direction,amount_minor,currency,amount,counterparty,memo\n"
-        f"2026-11-26T16:34:27.123456Z,{TRANSFER_ID},transfer,out,-1234,USD,-12.34 USD,bob@example.com,lunch\n"
-        f'2026-11-26T16:34:27.123456Z,{DEPOSIT_ID},deposit,in,100000,USD,"1,000.00 USD",outside world,\n'
+    assert stdout.decode() == (
+        "created_at,id,kind,direction,amount_minor,currency,amount,counterparty,memo\r\n"
+        f"2026-11-26T16:34:27.123456Z,{TRANSFER_ID},transfer,out,-1234,USD,'-12.34 USD,"
+        "bob@example.com,lunch\r\n"
+        f'2026-11-26T16:34:27.123456Z,{DEPOSIT_ID},deposit,in,100000,USD,"1,000.00 USD",outside world,\r\n'
+    )
+
+
+def test_history_csv_of_hostile_memos_parses_back_one_row_per_transfer_with_no_live_formula(
+    daemon: FakeDaemon, cli_env: dict[str, str]
+) -> None:
+    daemon.on("GET", "/v1/transfers", Reply(200, hostile_history()))
+
+    header, *rows = parsed_csv(csv_to_pipe(cli_env, "history", "--csv"))
+
+    assert len(rows) == 8
+    memo, counterparty, amount_minor = (
+        header.index(name) for name in ("memo", "counterparty", "amount_minor")
+    )
+    assert [row[memo] for row in rows] == [
+        "'=1+2",
+        "'+SUM(A1:A9)",
+        "'-2+3+cmd|' /C calc'!A0",
+        "'@SUM(1+1)*cmd|' /C calc'!A0",
+        "'\t=1+2",
+        '\'\r=HYPERLINK("http://evil.example")\rinjected,row',
+        "'  =1+2 after spaces\nand a second line",
+        HOSTILE_MEMOS[7],  # kept as it is: a file or a pipe gets the data
+    ]
+    assert rows[0][counterparty] == f"'{FORMULA_EMAIL}"
+    assert {row[amount_minor] for row in rows} == {"-1234"}  # a number, not text
+
+
+def test_history_csv_on_a_terminal_shows_no_control_or_bidi_characters(
+    daemon: FakeDaemon, cli_env: dict[str, str]
+) -> None:
+    daemon.on("GET", "/v1/transfers", Reply(200, hostile_history()))
+
+    shown = run_in_terminal("history", "--csv", env={**cli_env, **AS_ALICE}, stdout_is_terminal=True)
+
+    assert (shown.exit_code, shown.stderr) == (0, "")
+    text = shown.terminal.decode()
+    # The terminal ends each line in CR LF itself; no other CR, no ESC, BEL or bidi control.
+    assert not [char for char in text.replace("\r\n", "") if not char.isprintable()]
+    lines = text.split("\r\n")
+    assert len(lines) == 1 + 8 + 1 and lines[-1] == ""
+    assert lines[8].endswith(
+        ",hi\N{REPLACEMENT CHARACTER}]0;pwned\N{REPLACEMENT CHARACTER} \N{REPLACEMENT CHARACTER}evil"
+        "\N{REPLACEMENT CHARACTER} \N{REPLACEMENT CHARACTER}isolate\N{REPLACEMENT CHARACTER} "
+        "\N{REPLACEMENT CHARACTER}mark"
     )
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from urllib.parse import unquote_to_bytes
+from types import FrameType
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -20,12 +22,8 @@ from gopherpayd.events.wakeups import PostgresListener, StreamHub
 from gopherpayd.identity.endpoints import router as identity_router
 from gopherpayd.kit.context import AppContext, Context
 from gopherpayd.kit.db import Database
-from gopherpayd.kit.errors import (
-    PayloadTooLarge,
-    install_error_handlers,
-    problem_response,
-    validation_problem,
-)
+from gopherpayd.kit.errors import install_error_handlers
+from gopherpayd.kit.http import RequestGuard
 from gopherpayd.notifications.endpoints import router as notifications_router
 from gopherpayd.notifications.wiring import make_handler
 from gopherpayd.settings import Settings
@@ -44,7 +42,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         background = _start_background_work(settings, database, hub)
+        restore_signals = _end_streams_on_shutdown_signals(hub)
         yield
+        restore_signals()
+        hub.stop()
         for worker in background:
             worker.stop()
         if db is None:
@@ -61,30 +62,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.stream_hub = hub
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def refuse_oversized_or_nul_input(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:  # sent chunked, without a Content-Length to refuse it by
-            error = PayloadTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
-            return problem_response(error.to_problem())
-        # Postgres text cannot hold NUL and SQLite would keep it: refuse it up front, on both.
-        where = nul_character_in(request.scope["path"], request.scope["query_string"], body)
-        if where is not None:
-            errors = [{"loc": [where], "msg": "text must not contain NUL characters", "type": "string_nul"}]
-            return problem_response(validation_problem(errors))
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def limit_body_size(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            error = PayloadTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
-            return problem_response(error.to_problem())
-        return await call_next(request)
+    app.add_middleware(RequestGuard, max_body_bytes=MAX_BODY_BYTES, body_timeout=settings.http_body_timeout)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -131,16 +109,38 @@ def _start_background_work(
     return started
 
 
-_JSON_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-"""`\\u0000` preceded by an even number of backslashes: a NUL inside a JSON string."""
+ShutdownSignalHandler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
 
-def nul_character_in(path: str, query: bytes, body: bytes) -> str | None:
-    """Which part of a request carries a NUL character, if any."""
-    if "\x00" in path:
-        return "path"
-    if b"\x00" in unquote_to_bytes(query):
-        return "query"
-    if b"\x00" in body or _JSON_NUL_ESCAPE.search(body):
-        return "body"
-    return None
+def _end_streams_on_shutdown_signals(hub: StreamHub) -> Callable[[], None]:
+    """Make SIGTERM and SIGINT end every open stream, then do what they did before.
+
+    uvicorn's graceful shutdown waits for open responses to finish and only then runs
+    the lifespan's shutdown, so a stream that is told nothing would hold the daemon up
+    until the graceful timeout cuts it. The handler only schedules the stop on the loop:
+    a signal handler must not take the hub's lock, which the loop may be holding.
+    Outside the main thread (an app under test) signals are not ours to handle.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous: dict[int, ShutdownSignalHandler] = {}
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(hub.stop)
+        handler = previous.get(signum)
+        if callable(handler):
+            handler(signum, frame)
+        elif handler == signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.signal(signum, handle)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+
+    return restore

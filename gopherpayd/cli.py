@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import errno
+import functools
+import getpass
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gopherpayd import __version__
 
 if TYPE_CHECKING:
+    import uvicorn
+
+    from gopherpayd.identity.operators import AccountState
+    from gopherpayd.kit.db import Database
     from gopherpayd.settings import Settings
 
 app = typer.Typer(
@@ -39,8 +47,18 @@ def _settings() -> Settings:
         for item in error.errors():
             typer.echo(f"gopherpayd: invalid configuration: {item['msg']}", err=True)
         raise typer.Exit(2) from None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _secure_data_dir(settings)
     return settings
+
+
+def _secure_data_dir(settings: Settings) -> None:
+    """The data directory 0700 and the embedded SQLite file 0600, before anything is written."""
+    from gopherpayd.kit.files import private_sqlite_file, secure_data_dir
+
+    note = secure_data_dir(settings.data_dir)
+    if note is not None:
+        typer.echo(f"gopherpayd: {note}", err=True)
+    private_sqlite_file(settings.effective_database_url)
 
 
 def _version(value: bool) -> None:
@@ -76,6 +94,8 @@ def serve(
     if (tls_cert is None) != (tls_key is None):
         typer.echo("gopherpayd: --tls-cert and --tls-key go together", err=True)
         raise typer.Exit(2)
+    # Take the port before anything else: a second serve must not migrate or start work.
+    listener = _listen(host, port)
     settings = _settings()
     if migrate:
         upgrade_to_head(settings.effective_database_url)
@@ -88,7 +108,7 @@ def serve(
     )
     scheme = "https" if tls_cert else "http"
     typer.echo(f"gopherpayd {__version__}: {scheme}://{host}:{port} on {where}", err=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         "gopherpayd.asgi:app",
         host=host,
         port=port,
@@ -97,7 +117,51 @@ def serve(
         ssl_keyfile=str(tls_key) if tls_key else None,
         log_level=log_level,
         server_header=False,
+        # X-Forwarded-For counts only from GOPHERPAY_TRUSTED_PROXIES (identity's client_info);
+        # uvicorn's own handling would believe it from 127.0.0.1.
+        proxy_headers=False,
+        http=_http_protocol(settings),
+        timeout_keep_alive=settings.http_keep_alive_timeout,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
+    _run_server(config, listener)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    from gopherpayd.kit.http import listening_socket
+
+    try:
+        return listening_socket(host, port)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        busy = error.errno == errno.EADDRINUSE
+        hint = " (is another gopherpayd running? choose another --port)" if busy else ""
+        typer.echo(f"gopherpayd: cannot listen on {host}:{port}: {reason}{hint}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _http_protocol(settings: Settings) -> Any:
+    from gopherpayd.kit.http import TimedH11Protocol
+
+    # A partial of a module-level class: uvicorn pickles it for each worker process.
+    return functools.partial(TimedH11Protocol, header_timeout=settings.http_header_timeout)
+
+
+def _run_server(config: uvicorn.Config, listener: socket.socket) -> None:
+    """uvicorn.run, on a socket that is already listening."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    server = uvicorn.Server(config)
+    try:
+        if config.workers > 1:
+            Multiprocess(config, sockets=[listener]).run()
+        else:
+            server.run(sockets=[listener])
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: the server has already shut down gracefully
+    if config.workers == 1 and not server.started:
+        raise typer.Exit(1)
 
 
 @app.command("migrate")
@@ -114,43 +178,131 @@ def migrate_command() -> None:
 def create_admin(
     email: Annotated[str, typer.Option(help="The operator's email address.")],
     name: Annotated[str, typer.Option(help="Full name.")] = "Operator",
-    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(help="Read the password from standard input (without echo when it is a terminal)."),
+    ] = False,
+    promote_existing: Annotated[
+        bool,
+        typer.Option(
+            help="If the address already has an account, make that account an admin; "
+            "it keeps the password its owner chose."
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm a promotion without asking (scripts).")] = False,
+    reason: Annotated[
+        str, typer.Option(help="Why; recorded in the audit log.")
+    ] = "operator account set up at the console",
 ) -> None:
-    """Create an operator account (role admin), or promote an existing user."""
-    from sqlmodel import Session
-
-    from gopherpayd.identity import repository, service
-    from gopherpayd.kit.clock import utcnow
-    from gopherpayd.kit.db import Database
+    """Create an operator account (role admin); an existing account only with --promote-existing."""
+    from gopherpayd.identity import operators, service
     from gopherpayd.kit.errors import AppError
+
+    if promote_existing and password_stdin:
+        typer.echo(
+            "gopherpayd: --password-stdin cannot go with --promote-existing: a promoted account keeps "
+            "the password its owner chose (they change it with: gopherpay password)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    settings, db = _database()
+    existing = db.run(lambda s: operators.account_state(s, email))
+    if existing is None:
+        if promote_existing:
+            typer.echo(
+                f"gopherpayd: there is no account for {service.normalize_email(email)} to promote; "
+                "drop --promote-existing to create one",
+                err=True,
+            )
+            raise typer.Exit(1)
+        try:
+            password_hash = service.hash_new_password(settings, _read_new_password(password_stdin))
+            user = db.run(lambda s: operators.create_admin(s, settings, email, name, password_hash, reason))
+        except AppError as error:
+            typer.echo(f"gopherpayd: {error.detail}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"created admin {user.email} ({user.id})", err=True)
+        return
+    if not promote_existing:
+        typer.echo(
+            f"gopherpayd: an account for {existing.email} already exists ({existing.describe()}); "
+            "whoever signed up with that address chose its password. To make that account an "
+            f"admin anyway: gopherpayd create-admin --email {existing.email} --promote-existing",
+            err=True,
+        )
+        raise typer.Exit(1)
+    _change_role(db, existing, service.ADMIN_ROLE, reason, "create-admin --promote-existing", yes)
+
+
+@app.command("set-role")
+def set_role(
+    email: Annotated[str, typer.Argument(help="The account's email address.")],
+    role: Annotated[str, typer.Option(help="The new role: user or admin.", metavar="user|admin")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm without asking (scripts).")] = False,
+    reason: Annotated[
+        str, typer.Option(help="Why; recorded in the audit log.")
+    ] = "role changed at the console",
+) -> None:
+    """Give an existing account the role user or admin (e.g. undo a promotion), audited."""
+    from gopherpayd.identity import operators, service
+
+    if role not in operators.ROLES:
+        typer.echo(f"gopherpayd: --role must be user or admin, not {role!r}", err=True)
+        raise typer.Exit(2)
+    _, db = _database()
+    existing = db.run(lambda s: operators.account_state(s, email))
+    if existing is None:
+        typer.echo(f"gopherpayd: there is no account for {service.normalize_email(email)}", err=True)
+        raise typer.Exit(1)
+    _change_role(db, existing, role, reason, "set-role", yes)
+
+
+def _database() -> tuple[Settings, Database]:
+    from gopherpayd.kit.db import Database
     from gopherpayd.kit.migrate import upgrade_to_head
 
     settings = _settings()
     upgrade_to_head(settings.effective_database_url)
-    db = Database(settings.effective_database_url)
-    existing = db.run(lambda s: repository.get_user_by_email(s, service.normalize_email(email)))
-    if existing is not None:
+    return settings, Database(settings.effective_database_url)
 
-        def promote(session: Session) -> None:
-            existing.role = service.ADMIN_ROLE
-            existing.email_verified_at = existing.email_verified_at or utcnow()
-            repository.update_user(session, session.merge(existing))
 
-        db.run(promote)
-        typer.echo(f"{existing.email} is now an admin", err=True)
-        return
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        user = db.run(
-            lambda s: service.create_user(s, settings, email, name, password, role=service.ADMIN_ROLE)
+def _change_role(
+    db: Database, existing: AccountState, role: str, reason: str, command: str, yes: bool
+) -> None:
+    from gopherpayd.identity import operators
+
+    if existing.role == role:
+        typer.echo(
+            f"{existing.email} already has the role {role} ({existing.describe()}); nothing changed", err=True
         )
-    except AppError as error:
-        typer.echo(f"gopherpayd: {error.detail}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"created admin {user.email} ({user.id})", err=True)
+        return
+    typer.echo(f"{existing.email}: {existing.describe()}", err=True)
+    _confirm(f"Give {existing.email} the role {role}?", yes)
+    before, user = db.run(lambda s: operators.set_role(s, existing.email, role, reason, command))
+    typer.echo(
+        f"{user.email} now has the role {role} (was {before.role}); recorded in the audit log", err=True
+    )
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """--yes, or a yes typed at a terminal; without a terminal to ask on, refuse."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        typer.echo("gopherpayd: not confirmed: no terminal to ask on; pass --yes to confirm", err=True)
+        raise typer.Exit(1)
+    if not typer.confirm(question, default=False, err=True):
+        typer.echo("gopherpayd: nothing changed", err=True)
+        raise typer.Exit(1)
+
+
+def _read_new_password(from_stdin: bool) -> str:
+    if not from_stdin:
+        return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True))
+    if sys.stdin.isatty():
+        # Typed at a terminal: never echo it.
+        return getpass.getpass("Password: ")
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def _stop_on_signals(stop: Callable[[], None]) -> None:

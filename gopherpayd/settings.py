@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 MIN_PRODUCTION_BCRYPT_ROUNDS = 10
+_OFF_WORDS = {"", "false", "no", "off", "0"}
+_ON_WORDS = {"true", "yes", "on", "1"}
 JWT_SECRET_FILE = "jwt-secret"
 
 
@@ -49,14 +53,24 @@ class Settings(BaseSettings):
     refresh_token_ttl: int = Field(default=30 * 86_400, ge=60)
     """Seconds a session (refresh-token family) stays usable without activity."""
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
-    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_before_backoff: int = Field(default=5, ge=1)
+    """Failed logins for one account from one address before each further try must wait."""
+    login_backoff_initial: int = Field(default=1, ge=1, le=3600)
+    """Seconds the first backed-off try waits; the wait doubles with each further failure."""
+    login_max_failures_per_account: int = Field(default=100, ge=1)
+    """Failed logins for one account from all addresses together (a backstop against many addresses)."""
     login_max_failures_per_address: int = Field(default=50, ge=1)
+    """Failed logins from one client address for all accounts together."""
     login_failure_window: int = Field(default=900, ge=1)
-    """Seconds over which failed logins are counted for throttling."""
+    """Seconds over which failed logins are counted for throttling; also the longest backoff."""
+    signup_max_per_address: int = Field(default=20, ge=1)
+    """Sign-ups (made or refused as taken) from one client address per signup_window."""
+    signup_window: int = Field(default=3600, ge=1)
+    """Seconds over which sign-ups are counted per client address."""
     transfer_max_retries: int = Field(default=8, ge=0, le=50)
     """How often the engine retries a batch after a deadlock or serialization failure."""
-    trusted_proxies: bool = False
-    """Take the client address from X-Forwarded-For (only behind a proxy you run)."""
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Proxy addresses or CIDRs (comma-separated) whose X-Forwarded-For is believed; empty: none."""
     require_verified_email: bool = True
     """Refuse to send money until the sender has verified their email address."""
     verification_code_ttl: int = Field(default=900, ge=60, le=86_400)
@@ -83,6 +97,16 @@ class Settings(BaseSettings):
     """Without Kafka, let serve hand outbox events to the notification handlers itself."""
     event_poll_interval: float = Field(default=0.2, gt=0, le=10)
     """Seconds the relay and the in-process dispatcher wait when the outbox is empty."""
+    max_streams_per_user: int = Field(default=5, ge=1, le=1000)
+    """Event streams (GET /v1/stream) one user may hold open on one daemon process."""
+    http_header_timeout: float = Field(default=10.0, gt=0, le=300)
+    """Seconds a client has to send a request's line and headers, from its first byte or the connection."""
+    http_body_timeout: float = Field(default=30.0, gt=0, le=600)
+    """Seconds a client has to send a request's body."""
+    http_keep_alive_timeout: int = Field(default=5, ge=1, le=300)
+    """Seconds an idle keep-alive connection stays open between requests."""
+    shutdown_timeout: int = Field(default=10, ge=1, le=300)
+    """Seconds serve waits for open requests to finish on SIGTERM or Ctrl-C before cutting them."""
 
     @classmethod
     def settings_customise_sources(
@@ -95,6 +119,29 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_source = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
         return (init_settings, env_settings, toml_source)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: object) -> list[str]:
+        """A list or a comma-separated string; the former boolean's `false` still means none."""
+        word = str(value).strip().lower() if isinstance(value, bool | str) else None
+        if word in _OFF_WORDS:
+            return []
+        if word in _ON_WORDS:
+            raise ValueError(
+                "GOPHERPAY_TRUSTED_PROXIES lists the proxies' addresses or CIDRs "
+                "(e.g. 10.0.0.5,10.1.0.0/16); true would believe X-Forwarded-For from anyone"
+            )
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("GOPHERPAY_TRUSTED_PROXIES must be a comma-separated list of addresses or CIDRs")
+        networks = []
+        for item in filter(None, (str(item).strip() for item in items)):
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"GOPHERPAY_TRUSTED_PROXIES: {item!r} is no IP address or CIDR") from None
+        return networks
 
     @field_validator("database_url")
     @classmethod
@@ -117,6 +164,10 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.access_token_ttl > 3600:
             raise ValueError("GOPHERPAY_ACCESS_TOKEN_TTL above 3600 seconds is refused in production")
         return self
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(item) for item in self.trusted_proxies)
 
     @property
     def effective_database_url(self) -> str:
@@ -144,7 +195,7 @@ class Settings(BaseSettings):
         """The JWT secret: configured, or generated once and kept in the data dir with mode 0600."""
         if self.jwt_secret:
             return self.jwt_secret
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.data_dir / JWT_SECRET_FILE
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

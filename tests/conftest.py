@@ -21,6 +21,7 @@ from tests.support.databases import (
     drop_postgres_database,
     empty_all_tables,
 )
+from tests.support.log_secrets import leaks_in_logs
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 BACKENDS = ["sqlite", "postgres"]
@@ -46,6 +47,17 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fails the run when a log a test left behind (daemons, relays, workers, under this
+    run's temporary directory) holds a bcrypt hash or a JWT."""
+    yield
+    found = leaks_in_logs(tmp_path_factory.getbasetemp())
+    assert not found, "secrets in logs:\n" + "\n".join(
+        f"{log}: {', '.join(what)}" for log, what in found.items()
+    )
 
 
 @pytest.fixture(scope="session")

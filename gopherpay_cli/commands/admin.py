@@ -10,6 +10,7 @@ import typer
 
 from gopherpay_cli import views
 from gopherpay_cli.commands.transfers import (
+    MEMO_MAX_LENGTH,
     IdempotencyKeyOption,
     amount_minor,
     announce_replay,
@@ -35,6 +36,20 @@ AmountArgument = Annotated[str, typer.Argument(metavar="AMOUNT", help="Like 12.3
 CurrencyArgument = Annotated[str, typer.Argument(metavar="CURRENCY", help="ISO 4217 code, like USD.")]
 ReasonOption = Annotated[
     str, typer.Option("--reason", metavar="TEXT", help="Why; recorded in the audit log.")
+]
+MoneyReasonOption = Annotated[
+    str,
+    typer.Option(
+        "--reason", metavar="TEXT", help="Why; recorded in the audit log only, never shown to the customer."
+    ),
+]
+MemoOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memo",
+        metavar="TEXT",
+        help=f"What the customer sees on the transfer (at most {MEMO_MAX_LENGTH} chars); none by default.",
+    ),
 ]
 WalletOption = Annotated[
     str | None,
@@ -64,11 +79,12 @@ def deposit(
     user: UserArgument,
     amount: AmountArgument,
     currency: CurrencyArgument,
-    reason: ReasonOption,
+    reason: MoneyReasonOption,
+    memo: MemoOption = None,
     key: IdempotencyKeyOption = None,
 ) -> None:
-    """Put money from the outside world into a user's wallet."""
-    body = _money_body(user, amount, currency, reason)
+    """Put money from the outside world into a user's wallet (never your own)."""
+    body = _money_body(user, amount, currency, reason, memo)
     _move_money(
         get_state(ctx), "/v1/admin/deposits", body, key, lambda amount: f"Deposited {amount} to {user}"
     )
@@ -80,11 +96,12 @@ def withdraw(
     user: UserArgument,
     amount: AmountArgument,
     currency: CurrencyArgument,
-    reason: ReasonOption,
+    reason: MoneyReasonOption,
+    memo: MemoOption = None,
     key: IdempotencyKeyOption = None,
 ) -> None:
-    """Take money out of a user's wallet to the outside world."""
-    body = _money_body(user, amount, currency, reason)
+    """Take money out of a user's wallet to the outside world (never your own)."""
+    body = _money_body(user, amount, currency, reason, memo)
     _move_money(
         get_state(ctx), "/v1/admin/withdrawals", body, key, lambda amount: f"Withdrew {amount} from {user}"
     )
@@ -108,13 +125,14 @@ def unfreeze(
 def reverse(
     ctx: typer.Context,
     transfer_id: Annotated[str, typer.Argument(metavar="TRANSFER_ID", help="The transfer to undo.")],
-    reason: ReasonOption,
+    reason: MoneyReasonOption,
+    memo: MemoOption = None,
     key: IdempotencyKeyOption = None,
 ) -> None:
-    """Undo a transfer with a new transfer in the opposite direction."""
+    """Undo a transfer with a new transfer in the opposite direction (not one of your own)."""
     state = get_state(ctx)
     path = f"/v1/admin/transfers/{quote(transfer_id, safe='')}/reverse"
-    reply = state.client().move_money(path, {"reason": reason}, idempotency_key(key))
+    reply = state.client().move_money(path, _with_memo({"reason": reason}, memo), idempotency_key(key))
     reversal = reply.data
     state.renderer.info(f"Reversed transfer {transfer_id} (reversal {reversal['id']})")
     announce_replay(state, reply.replayed)
@@ -197,9 +215,19 @@ def events_replay(
         state.renderer.json(dead_letter)
 
 
-def _money_body(user: str, amount: str, currency: str, reason: str) -> dict[str, Any]:
+def _money_body(user: str, amount: str, currency: str, reason: str, memo: str | None) -> dict[str, Any]:
     code = currency_code(currency)
-    return {"user": user, "amount": amount_minor(amount, code), "currency": code, "reason": reason}
+    body = {"user": user, "amount": amount_minor(amount, code), "currency": code, "reason": reason}
+    return _with_memo(body, memo)
+
+
+def _with_memo(body: dict[str, Any], memo: str | None) -> dict[str, Any]:
+    """The customer-facing memo, sent only when given: the reason stays in the audit log."""
+    if memo is None:
+        return body
+    if len(memo) > MEMO_MAX_LENGTH:
+        raise UsageError(f"--memo is at most {MEMO_MAX_LENGTH} characters, got {len(memo)}")
+    return {**body, "memo": memo}
 
 
 def _move_money(

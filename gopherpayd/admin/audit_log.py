@@ -14,11 +14,17 @@ from gopherpayd.admin.models import AuditLogEntry
 
 @dataclass(frozen=True)
 class AuditNote:
-    actor_id: uuid.UUID
+    actor_id: uuid.UUID | None
+    """The operator; None for an action taken with `gopherpayd` at the console."""
     action: str
     target: str
     reason: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+def console_actor(details: dict[str, Any]) -> str:
+    """How an action taken with `gopherpayd` at the console (no operator account) is shown."""
+    return f"gopherpayd (console, OS user {details.get('os_user') or 'unknown'})"
 
 
 def record(session: Session, note: AuditNote) -> None:

@@ -15,6 +15,7 @@ from gopherpayd.admin.schemas import (
     AuditReport,
     CashMovementRequest,
     ReasonRequest,
+    ReversalRequest,
 )
 from gopherpayd.identity.dependencies import CurrentAdmin
 from gopherpayd.identity.schemas import UserOut
@@ -76,13 +77,13 @@ def withdraw(
 )
 def reverse(
     transfer_id: uuid.UUID,
-    body: ReasonRequest,
+    body: ReversalRequest,
     admin: CurrentAdmin,
     context: Context,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Undo a transfer with a compensating transfer; history is never edited."""
-    movement = context.db.run(lambda s: service.reversal(s, admin, transfer_id, body.reason, key))
+    movement = context.db.run(lambda s: service.reversal(s, admin, transfer_id, body, key))
     [result] = engine.execute(context.db, [movement], retries=context.settings.transfer_max_retries)
     return movement_response(result)
 

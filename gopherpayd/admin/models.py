@@ -16,7 +16,8 @@ class AuditLogEntry(SQLModel, table=True):
     __table_args__ = (Index("ix_audit_log_created", "created_at", "id"),)
 
     id: uuid.UUID = id_field()
-    actor_id: uuid.UUID = fk_field("users.id")
+    actor_id: uuid.UUID | None = fk_field("users.id", nullable=True)
+    """The operator; NULL for an action taken with `gopherpayd` at the console (see details)."""
     action: str = Field(max_length=60)
     target: str = Field(max_length=200)
     reason: str = Field(max_length=500)

@@ -16,28 +16,62 @@ def _rows(session: Session, sql: str) -> list[Any]:
     return list(session.connection().execute(text(sql)).all())
 
 
-def wallets_not_matching_entries(session: Session) -> list[Any]:
-    return _rows(
+# Sums of BIGINTs overflow a BIGINT (SQLite raises `integer overflow`, even midway through
+# a sum whose result would fit), and floats are never money. So every sum is taken in two
+# parts that cannot overflow: the high 32 bits (arithmetic shift, sign kept) and the low
+# 32 bits (0 to 2**32 - 1) of each amount, each summed over fewer than 2**31 rows, and
+# combined exactly in Python, or compared in SQL after carrying the low part's overflow.
+_LOW_MASK = 0xFFFFFFFF
+
+
+def _split_sum(column: str, alias: str) -> str:
+    """Two columns, `<alias>_hi` and `<alias>_lo`, whose exact_total() is SUM(column)."""
+    return (
+        f"CAST(COALESCE(SUM({column} >> 32), 0) AS BIGINT) AS {alias}_hi, "
+        f"CAST(COALESCE(SUM({column} & {_LOW_MASK}), 0) AS BIGINT) AS {alias}_lo"
+    )
+
+
+def _split_sum_differs(column: str, value: str) -> str:
+    """SQL true when SUM(column) <> value (a BIGINT), computed without overflow."""
+    hi = f"CAST(COALESCE(SUM({column} >> 32), 0) AS BIGINT)"
+    lo = f"CAST(COALESCE(SUM({column} & {_LOW_MASK}), 0) AS BIGINT)"
+    return f"NOT ({hi} + ({lo} >> 32) = ({value}) >> 32 AND ({lo} & {_LOW_MASK}) = (({value}) & {_LOW_MASK}))"
+
+
+def exact_total(high: int, low: int) -> int:
+    """The exact sum from its two parts (Python ints do not overflow)."""
+    return int(high) * 2**32 + int(low)
+
+
+def wallets_not_matching_entries(session: Session) -> list[tuple[Any, str, int, int]]:
+    rows = _rows(
         session,
-        """
-        SELECT w.id, w.currency, w.balance, COALESCE(SUM(e.amount), 0) AS entries_total
+        f"""
+        SELECT w.id, w.currency, w.balance, {_split_sum("e.amount", "entries")}
         FROM wallets w LEFT JOIN entries e ON e.wallet_id = w.id
         GROUP BY w.id, w.currency, w.balance
-        HAVING w.balance <> COALESCE(SUM(e.amount), 0)
-        """,
+        HAVING {_split_sum_differs("e.amount", "w.balance")}
+        """,  # noqa: S608 - fixed SQL
     )
+    return [
+        (wallet_id, currency, balance, exact_total(hi, lo)) for wallet_id, currency, balance, hi, lo in rows
+    ]
 
 
-def unbalanced_transfers(session: Session) -> list[Any]:
-    return _rows(
+def unbalanced_transfers(session: Session) -> list[tuple[Any, str, int, int]]:
+    rows = _rows(
         session,
-        """
-        SELECT t.id, t.currency, COALESCE(SUM(e.amount), 0) AS total, COUNT(e.id) AS lines
+        f"""
+        SELECT t.id, t.currency, {_split_sum("e.amount", "total")}, COUNT(e.id) AS lines
         FROM transfers t LEFT JOIN entries e ON e.transfer_id = t.id
         GROUP BY t.id, t.currency
-        HAVING COALESCE(SUM(e.amount), 0) <> 0 OR COUNT(e.id) <> 2
-        """,
+        HAVING {_split_sum_differs("e.amount", "0")} OR COUNT(e.id) <> 2
+        """,  # noqa: S608 - fixed SQL
     )
+    return [
+        (transfer_id, currency, exact_total(hi, lo), lines) for transfer_id, currency, hi, lo, lines in rows
+    ]
 
 
 def entries_not_matching_transfer(session: Session) -> list[Any]:
@@ -58,22 +92,51 @@ def negative_user_wallets(session: Session) -> list[Any]:
     return _rows(session, "SELECT id, currency, balance FROM wallets WHERE kind = 'user' AND balance < 0")
 
 
-def currency_totals(session: Session) -> list[Any]:
-    """Per currency: user wallets total, money in from and out to the system wallet."""
+def closed_wallets_holding_money(session: Session) -> list[Any]:
+    """Closed wallets whose balance is not zero (the twin ck_wallets_closed_is_empty forbids it)."""
     return _rows(
-        session,
-        """
-        SELECT c.currency,
-          COALESCE((SELECT SUM(balance) FROM wallets WHERE kind = 'user' AND currency = c.currency), 0),
-          COALESCE((SELECT SUM(t.amount) FROM transfers t JOIN wallets s ON s.id = t.from_wallet_id
-                    WHERE s.kind = 'system' AND t.currency = c.currency), 0),
-          COALESCE((SELECT SUM(t.amount) FROM transfers t JOIN wallets s ON s.id = t.to_wallet_id
-                    WHERE s.kind = 'system' AND t.currency = c.currency), 0),
-          COALESCE((SELECT SUM(balance) FROM wallets WHERE currency = c.currency), 0)
-        FROM (SELECT DISTINCT currency FROM wallets) c
-        ORDER BY c.currency
-        """,
+        session, "SELECT id, currency, balance FROM wallets WHERE closed_at IS NOT NULL AND balance <> 0"
     )
+
+
+def currency_totals(session: Session) -> list[tuple[str, int, int, int, int]]:
+    """Per currency: user wallets total, money in from and out to the system wallet, all wallets."""
+    wallets = _rows(
+        session,
+        f"""
+        SELECT currency, kind, {_split_sum("balance", "balance")}
+        FROM wallets GROUP BY currency, kind
+        """,  # noqa: S608 - fixed SQL
+    )
+    movements = _rows(
+        session,
+        f"""
+        SELECT t.currency, CASE WHEN s.id = t.from_wallet_id THEN 'in' ELSE 'out' END AS direction,
+               {_split_sum("t.amount", "amount")}
+        FROM transfers t JOIN wallets s ON s.kind = 'system' AND s.id IN (t.from_wallet_id, t.to_wallet_id)
+        GROUP BY t.currency, CASE WHEN s.id = t.from_wallet_id THEN 'in' ELSE 'out' END
+        """,  # noqa: S608 - fixed SQL
+    )
+    user_totals: dict[str, int] = {}
+    all_totals: dict[str, int] = {}
+    for currency, kind, hi, lo in wallets:
+        total = exact_total(hi, lo)
+        all_totals[currency] = all_totals.get(currency, 0) + total
+        if kind == "user":
+            user_totals[currency] = user_totals.get(currency, 0) + total
+    flows: dict[tuple[str, str], int] = {}
+    for currency, direction, hi, lo in movements:
+        flows[currency, direction] = exact_total(hi, lo)
+    return [
+        (
+            currency,
+            user_totals.get(currency, 0),
+            flows.get((currency, "in"), 0),
+            flows.get((currency, "out"), 0),
+            all_totals[currency],
+        )
+        for currency in sorted(all_totals)
+    ]
 
 
 def table_counts(session: Session) -> dict[str, int]:
@@ -88,8 +151,11 @@ def table_counts(session: Session) -> dict[str, int]:
     return counts
 
 
-def audit_log_page(session: Session, after: Cursor | None, limit: int) -> list[tuple[AuditLogEntry, str]]:
-    query = select(AuditLogEntry, User.email).join(User, col(User.id) == AuditLogEntry.actor_id)
+def audit_log_page(
+    session: Session, after: Cursor | None, limit: int
+) -> list[tuple[AuditLogEntry, str | None]]:
+    """Newest first, with the actor's email (None for an action taken at the console)."""
+    query = select(AuditLogEntry, User.email).outerjoin(User, col(User.id) == AuditLogEntry.actor_id)
     if after is not None:
         query = query.where(
             or_(

@@ -9,9 +9,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from gopherpayd.identity.schemas import UserOut
+from gopherpayd.transfers.models import MAX_MEMO_LENGTH
 from gopherpayd.wallets.schemas import CURRENCY_PATTERN, WalletOut
 
-REASON_FIELD = Field(min_length=1, max_length=500, description="Why; kept in the audit log")
+REASON_FIELD = Field(
+    min_length=1,
+    max_length=500,
+    description="Why; kept in the operators' audit log, never shown to the customer",
+)
+MEMO_FIELD = Field(
+    default=None,
+    max_length=MAX_MEMO_LENGTH,
+    description="What the customer sees on the transfer; none by default",
+)
 
 
 class ReasonRequest(BaseModel):
@@ -29,6 +39,14 @@ class CashMovementRequest(BaseModel):
     amount: StrictInt = Field(description="Minor units of `currency`; > 0")
     currency: StrictStr = Field(pattern=CURRENCY_PATTERN)
     reason: StrictStr = REASON_FIELD
+    memo: StrictStr | None = MEMO_FIELD
+
+
+class ReversalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: StrictStr = REASON_FIELD
+    memo: StrictStr | None = MEMO_FIELD
 
 
 class AdminUserOut(UserOut):
@@ -63,8 +81,8 @@ class AuditReport(BaseModel):
 
 class AuditLogOut(BaseModel):
     id: uuid.UUID
-    actor_id: uuid.UUID
-    actor_email: str
+    actor_id: uuid.UUID | None = Field(description="The operator; null for an action taken at the console")
+    actor_email: str = Field(description="The operator's email, or `gopherpayd (console, OS user …)`")
     action: str
     target: str
     reason: str

@@ -9,7 +9,8 @@ from typing import Any
 from sqlmodel import Session
 
 from gopherpayd.admin import repository
-from gopherpayd.admin.audit_log import AuditNote, record
+from gopherpayd.admin.audit_log import AuditNote, console_actor, record
+from gopherpayd.admin.errors import OwnAccount
 from gopherpayd.admin.schemas import (
     AdminUserOut,
     AdminUserPage,
@@ -18,6 +19,7 @@ from gopherpayd.admin.schemas import (
     AuditReport,
     CashMovementRequest,
     CurrencyTotals,
+    ReversalRequest,
     Violation,
 )
 from gopherpayd.events import service as events
@@ -75,11 +77,22 @@ def system_wallet(currency: str) -> Selector:
     return select
 
 
-def existing_wallet(wallet: Wallet) -> Selector:
-    def select(_session: Session) -> WalletTarget:
+def reversal_wallet(wallet_id: uuid.UUID) -> Selector:
+    """One side of the transfer being reversed, read afresh in the engine's transaction."""
+
+    def select(session: Session) -> WalletTarget:
+        wallet = wallet_repository.get(session, wallet_id)
+        assert wallet is not None  # foreign key
+        if wallet.closed_at is not None:
+            raise NotReversible(f"wallet {wallet.id} has been closed; the money cannot move back")
         return WalletTarget(wallet=wallet, currency=wallet.currency, owner_label=str(wallet.id))
 
     return select
+
+
+def refuse_own_account(admin: Principal, owner_ids: set[uuid.UUID | None], action: str) -> None:
+    if admin.user_id in owner_ids:
+        raise OwnAccount(f"operator {admin.email} cannot {action} their own account; ask another operator")
 
 
 def cash_movement(
@@ -88,7 +101,10 @@ def cash_movement(
     """A deposit (outside world -> user) or withdrawal (user -> outside world)."""
     user = find_user(session, body.user)
     currency = wallet_service.supported_currency(body.currency)
-    request = body.model_dump(mode="json") | {"user": str(user.id), "currency": currency}
+    refuse_own_account(admin, {user.id}, "deposit into" if kind == "deposit" else "withdraw from")
+    # Without a memo the request hashes as it did before there was one: old keys still replay.
+    request = body.model_dump(mode="json", exclude={"memo"} if body.memo is None else set())
+    request |= {"user": str(user.id), "currency": currency}
     claim = idempotency_claim(admin, key, kind, request)
     if kind == "deposit":
         source, destination = (
@@ -111,14 +127,14 @@ def cash_movement(
         source=source,
         destination=destination,
         initiated_by=admin.user_id,
-        memo=body.reason,
+        memo=body.memo,
         idempotency=claim,
         audit=note,
     )
 
 
 def reversal(
-    session: Session, admin: Principal, transfer_id: uuid.UUID, reason: str, key: str | None
+    session: Session, admin: Principal, transfer_id: uuid.UUID, body: ReversalRequest, key: str | None
 ) -> MoneyMovement:
     """A compensating transfer: the original's amount, back the other way."""
     original = transfer_repository.get(session, transfer_id)
@@ -129,24 +145,26 @@ def reversal(
     source = wallet_repository.get(session, original.to_wallet_id)
     destination = wallet_repository.get(session, original.from_wallet_id)
     assert source is not None and destination is not None  # foreign keys
+    refuse_own_account(admin, {source.owner_id, destination.owner_id}, "reverse a transfer of")
+    reason = body.reason
 
     def not_reversed_yet(session: Session) -> None:
         existing = transfer_repository.get_reversal_of(session, transfer_id)
         if existing is not None:
             raise AlreadyReversed(f"transfer {transfer_id} was already reversed by {existing.id}")
-        current = wallet_repository.get(session, destination.id)
-        if current is None or current.closed_at is not None:
-            raise NotReversible(f"wallet {destination.id} has been closed; it cannot take the money back")
 
-    claim = idempotency_claim(admin, key, "reversal", {"transfer_id": str(transfer_id), "reason": reason})
+    request = {"transfer_id": str(transfer_id), "reason": reason}
+    if body.memo is not None:
+        request["memo"] = body.memo
+    claim = idempotency_claim(admin, key, "reversal", request)
     return MoneyMovement(
         kind="reversal",
         amount=original.amount,
         currency=original.currency,
-        source=existing_wallet(source),
-        destination=existing_wallet(destination),
+        source=reversal_wallet(source.id),
+        destination=reversal_wallet(destination.id),
         initiated_by=admin.user_id,
-        memo=reason,
+        memo=body.memo,
         idempotency=claim,
         reverses_transfer_id=original.id,
         precheck=not_reversed_yet,
@@ -236,6 +254,14 @@ def audit(session: Session) -> AuditReport:
                 detail=f"balance {balance} {currency} is below zero",
             )
         )
+    for wallet_id, currency, balance in repository.closed_wallets_holding_money(session):
+        violations.append(
+            Violation(
+                invariant="closed_wallet_is_empty",
+                subject=f"wallet:{_as_uuid(wallet_id)}",
+                detail=f"closed, yet holds {balance} {currency} its owner can no longer see",
+            )
+        )
     totals = []
     for currency, wallets_total, deposits, withdrawals, all_wallets in repository.currency_totals(session):
         totals.append(
@@ -280,14 +306,15 @@ def audit_log(session: Session, cursor: str | None, limit: int) -> AuditLogPage:
     return AuditLogPage(items=items, next_cursor=Cursor(last.created_at, last.id).encode() if last else None)
 
 
-def _audit_out(entry: Any, email: str) -> AuditLogOut:
+def _audit_out(entry: Any, email: str | None) -> AuditLogOut:
+    details = json.loads(entry.details)
     return AuditLogOut(
         id=entry.id,
         actor_id=entry.actor_id,
-        actor_email=email,
+        actor_email=email if email is not None else console_actor(details),
         action=entry.action,
         target=entry.target,
         reason=entry.reason,
-        details=json.loads(entry.details),
+        details=details,
         created_at=as_utc(entry.created_at),
     )

@@ -22,11 +22,17 @@ short, because shutting a daemon down (or an app in a test) waits for it."""
 
 
 class StreamHub:
-    """Streams wait here for their user's next event; anyone may wake them."""
+    """Streams wait here for their user's next event; anyone may wake them.
+
+    The hub also counts each user's open streams (a per-process cap) and tells every
+    stream to end when the daemon shuts down.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self._open: dict[str, int] = {}
+        self.stopping = False
         _HUBS.add(self)
 
     def wake(self, user_ids: Iterable[str]) -> None:
@@ -39,8 +45,15 @@ class StreamHub:
         for loop, flag in waiting:
             loop.call_soon_threadsafe(flag.set)
 
+    def stop(self) -> None:
+        """End every stream (the daemon is shutting down); new waits return at once."""
+        self.stopping = True
+        self.wake(["*"])
+
     async def wait(self, user_id: str, timeout: float) -> None:
         """Return when `user_id` may have a new event, or after `timeout` seconds."""
+        if self.stopping:
+            return
         waiter = (asyncio.get_running_loop(), asyncio.Event())
         with self._lock:
             self._waiters.setdefault(user_id, set()).add(waiter)
@@ -51,6 +64,26 @@ class StreamHub:
         finally:
             with self._lock:
                 self._waiters.get(user_id, set()).discard(waiter)
+
+    def open_stream(self, user_id: str, limit: int) -> bool:
+        """Count a new stream of `user_id`, unless they already hold `limit` of them."""
+        with self._lock:
+            if self._open.get(user_id, 0) >= limit:
+                return False
+            self._open[user_id] = self._open.get(user_id, 0) + 1
+            return True
+
+    def close_stream(self, user_id: str) -> None:
+        with self._lock:
+            left = self._open.get(user_id, 0) - 1
+            if left > 0:
+                self._open[user_id] = left
+            else:
+                self._open.pop(user_id, None)
+
+    def open_streams(self, user_id: str) -> int:
+        with self._lock:
+            return self._open.get(user_id, 0)
 
 
 _HUBS: weakref.WeakSet[StreamHub] = weakref.WeakSet()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -33,11 +34,34 @@ def admin_principal(principal: Annotated[Principal, Depends(current_principal)])
 
 
 def client_info(request: Request, context: Context) -> ClientInfo:
-    address = request.client.host if request.client else None
-    forwarded = request.headers.get("x-forwarded-for")
-    if context.settings.trusted_proxies and forwarded:
-        address = forwarded.split(",")[0].strip()[:64]
-    return ClientInfo(address=address, user_agent=request.headers.get("user-agent"))
+    """The client's address: the peer's, or, when the peer is a trusted proxy, the
+    right-most X-Forwarded-For hop that is not one (the left ones are the client's to forge)."""
+    peer = request.client.host if request.client else None
+    trusted = context.settings.trusted_proxy_networks
+    address = peer
+    if trusted and _is_trusted(peer, trusted):
+        forwarded = ",".join(request.headers.getlist("x-forwarded-for"))
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        for hop in reversed(hops):
+            hop_address = _parse_address(hop)
+            if hop_address is None:
+                break  # garbage from beyond our proxies: keep the last address we can vouch for
+            address = str(hop_address)
+            if not any(hop_address in network for network in trusted):
+                break
+    return ClientInfo(address=address[:64] if address else None, user_agent=request.headers.get("user-agent"))
+
+
+def _parse_address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text or "")
+    except ValueError:
+        return None
+
+
+def _is_trusted(peer: str | None, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    address = _parse_address(peer)
+    return address is not None and any(address in network for network in trusted)
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

@@ -26,18 +26,24 @@ router = APIRouter(prefix="/v1", tags=["identity"])
 
 
 @router.post("/auth/signup", status_code=status.HTTP_201_CREATED)
-def signup(body: SignupRequest, context: Context) -> UserOut:
+def signup(body: SignupRequest, context: Context, client: Client) -> UserOut:
     """Create an account."""
-    user = context.db.run(
-        lambda s: service.create_user(s, context.settings, body.email, body.full_name, body.password)
+    # bcrypt before the transaction: on SQLite a transaction holds the one write lock.
+    password_hash = service.hash_new_password(context.settings, body.password)
+    outcome = context.db.run(
+        lambda s: service.sign_up(s, context.settings, body.email, body.full_name, password_hash, client)
     )
-    return UserOut.of(user)
+    return UserOut.of(outcome.unwrap())
 
 
 @router.post("/auth/login")
 def login(body: LoginRequest, context: Context, client: Client) -> TokenPair:
     """Exchange email and password for an access token and a refresh token."""
-    outcome = context.db.run(lambda s: service.login(s, context.settings, body.email, body.password, client))
+    # Two short transactions around bcrypt: the attempt is counted before the
+    # password is checked, and no lock is held while it is.
+    pending = context.db.run(lambda s: service.begin_login(s, context.settings, body.email, client))
+    service.check_login_password(context.settings, pending, body.password)
+    outcome = context.db.run(lambda s: service.finish_login(s, context.settings, pending, client))
     return outcome.unwrap()
 
 

@@ -39,6 +39,10 @@ class EmailTaken(Conflict):
     code, title = "email_taken", "Email taken"
 
 
+class MixedScriptEmail(BadRequest):
+    code, title = "mixed_script_email", "Look-alike email address"
+
+
 class PasswordTooShort(BadRequest):
     code, title = "password_too_short", "Password too short"
 

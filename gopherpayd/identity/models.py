@@ -1,4 +1,4 @@
-"""Tables: users, sessions (refresh-token families), refresh tokens, failed logins."""
+"""Tables: users, sessions (refresh-token families), refresh tokens, failed logins, sign-ups."""
 
 import uuid
 from datetime import datetime
@@ -56,14 +56,34 @@ class RefreshToken(SQLModel, table=True):
 
 
 class LoginFailure(SQLModel, table=True):
-    """A failed login, counted per account and per client address for throttling."""
+    """A failed login (or one being checked right now), counted for throttling.
+
+    Counted per account and address (backoff), per address and per account; a
+    successful login deletes the failures of its own account and address only.
+    """
 
     __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_scope_created", "scope", "created_at"),)
+    __table_args__ = (
+        Index("ix_login_failures_account_created", "account", "created_at"),
+        Index("ix_login_failures_address_created", "address", "created_at"),
+    )
 
     id: uuid.UUID = id_field()
-    scope: str = Field(max_length=300)
-    """`account:<email>` or `address:<ip>`."""
+    account: str = Field(max_length=254)
+    """The normalised email that was tried, whether or not such an account exists."""
+    address: str = Field(max_length=64)
+    """The client address the try came from (`unknown` when the server could not tell)."""
+    created_at: datetime = timestamp_field()
+
+
+class SignupAttempt(SQLModel, table=True):
+    """A sign-up (made, or refused because the address is taken), counted per client address."""
+
+    __tablename__ = "signup_attempts"
+    __table_args__ = (Index("ix_signup_attempts_address_created", "address", "created_at"),)
+
+    id: uuid.UUID = id_field()
+    address: str = Field(max_length=64)
     created_at: datetime = timestamp_field()
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, func, or_, text, update
 from sqlmodel import Session, col, select
 
-from gopherpayd.identity.models import AuthSession, LoginFailure, RefreshToken, User
+from gopherpayd.identity.models import AuthSession, LoginFailure, RefreshToken, SignupAttempt, User
 
 
 def get_user(session: Session, user_id: uuid.UUID) -> User | None:
@@ -19,7 +20,7 @@ def get_user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email)).first()
 
 
-def add(session: Session, row: User | AuthSession | RefreshToken | LoginFailure) -> None:
+def add(session: Session, row: User | AuthSession | RefreshToken | LoginFailure | SignupAttempt) -> None:
     session.add(row)
     session.flush()
 
@@ -104,15 +105,57 @@ def touch_session(session: Session, session_id: uuid.UUID, now: datetime, expire
     session.exec(statement.values(last_used_at=now, expires_at=expires_at))
 
 
-def failures_since(session: Session, scope: str, since: datetime) -> list[datetime]:
-    query = select(LoginFailure.created_at).where(
-        LoginFailure.scope == scope, col(LoginFailure.created_at) >= since
-    )
+def lock_throttle_keys(session: Session, keys: list[str]) -> None:
+    """Serialise attempts on the same account or address until the transaction ends.
+
+    Postgres: transaction-scoped advisory locks, taken in one order so two attempts
+    never deadlock. SQLite: every transaction already holds the write lock (BEGIN
+    IMMEDIATE), so attempts are serialised anyway.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted({_advisory_key(key) for key in keys}):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _advisory_key(key: str) -> int:
+    digest = hashlib.sha256(f"gopherpay-throttle:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def failures_since(
+    session: Session, since: datetime, *, account: str | None = None, address: str | None = None
+) -> list[datetime]:
+    """When each failed login for this account and/or from this address happened, oldest first."""
+    query = select(LoginFailure.created_at).where(col(LoginFailure.created_at) >= since)
+    if account is not None:
+        query = query.where(LoginFailure.account == account)
+    if address is not None:
+        query = query.where(LoginFailure.address == address)
     return list(session.exec(query.order_by(col(LoginFailure.created_at))).all())
 
 
-def clear_failures(session: Session, scope: str) -> None:
-    session.exec(delete(LoginFailure).where(col(LoginFailure.scope) == scope))
+def delete_failure(session: Session, failure_id: uuid.UUID) -> None:
+    session.exec(delete(LoginFailure).where(col(LoginFailure.id) == failure_id))
+
+
+def clear_failures(session: Session, account: str, address: str) -> None:
+    """Forget this account's failures from this address (the owner got in from here)."""
+    session.exec(
+        delete(LoginFailure).where(col(LoginFailure.account) == account, col(LoginFailure.address) == address)
+    )
+
+
+def signups_since(session: Session, address: str, since: datetime) -> list[datetime]:
+    query = select(SignupAttempt.created_at).where(
+        SignupAttempt.address == address, col(SignupAttempt.created_at) >= since
+    )
+    return list(session.exec(query.order_by(col(SignupAttempt.created_at))).all())
+
+
+def has_any_session(session: Session, user_id: uuid.UUID) -> bool:
+    query = select(AuthSession.id).where(AuthSession.user_id == user_id)
+    return session.exec(query.limit(1)).first() is not None
 
 
 def update_user(session: Session, user: User) -> None:

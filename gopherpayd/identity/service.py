@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,7 +9,9 @@ from datetime import timedelta
 from sqlmodel import Session
 
 from gopherpayd.events import service as events
-from gopherpayd.identity import passwords, repository, tokens, verification
+from gopherpayd.identity import passwords, repository, throttling, tokens, verification
+from gopherpayd.identity.emails import normalize_email as normalize_email  # re-exported: callers use service
+from gopherpayd.identity.emails import refuse_look_alikes
 from gopherpayd.identity.errors import (
     AccountFrozen,
     AlreadyVerified,
@@ -22,10 +23,10 @@ from gopherpayd.identity.errors import (
     SessionRevoked,
     TokenExpired,
 )
-from gopherpayd.identity.models import AuthSession, LoginFailure, RefreshToken, User
+from gopherpayd.identity.models import AuthSession, RefreshToken, User
 from gopherpayd.identity.schemas import TokenPair, UserOut
+from gopherpayd.identity.throttling import LoginAttempt
 from gopherpayd.kit.clock import as_utc, utcnow
-from gopherpayd.kit.errors import TooManyAttempts
 from gopherpayd.kit.outcome import Outcome
 from gopherpayd.settings import Settings
 
@@ -53,20 +54,50 @@ class ClientInfo:
     user_agent: str | None
 
 
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
+@dataclass(frozen=True)
+class PendingLogin:
+    """What a login's first transaction found: the attempt it took and the hash to check."""
+
+    attempt: LoginAttempt
+    user_id: uuid.UUID | None
+    password_hash: str | None
+
+
+def hash_new_password(settings: Settings, password: str) -> str:
+    """Check the password rules and hash it: bcrypt, to run outside any transaction."""
+    return passwords.hash_password(password, settings.bcrypt_rounds)
+
+
+def sign_up(
+    session: Session, settings: Settings, email: str, full_name: str, password_hash: str, client: ClientInfo
+) -> Outcome[User]:
+    """A new account; a taken address is refused but still counted against the client's address."""
+    throttling.count_signup(session, settings, client.address)
+    try:
+        return Outcome.ok(create_user(session, settings, email, full_name, "", password_hash=password_hash))
+    except EmailTaken as error:
+        return Outcome.refused(error)
 
 
 def create_user(
-    session: Session, settings: Settings, email: str, full_name: str, password: str, role: str = USER_ROLE
+    session: Session,
+    settings: Settings,
+    email: str,
+    full_name: str,
+    password: str,
+    role: str = USER_ROLE,
+    *,
+    password_hash: str | None = None,
 ) -> User:
+    """A new account (`password_hash` when the caller already hashed `password`)."""
     email = normalize_email(email)
+    refuse_look_alikes(email)
     if repository.get_user_by_email(session, email) is not None:
         raise EmailTaken(f"an account for {email} already exists; log in instead")
     user = User(
         email=email,
         full_name=full_name,
-        password_hash=passwords.hash_password(password, settings.bcrypt_rounds),
+        password_hash=password_hash or passwords.hash_password(password, settings.bcrypt_rounds),
         role=role,
         # Operators are created by whoever runs the daemon: their address is vouched for.
         email_verified_at=utcnow() if role == ADMIN_ROLE else None,
@@ -90,37 +121,54 @@ def resend_verification(session: Session, settings: Settings, principal: Princip
 
 
 def authenticate(session: Session, settings: Settings, access_token: str) -> Principal:
-    """The caller behind an access token; refuses revoked, expired or frozen sessions."""
+    """The caller behind an access token; refuses frozen accounts, revoked or expired sessions."""
     claims = tokens.decode_access_token(settings, access_token)
     found = repository.get_session_with_user(session, claims.session_id)
     if found is None or found[1].id != claims.user_id:
         raise SessionRevoked("this session no longer exists; log in again")
     auth_session, user = found
-    if auth_session.revoked_at is not None:
-        raise SessionRevoked("this session has been revoked; log in again")
+    # Before the revocation: freezing revokes the sessions too, and the owner must hear why.
     if user.frozen:
         raise AccountFrozen(f"account {user.email} is frozen; contact support")
+    if auth_session.revoked_at is not None:
+        raise SessionRevoked("this session has been revoked; log in again")
     return Principal(user.id, auth_session.id, user.email, user.role)
 
 
-def login(
-    session: Session, settings: Settings, email: str, password: str, client: ClientInfo
-) -> Outcome[TokenPair]:
+def begin_login(session: Session, settings: Settings, email: str, client: ClientInfo) -> PendingLogin:
+    """A login's first, short transaction: take the attempt (or refuse, throttled), find the hash."""
     email = normalize_email(email)
-    now = utcnow()
-    scopes = [f"account:{email}"] + ([f"address:{client.address}"] if client.address else [])
-    _refuse_when_throttled(session, settings, scopes)
+    attempt = throttling.take_login_attempt(session, settings, email, client.address)
     user = repository.get_user_by_email(session, email)
-    if user is None:
+    return PendingLogin(attempt, user.id if user else None, user.password_hash if user else None)
+
+
+def check_login_password(settings: Settings, pending: PendingLogin, password: str) -> None:
+    """bcrypt, between the two transactions; an unknown email costs the same as a wrong password."""
+    if pending.password_hash is None:
         passwords.burn_equal_time(password, settings.bcrypt_rounds)
-    if user is None or not passwords.verify_password(password, user.password_hash):
-        for scope in scopes:
-            repository.add(session, LoginFailure(scope=scope, created_at=now))
+        raise InvalidCredentials("email or password is wrong")
+    if not passwords.verify_password(password, pending.password_hash):
+        raise InvalidCredentials("email or password is wrong")
+
+
+def finish_login(
+    session: Session, settings: Settings, pending: PendingLogin, client: ClientInfo
+) -> Outcome[TokenPair]:
+    """A login's second transaction, after the password matched: forget the failures, open a session."""
+    user = repository.get_user(session, pending.user_id) if pending.user_id else None
+    if user is None or user.password_hash != pending.password_hash:
+        # The password was changed while this one was being checked: it no longer counts.
         return Outcome.refused(InvalidCredentials("email or password is wrong"))
+    throttling.login_succeeded(session, pending.attempt)
     if user.frozen:
-        return Outcome.refused(AccountFrozen(f"account {email} is frozen; contact support"))
-    repository.clear_failures(session, scopes[0])
-    if not repository.has_session_from(session, user.id, client.user_agent, client.address):
+        return Outcome.refused(AccountFrozen(f"account {user.email} is frozen; contact support"))
+    now = utcnow()
+    user_agent = (client.user_agent or "")[:300] or None
+    # A first login (the one right after sign-up) is no news to anyone: no alert.
+    if repository.has_any_session(session, user.id) and not repository.has_session_from(
+        session, user.id, user_agent, client.address
+    ):
         events.emit(
             session,
             "user.new_login",
@@ -132,30 +180,11 @@ def login(
         created_at=now,
         last_used_at=now,
         expires_at=now + timedelta(seconds=settings.refresh_token_ttl),
-        user_agent=(client.user_agent or "")[:300] or None,
+        user_agent=user_agent,
         client_ip=client.address,
     )
     repository.add(session, auth_session)
     return Outcome.ok(_issue_pair(session, settings, user, auth_session))
-
-
-def _refuse_when_throttled(session: Session, settings: Settings, scopes: list[str]) -> None:
-    window = timedelta(seconds=settings.login_failure_window)
-    now = utcnow()
-    for scope in scopes:
-        limit = (
-            settings.login_max_failures_per_account
-            if scope.startswith("account:")
-            else settings.login_max_failures_per_address
-        )
-        failures = repository.failures_since(session, scope, now - window)
-        if len(failures) >= limit:
-            oldest_counted = as_utc(failures[-limit])
-            retry_after = math.ceil((oldest_counted + window - now).total_seconds())
-            raise TooManyAttempts(
-                "too many failed logins; wait before trying again",
-                retry_after=max(retry_after, 1),
-            )
 
 
 def _issue_pair(session: Session, settings: Settings, user: User, auth_session: AuthSession) -> TokenPair:
@@ -179,6 +208,8 @@ def refresh(session: Session, settings: Settings, refresh_token: str) -> Outcome
     found = repository.get_session_with_user(session, stored.session_id)
     assert found is not None  # foreign key
     auth_session, user = found
+    if user.frozen:
+        return Outcome.refused(AccountFrozen(f"account {user.email} is frozen; contact support"))
     if auth_session.revoked_at is not None:
         return Outcome.refused(SessionRevoked("this session has been revoked; log in again"))
     if stored.rotated_at is not None or not repository.mark_refresh_token_rotated(session, stored.id, now):
@@ -188,8 +219,6 @@ def refresh(session: Session, settings: Settings, refresh_token: str) -> Outcome
         )
     if as_utc(auth_session.expires_at) <= now:
         return Outcome.refused(TokenExpired("session has expired; log in again"))
-    if user.frozen:
-        return Outcome.refused(AccountFrozen(f"account {user.email} is frozen; contact support"))
     repository.touch_session(
         session, auth_session.id, now, now + timedelta(seconds=settings.refresh_token_ttl)
     )

@@ -1,14 +1,27 @@
-"""Email verification: single-use, expiring codes, stored only as an HMAC."""
+"""Email verification: single-use, expiring codes, stored only as an HMAC.
+
+The code travels to the mailbox in a `user.email_verification` event (outbox row,
+Kafka record, dead letter), sealed: AES-GCM under a key derived from the daemon's
+secret and bound to the user, opened only by the notification handler that hands
+it to Novu. So nothing stored holds the code in clear; the embedded default's log
+is the one deliberate exception (it has no mail to send).
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
 import math
 import secrets
+import uuid
 from datetime import timedelta
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
@@ -28,6 +41,37 @@ logger = logging.getLogger("gopherpayd.identity")
 CODE_DIGITS = 6
 MAX_WRONG_CODES = 5
 MAX_CODES_PER_HOUR = 5
+SEALED_CODE_KEY = "sealed_code"
+"""The event payload's field holding the sealed code."""
+_NONCE_BYTES = 12
+
+
+class CodeUnreadable(Exception):
+    """A sealed code that this daemon's secret does not open (changed secret, damaged payload)."""
+
+
+def _sealing_key(settings: Settings) -> bytes:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"gopherpay email-verification code v1")
+    return hkdf.derive(settings.signing_key.encode())
+
+
+def seal_code(settings: Settings, user_id: uuid.UUID | str, code: str) -> str:
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    sealed = AESGCM(_sealing_key(settings)).encrypt(nonce, code.encode(), str(user_id).encode())
+    return base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+
+def open_code(settings: Settings, user_id: uuid.UUID | str, sealed: str) -> str:
+    """The code inside `seal_code`'s output for this user; CodeUnreadable if it does not open."""
+    try:
+        raw = base64.urlsafe_b64decode(sealed.encode("ascii"))
+        nonce, body = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
+        return AESGCM(_sealing_key(settings)).decrypt(nonce, body, str(user_id).encode()).decode()
+    except (InvalidTag, ValueError, UnicodeError) as error:
+        raise CodeUnreadable(
+            "the verification code in this event does not open with this daemon's secret "
+            "(GOPHERPAY_JWT_SECRET must be the same for serve and worker)"
+        ) from error
 
 
 def _code_hash(settings: Settings, user: User, code: str) -> str:
@@ -65,7 +109,7 @@ def send_code(session: Session, settings: Settings, user: User) -> int:
         session,
         "user.email_verification",
         user.id,
-        {"code": code, "expires_in": settings.verification_code_ttl},
+        {SEALED_CODE_KEY: seal_code(settings, user.id, code), "expires_in": settings.verification_code_ttl},
     )
     if settings.is_embedded:
         # No mail goes out from the embedded default: the log is how a local user gets the code.

@@ -9,9 +9,11 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, create_engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.engine import Engine, ExceptionContext, create_engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlmodel import Session
+
+from gopherpayd.kit.files import private_sqlite_file
 
 T = TypeVar("T")
 
@@ -21,13 +23,37 @@ RETRYABLE_SQLSTATES = {"40001", "40P01"}
 
 
 def make_engine(url: str) -> Engine:
+    # Parameters carry password hashes, token hashes and memos: never into a log or an error.
     if url.startswith("sqlite"):
+        private_sqlite_file(url)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            hide_parameters=True,
         )
         _serialize_sqlite_writers(engine)
-        return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
+    event.listen(engine, "handle_error", _keep_row_values_out_of_messages)
+    return engine
+
+
+def _keep_row_values_out_of_messages(context: ExceptionContext) -> None:
+    """Cut a database error's message to its first line.
+
+    Postgres adds lines such as `DETAIL: Failing row contains (…, $2b$12$…)` with the
+    values of the row a constraint refused; the first line names the constraint, and
+    `orig.diag` still carries every field for code that needs them.
+    """
+    original = context.original_exception
+    message = str(original)
+    first_line = message.partition("\n")[0]
+    if first_line == message or len(original.args) != 1:
+        return
+    original.args = (first_line,)
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None and len(wrapped.args) == 1 and isinstance(wrapped.args[0], str):
+        wrapped.args = (wrapped.args[0].replace(message, first_line, 1),)
 
 
 def _serialize_sqlite_writers(engine: Engine) -> None:
@@ -63,6 +89,42 @@ def is_retryable(error: BaseException) -> bool:
     return False
 
 
+# SQLite's extended result code for a UNIQUE constraint or unique index violation.
+SQLITE_CONSTRAINT_UNIQUE = 2067
+POSTGRES_UNIQUE_VIOLATION = "23505"
+
+
+class LostRace(Exception):  # noqa: N818 - a signal, not a failure
+    """Work read a row that a concurrent transaction changed before the lock was granted.
+
+    Raising it rolls the unit of work back and runs it again from a fresh read.
+    """
+
+
+def unique_violation(error: BaseException) -> str | None:
+    """The unique constraint or index a write tripped, or None if it tripped none.
+
+    Postgres names the constraint or index (`transfers_reverses_transfer_id_key`);
+    SQLite names its columns (`transfers.reverses_transfer_id`).
+    """
+    if not isinstance(error, IntegrityError):
+        return None
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) == POSTGRES_UNIQUE_VIOLATION:
+        diag = getattr(orig, "diag", None)
+        return str(getattr(diag, "constraint_name", None) or "unknown")
+    if getattr(orig, "sqlite_errorcode", None) == SQLITE_CONSTRAINT_UNIQUE:
+        return str(orig).removeprefix("UNIQUE constraint failed: ")
+    return None
+
+
+def is_lost_race(error: BaseException) -> bool:
+    """Safe and useful to run the work again: a retryable error, a stale read, or a unique
+    violation (another transaction committed the same key between our check and our
+    write; on the rerun the check sees it and answers with the domain's own refusal)."""
+    return isinstance(error, LostRace) or is_retryable(error) or unique_violation(error) is not None
+
+
 class Database:
     """Owns the engine; hands out sessions and runs units of work."""
 
@@ -90,7 +152,7 @@ class Database:
         work: Callable[[Session], T],
         *,
         retries: int = 8,
-        retry_on: Callable[[BaseException], bool] = is_retryable,
+        retry_on: Callable[[BaseException], bool] = is_lost_race,
     ) -> T:
         """Run `work` in one transaction and commit; rerun it when it loses a race."""
         attempt = 0

@@ -9,7 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gopherpayd.kit.db import unique_violation
 
 PROBLEM_TYPE_BASE = "https://gopherpay.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -136,3 +139,14 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.error("unhandled %s", type(error).__name__, exc_info=error)
         body = problem(500, "internal_error", "Internal error", "An unexpected error occurred")
         return problem_response(body)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, error: IntegrityError) -> JSONResponse:
+        # A unique violation left after the unit of work's reruns: the thing already exists.
+        # Any other integrity error is a bug a database twin caught.
+        constraint = unique_violation(error)
+        if constraint is None:
+            return await _unexpected(request, error)
+        logger.warning("unique violation on %s answered 409 conflict", constraint)
+        detail = "this conflicts with a record that already exists (created at the same moment?)"
+        return problem_response(Conflict(detail).to_problem())

@@ -4,7 +4,14 @@ from sqlmodel import SQLModel
 
 from gopherpayd.admin.models import AuditLogEntry
 from gopherpayd.events.models import DeadLetter, OutboxEvent, ProcessedEvent
-from gopherpayd.identity.models import AuthSession, EmailVerification, LoginFailure, RefreshToken, User
+from gopherpayd.identity.models import (
+    AuthSession,
+    EmailVerification,
+    LoginFailure,
+    RefreshToken,
+    SignupAttempt,
+    User,
+)
 from gopherpayd.notifications.models import Notification
 from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
 from gopherpayd.wallets.models import Wallet
@@ -23,6 +30,7 @@ __all__ = [
     "LoginFailure",
     "OutboxEvent",
     "RefreshToken",
+    "SignupAttempt",
     "Transfer",
     "User",
     "Wallet",

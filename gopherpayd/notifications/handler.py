@@ -19,6 +19,7 @@ from gopherpayd.events import catalog
 from gopherpayd.events import repository as event_repository
 from gopherpayd.events.envelope import Event
 from gopherpayd.events.models import DeadLetter
+from gopherpayd.identity.verification import CodeUnreadable
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import Database
 from gopherpayd.notifications import messages
@@ -91,7 +92,11 @@ class NotificationHandler:
     def _deliver(self, workflow: str, event: Event) -> tuple[int, str | None]:
         """Trigger with bounded exponential backoff; (attempts, last failure or None)."""
         assert self._novu is not None
-        payload = messages.novu_payload(event)
+        try:
+            payload = messages.novu_payload(event, self._settings)
+        except CodeUnreadable as error:
+            logger.error("event %s: %s", event.id, error)
+            return 0, str(error)
         delay = self._settings.delivery_backoff_initial
         failure = None
         for attempt in range(1, self._settings.delivery_max_attempts + 1):

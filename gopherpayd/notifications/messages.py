@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gopherpayd.events.envelope import Event
+from gopherpayd.identity import verification
+from gopherpayd.settings import Settings
 from gopherpayd.wallets.currencies import CURRENCIES, format_minor
 
 
@@ -16,8 +18,9 @@ def _money(payload: dict[str, Any], key: str) -> str:
     return f"{amount} {currency}"
 
 
-def novu_payload(event: Event) -> dict[str, Any]:
-    """Amounts in major units with their currency, counterparty, memo, new balance."""
+def novu_payload(event: Event, settings: Settings) -> dict[str, Any]:
+    """Amounts in major units with their currency, counterparty, memo, new balance; the
+    verification code opened (CodeUnreadable when it does not open)."""
     payload = event.payload
     data: dict[str, Any] = {"event_id": str(event.id), "email": payload.get("email")}
     if "amount" in payload:
@@ -30,7 +33,10 @@ def novu_payload(event: Event) -> dict[str, Any]:
             new_balance=_money(payload, "new_balance"),
             transfer_id=payload.get("transfer_id"),
         )
-    for key in ("code", "expires_in", "full_name", "reason", "user_agent", "client_ip", "currency"):
+    sealed = payload.get(verification.SEALED_CODE_KEY)
+    if sealed is not None:
+        data["code"] = verification.open_code(settings, event.user_id, str(sealed))
+    for key in ("expires_in", "full_name", "reason", "user_agent", "client_ip", "currency"):
         if key in payload:
             data[key] = payload[key]
     return data

@@ -6,7 +6,10 @@ idempotency record; a refused movement leaves nothing behind but its refusal,
 remembered under its idempotency key. Wallets are locked once for the batch, in
 ascending id order, so batches moving money in opposite directions cannot
 deadlock; a deadlock or serialization failure that happens anyway reruns the
-batch a bounded number of times.
+batch a bounded number of times, and so does a lost race on a unique index (two
+reversals of one transfer, two openers of one wallet) or on a wallet closed while
+the batch waited for its lock: the rerun reads afresh and answers as if the two had
+run one after the other.
 """
 
 from __future__ import annotations
@@ -17,17 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import errors as pg_errors
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from gopherpayd.admin import audit_log
 from gopherpayd.events import service as events
 from gopherpayd.identity.errors import AccountFrozen
-from gopherpayd.kit.db import Database, is_retryable
+from gopherpayd.kit.db import Database, LostRace, is_lost_race
 from gopherpayd.kit.errors import AppError
 from gopherpayd.transfers import repository, views
 from gopherpayd.transfers.errors import (
+    AlreadyReversed,
     CurrencyMismatch,
     IdempotencyKeyReused,
     InsufficientFunds,
@@ -38,19 +40,11 @@ from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
 from gopherpayd.transfers.schemas import TransferOut
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets.currencies import format_minor
-from gopherpayd.wallets.errors import WalletFrozen
+from gopherpayd.wallets.errors import WalletClosed, WalletFrozen
 from gopherpayd.wallets.models import SYSTEM_WALLET, USER_WALLET, Wallet
 
 MAX_AMOUNT_MINOR = 2**63 - 1
 """The largest amount a BIGINT holds."""
-
-# Unique indexes two concurrent transactions can race on: the loser reruns and
-# then sees the winner's row (its idempotency record, or the wallet it opened).
-RACE_CONSTRAINTS = {
-    "uq_idempotency_keys_scope_key",
-    "uq_wallets_open_user_currency",
-    "uq_wallets_system_currency",
-}
 
 
 @dataclass(frozen=True)
@@ -105,16 +99,13 @@ class MovementResult:
 
 
 def execute(db: Database, movements: list[MoneyMovement], *, retries: int = 8) -> list[MovementResult]:
-    """Run a batch in one transaction; rerun it when it loses a race to another one."""
-    return db.run(lambda session: _apply_batch(session, movements), retries=retries, retry_on=_lost_race)
+    """Run a batch in one transaction; rerun it when it loses a race to another one.
 
-
-def _lost_race(error: BaseException) -> bool:
-    if is_retryable(error):
-        return True
-    if isinstance(error, IntegrityError) and isinstance(error.orig, pg_errors.UniqueViolation):
-        return error.orig.diag.constraint_name in RACE_CONSTRAINTS
-    return False
+    Losing a race on a unique index (the idempotency key, a wallet being opened, the one
+    reversal a transfer may have) means the winner has committed: on the rerun the loser
+    replays the key, uses the wallet, or is refused `already_reversed` by its precheck.
+    """
+    return db.run(lambda session: _apply_batch(session, movements), retries=retries, retry_on=is_lost_race)
 
 
 @dataclass
@@ -225,6 +216,8 @@ def _resolve(session: Session, movement: MoneyMovement) -> tuple[WalletTarget, W
     for target in (source, destination):
         if target.currency != movement.currency:
             raise CurrencyMismatch(f"wallet holds {target.currency}, the transfer is in {movement.currency}")
+        if target.wallet is not None and target.wallet.closed_at is not None:
+            raise WalletClosed(f"wallet {target.wallet.id} is closed; it can neither send nor receive")
     if source.owner_frozen:
         raise AccountFrozen(f"account {source.owner_label} is frozen; no money can leave it")
     if source.wallet and destination.wallet and source.wallet.id == destination.wallet.id:
@@ -262,6 +255,10 @@ def _move(
     movement = item.movement
     source = _materialize(session, item.source, locked)
     destination = _materialize(session, item.destination, locked)
+    for wallet in (source, destination):
+        check_wallet_open(wallet)
+    if movement.reverses_transfer_id is not None:
+        check_not_reversed_yet(session, movement.reverses_transfer_id)
     for wallet, label in ((source, "sending"), (destination, "receiving")):
         if wallet.frozen:
             raise WalletFrozen(f"{label} wallet {wallet.id} is frozen")
@@ -315,6 +312,29 @@ def _move(
     session.add(destination)
     repository.flush(session)
     return transfer, source, destination
+
+
+def check_wallet_open(wallet: Wallet) -> None:
+    """Invariant: money never enters or leaves a closed wallet (twin: ck_wallets_closed_is_empty).
+
+    The wallet was open when the movement was resolved; closed now, under the lock, means it
+    was closed while this batch waited for that lock. The batch reruns from a fresh read,
+    which answers as if the close had come first: a transfer by email goes to the
+    recipient's open wallet (opened for them if need be), one to a wallet id is refused.
+    """
+    if wallet.closed_at is not None:
+        raise LostRace(f"wallet {wallet.id} was closed while a transfer waited for its lock")
+
+
+def check_not_reversed_yet(session: Session, transfer_id: uuid.UUID) -> None:
+    """Invariant: a transfer is reversed at most once (twin: the unique reverses_transfer_id).
+
+    Checked under the wallet locks, which every reversal of one transfer takes alike: a
+    reversal that queued behind another one sees it here, before its balance checks.
+    """
+    existing = repository.get_reversal_of(session, transfer_id)
+    if existing is not None:
+        raise AlreadyReversed(f"transfer {transfer_id} was already reversed by {existing.id}")
 
 
 def check_entries_balance(entries: list[Entry]) -> None:

@@ -21,3 +21,7 @@ class WalletNotEmpty(Conflict):
 
 class WalletFrozen(Conflict):
     code, title = "wallet_frozen", "Wallet frozen"
+
+
+class WalletClosed(Conflict):
+    code, title = "wallet_closed", "Wallet closed"

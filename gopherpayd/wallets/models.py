@@ -10,6 +10,7 @@ from gopherpayd.kit.models import fk_field, id_field, minor_units_field, timesta
 
 USER_WALLET = "user"
 SYSTEM_WALLET = "system"
+CLOSED_IS_EMPTY = "ck_wallets_closed_is_empty"
 
 
 class Wallet(SQLModel, table=True):
@@ -18,6 +19,9 @@ class Wallet(SQLModel, table=True):
         CheckConstraint("kind IN ('user', 'system')", name="ck_wallets_kind"),
         CheckConstraint("(kind = 'system') = (owner_id IS NULL)", name="ck_wallets_system_has_no_owner"),
         CheckConstraint("kind = 'system' OR balance >= 0", name="ck_wallets_user_balance_non_negative"),
+        # Twin of the engine's check_wallet_open: a closed wallet holds nothing, so no money
+        # can be stranded where its owner no longer sees it.
+        CheckConstraint("closed_at IS NULL OR balance = 0", name=CLOSED_IS_EMPTY),
         Index(
             "uq_wallets_open_user_currency",
             "owner_id",

@@ -7,6 +7,7 @@ import uuid
 from sqlmodel import Session
 
 from gopherpayd.kit.clock import utcnow
+from gopherpayd.kit.db import LostRace
 from gopherpayd.wallets import repository
 from gopherpayd.wallets.currencies import CURRENCIES, format_minor, get_currency
 from gopherpayd.wallets.errors import (
@@ -51,8 +52,12 @@ def get_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet:
 
 
 def close_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet:
-    wallet = get_wallet(session, owner_id, currency)
-    wallet = repository.lock_in_id_order(session, [wallet.id])[wallet.id]
+    """Close an empty wallet, deciding on the row as it stands under the lock a transfer takes.
+
+    A transfer that already holds the lock finishes first (the balance is then no longer
+    zero); one that comes later sees the wallet closed and never credits it.
+    """
+    wallet = _locked(session, get_wallet(session, owner_id, currency))
     if wallet.frozen:
         raise WalletFrozen(f"wallet {wallet.id} is frozen and cannot be closed")
     if wallet.balance != 0:
@@ -66,9 +71,20 @@ def close_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet
 
 
 def set_wallet_frozen(session: Session, owner_id: uuid.UUID, currency: str, frozen: bool) -> Wallet:
-    wallet = get_wallet(session, owner_id, currency)
-    wallet = repository.lock_in_id_order(session, [wallet.id])[wallet.id]
+    wallet = _locked(session, get_wallet(session, owner_id, currency))
     wallet.frozen = frozen
     session.add(wallet)
     session.flush()
     return wallet
+
+
+def _locked(session: Session, wallet: Wallet) -> Wallet:
+    """The wallet re-read under its row lock.
+
+    Closed in the meantime, the work runs again from a fresh read (which then finds no
+    open wallet), as if the other close had come first.
+    """
+    locked = repository.lock_in_id_order(session, [wallet.id])[wallet.id]
+    if locked.closed_at is not None:
+        raise LostRace(f"wallet {wallet.id} was closed while we waited for its lock")
+    return locked

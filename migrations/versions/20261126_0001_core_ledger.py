@@ -88,9 +88,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_login_failures_scope_created", ["scope", "created_at"], unique=False
-        )
+        batch_op.create_index("ix_login_failures_scope_created", ["scope", "created_at"], unique=False)
 
     op.create_table(
         "outbox",
@@ -175,12 +173,8 @@ def upgrade() -> None:
         sa.Column("frozen", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "(kind = 'system') = (owner_id IS NULL)", name="ck_wallets_system_has_no_owner"
-        ),
-        sa.CheckConstraint(
-            "kind = 'system' OR balance >= 0", name="ck_wallets_user_balance_non_negative"
-        ),
+        sa.CheckConstraint("(kind = 'system') = (owner_id IS NULL)", name="ck_wallets_system_has_no_owner"),
+        sa.CheckConstraint("kind = 'system' OR balance >= 0", name="ck_wallets_user_balance_non_negative"),
         sa.CheckConstraint("kind IN ('user', 'system')", name="ck_wallets_kind"),
         sa.ForeignKeyConstraint(
             ["owner_id"],
@@ -220,9 +214,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash"),
     )
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_refresh_tokens_session_id"), ["session_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_refresh_tokens_session_id"), ["session_id"], unique=False)
 
     op.create_table(
         "transfers",
@@ -262,12 +254,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("transfers", schema=None) as batch_op:
         batch_op.create_index("ix_transfers_created", ["created_at", "id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_transfers_from_wallet_id"), ["from_wallet_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_transfers_to_wallet_id"), ["to_wallet_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_transfers_from_wallet_id"), ["from_wallet_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_transfers_to_wallet_id"), ["to_wallet_id"], unique=False)
 
     op.create_table(
         "entries",

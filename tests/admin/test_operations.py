@@ -3,8 +3,12 @@
 import uuid
 
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
-from tests.support.api import Account, Api
+from gopherpayd.identity import service as identity_service
+from gopherpayd.kit.db import Database
+from gopherpayd.settings import Settings
+from tests.support.api import DEFAULT_PASSWORD, Account, Api
 
 
 def post(client: TestClient, admin: Account, path: str, body: dict, key: str | None = None):  # noqa: ANN201
@@ -14,6 +18,16 @@ def post(client: TestClient, admin: Account, path: str, body: dict, key: str | N
 
 def audit_log(client: TestClient, admin: Account) -> list[dict]:
     return client.get("/v1/admin/audit-log", headers=admin.headers).json()["items"]
+
+
+def second_operator(api: Api, db: Database, settings: Settings) -> Account:
+    email = "second-operator@example.com"
+    db.run(
+        lambda s: identity_service.create_user(
+            s, settings, email, "Second Operator", DEFAULT_PASSWORD, role=identity_service.ADMIN_ROLE
+        )
+    )
+    return api.login(email)
 
 
 def test_deposit_opens_the_wallet_and_comes_from_the_outside_world(
@@ -50,7 +64,7 @@ def test_frozen_user_cannot_log_in_until_unfrozen(
     assert frozen.json()["frozen"] is True
     refused = client.post("/v1/auth/login", json={"email": alice.email, "password": alice.password})
     assert (refused.status_code, refused.json()["code"]) == (403, "account_frozen")
-    assert client.get("/v1/me", headers=alice.headers).status_code == 401
+    assert client.get("/v1/me", headers=alice.headers).status_code == 403
     post(client, admin, f"/v1/admin/users/{alice.email}/unfreeze", {"reason": "resolved"})
     assert api.login(alice.email).access_token
 
@@ -178,3 +192,99 @@ def test_reversal_into_a_closed_wallet_is_refused(
     response = post(client, admin, f"/v1/admin/transfers/{original}/reverse", {"reason": "late"}, key="r")
     assert (response.status_code, response.json()["code"]) == (409, "not_reversible")
     assert api.balance(bob) == 400
+
+
+def outbox_payloads(db: Database) -> str:
+    with db.engine.connect() as connection:
+        return "\n".join(connection.execute(text("SELECT payload FROM outbox")).scalars())
+
+
+def test_the_operators_reason_stays_in_the_audit_log_and_the_customer_sees_only_the_memo(
+    client: TestClient, db: Database, admin: Account, alice: Account, bob: Account, api: Api
+) -> None:
+    deposit = post(
+        client,
+        admin,
+        "/v1/admin/deposits",
+        {"user": alice.email, "amount": 900, "currency": "USD", "reason": "KYC case 4411, flagged"},
+        key="dep",
+    )
+    withdrawal = post(
+        client,
+        admin,
+        "/v1/admin/withdrawals",
+        {"user": alice.email, "amount": 100, "currency": "USD", "reason": "court order 17", "memo": "Payout"},
+        key="wd",
+    )
+    original = api.transfer(alice, bob.email, 300).json()["id"]
+    reversal = post(
+        client,
+        admin,
+        f"/v1/admin/transfers/{original}/reverse",
+        {"reason": "fraud ring suspected", "memo": "Transfer reversed"},
+        key="rev",
+    )
+
+    assert [r.status_code for r in (deposit, withdrawal, reversal)] == [201, 201, 201]
+    assert [r.json()["memo"] for r in (deposit, withdrawal, reversal)] == [
+        None,
+        "Payout",
+        "Transfer reversed",
+    ]
+    history = client.get("/v1/transfers", headers=alice.headers).json()["items"]
+    assert [(t["kind"], t["memo"]) for t in history] == [
+        ("reversal", "Transfer reversed"),
+        ("transfer", None),
+        ("withdrawal", "Payout"),
+        ("deposit", None),
+    ]
+    payloads = outbox_payloads(db)
+    for reason in ("KYC case 4411", "court order 17", "fraud ring suspected"):
+        assert reason not in payloads
+    assert [(e["action"], e["reason"]) for e in audit_log(client, admin)] == [
+        ("reverse", "fraud ring suspected"),
+        ("withdrawal", "court order 17"),
+        ("deposit", "KYC case 4411, flagged"),
+    ]
+
+
+def test_a_memo_longer_than_a_transfer_memo_is_refused(
+    client: TestClient, admin: Account, alice: Account
+) -> None:
+    body = {"user": alice.email, "amount": 1, "currency": "USD", "reason": "r", "memo": "m" * 281}
+    response = post(client, admin, "/v1/admin/deposits", body, key="long")
+    assert (response.status_code, response.json()["code"]) == (422, "validation_error")
+
+
+def test_an_operator_cannot_deposit_into_or_withdraw_from_their_own_account(
+    client: TestClient, db: Database, settings: Settings, api: Api, admin: Account
+) -> None:
+    second = second_operator(api, db, settings)
+    api.deposit(second, admin.email, 1_000)
+    for path in ("/v1/admin/deposits", "/v1/admin/withdrawals"):
+        for user in (admin.email, admin.user_id):
+            body = {"user": user, "amount": 100, "currency": "USD", "reason": "for me"}
+            response = post(client, admin, path, body, key=str(uuid.uuid4()))
+            assert (response.status_code, response.json()["code"]) == (403, "operator_own_account"), path
+    assert api.balance(admin) == 1_000
+    assert [e["action"] for e in audit_log(client, admin)] == ["deposit"]
+
+
+def test_an_operator_cannot_reverse_a_transfer_to_or_from_their_own_account(
+    client: TestClient, db: Database, settings: Settings, api: Api, admin: Account, alice: Account
+) -> None:
+    second = second_operator(api, db, settings)
+    api.deposit(second, admin.email, 1_000)
+    api.deposit(second, alice.email, 1_000)
+    sent = api.transfer(admin, alice.email, 400).json()["id"]
+    received = api.transfer(alice, admin.email, 250).json()["id"]
+
+    for transfer_id in (sent, received):
+        response = post(
+            client, admin, f"/v1/admin/transfers/{transfer_id}/reverse", {"reason": "oops"}, key=transfer_id
+        )
+        assert (response.status_code, response.json()["code"]) == (403, "operator_own_account")
+    assert (api.balance(admin), api.balance(alice)) == (850, 1_150)
+    by_another = post(client, second, f"/v1/admin/transfers/{sent}/reverse", {"reason": "oops"}, key="second")
+    assert by_another.status_code == 201, by_another.text
+    assert (api.balance(admin), api.balance(alice)) == (1_250, 750)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.e2e.helpers import UNREACHABLE_HINT, UUID, Cli, CliFactory, Operator, sign_up
+from tests.e2e.helpers import UNREACHABLE_HINT, UUID, Cli, CliFactory, Operator, Run, sign_up
 from tests.support.daemon import RunningDaemon, free_port
 
 pytestmark = pytest.mark.e2e
@@ -176,11 +176,11 @@ def assert_one_transfer_of_five_dollars(pair: Pair, transfer_id: str) -> None:
     ]
 
 
-def test_a_transfer_whose_answer_is_lost_is_sent_again_and_done_once(
-    pair: Pair, proxy: DroppingProxy
+def assert_done_on_the_first_attempt_and_replayed_on_the_second(
+    pair: Pair, proxy: DroppingProxy, sent: Run
 ) -> None:
-    sent = pair.sender("transfer", "5.00", "USD", "--to", pair.recipient_email)
-
+    """The first attempt did the transfer but its answer never arrived; the resend, with
+    the same key, got the stored outcome back; exactly one transfer exists."""
     assert sent.returncode == 0, sent.transcript()
     sent_line, replay_line = sent.stderr_lines
     match = re.fullmatch(
@@ -196,6 +196,14 @@ def test_a_transfer_whose_answer_is_lost_is_sent_again_and_done_once(
     )  # fmt: skip
     assert (second.status, second.replayed, second.dropped) == (201, True, False)
     assert_one_transfer_of_five_dollars(pair, match.group(1))
+
+
+def test_a_transfer_whose_answer_is_lost_is_sent_again_and_done_once(
+    pair: Pair, proxy: DroppingProxy
+) -> None:
+    sent = pair.sender("transfer", "5.00", "USD", "--to", pair.recipient_email)
+
+    assert_done_on_the_first_attempt_and_replayed_on_the_second(pair, proxy, sent)
 
 
 def test_after_the_retries_run_out_the_same_key_finishes_the_transfer_once(
@@ -241,19 +249,7 @@ def test_a_transfer_whose_answer_a_gateway_replaced_by_502_is_sent_again_and_don
 
     sent = pair.sender("transfer", "5.00", "USD", "--to", pair.recipient_email)
 
-    assert sent.returncode == 0, sent.transcript()
-    sent_line, replay_line = sent.stderr_lines
-    match = re.fullmatch(
-        rf"Sent 5\.00 USD to {re.escape(pair.recipient_email)} \(transfer ({UUID})\)", sent_line
-    )
-    assert match, sent.stderr
-    assert replay_line == REPLAYED
-    first, second = proxy.transfers()
-    assert (first.idempotency_key, first.status, first.replayed, first.dropped) == (
-        second.idempotency_key, 201, False, True,
-    )  # fmt: skip
-    assert (second.status, second.replayed, second.dropped) == (201, True, False)
-    assert_one_transfer_of_five_dollars(pair, match.group(1))
+    assert_done_on_the_first_attempt_and_replayed_on_the_second(pair, proxy, sent)
 
 
 def test_after_502s_run_out_the_printed_command_finishes_the_transfer_once(

@@ -140,7 +140,8 @@ def the_operator_logs_in_beside_alice_and_deposits(walk: Walk) -> None:
     assert walk.alice.stored_login("ops")["email"] == "ops@example.com"
 
     deposit = walk.alice.sh(
-        '--profile ops admin deposit alice@example.com 100.00 USD --reason "cash at the branch"'
+        "--profile ops admin deposit alice@example.com 100.00 USD"
+        ' --reason "counter receipt 1187" --memo "cash at the branch"'
     )
     assert deposit.returncode == 0, deposit.transcript()
     deposit_id = id_in(deposit.stderr, r"Deposited 100\.00 USD to alice@example\.com \(transfer UUID\)\n")
@@ -244,7 +245,7 @@ def alice_reads_her_history_as_a_table_json_and_csv(walk: Walk) -> dict[str, dic
     )  # fmt: skip
     assert list(csv.reader(io.StringIO(as_csv.stdout))) == [
         CSV_HEADER,
-        [lunch["created_at"], lunch["id"], "transfer", "out", "-1234", "USD", "-12.34 USD",
+        [lunch["created_at"], lunch["id"], "transfer", "out", "-1234", "USD", "'-12.34 USD",
          "bob@example.com", "lunch"],
         [cash["created_at"], cash["id"], "deposit", "in", "10000", "USD", "100.00 USD", "outside world",
          "cash at the branch"],

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -149,3 +150,49 @@ def test_a_cut_connection_resumes_without_missing_or_repeating_a_transfer(replic
         assert replicas.proxy.accepted >= 2
     finally:
         follower.stop()
+
+
+def test_a_follower_stops_when_its_session_is_logged_out(replicas: Replicas, tmp_path: Path) -> None:
+    carol = Cli(tmp_path / "home-carol", replicas.proxy.url)
+    carol.home.mkdir()
+    sign_up(carol, "carol@example.com", "Carol Danvers", "carol-password")
+    follower = BackgroundCli.start(carol, "history", "--follow")
+    try:
+        follower.wait_for_stderr(FOLLOWING, timeout=10)
+        logged_out = carol("logout")
+        assert logged_out.returncode == 0, logged_out.transcript()
+        status = follower.process.wait(timeout=20)
+    finally:
+        follower.stop()
+    assert status == 3, follower.transcript()
+    assert [line.text for line in follower.stderr[1:]] == [
+        f"The daemon at {replicas.proxy.url} ended the stream; reconnecting.",
+        f"Error: You are not logged in to {replicas.proxy.url}",
+        "Run: gopherpay login",
+    ], follower.transcript()
+
+
+def test_a_follower_stops_when_its_password_is_changed_elsewhere(replicas: Replicas, tmp_path: Path) -> None:
+    dave = Cli(tmp_path / "home-dave", replicas.proxy.url)
+    dave.home.mkdir()
+    sign_up(dave, "dave@example.com", "Dave Lister", "dave-password")
+    follower = BackgroundCli.start(dave, "history", "--follow")
+    try:
+        follower.wait_for_stderr(FOLLOWING, timeout=10)
+        elsewhere = replicas.payments.login("dave@example.com", "dave-password")  # through daemon B
+        changed = replicas.payments.client.post(
+            "/v1/me/password",
+            json={"current_password": "dave-password", "new_password": "dave-new-password"},
+            headers=elsewhere.headers,
+        )
+        assert changed.status_code == 204, changed.text
+        status = follower.process.wait(timeout=20)
+    finally:
+        follower.stop()
+    assert status == 3, follower.transcript()
+    assert [line.text for line in follower.stderr[-3:]] == [
+        f"The daemon at {replicas.proxy.url} ended the stream; reconnecting.",
+        "Error: this session has been revoked; log in again",
+        "Run: gopherpay login",
+    ], follower.transcript()
+    assert follower.stdout == [], follower.transcript()

@@ -2,9 +2,9 @@
 stands between an unverified person and sending money while the setting is on.
 
 The code reaches the person through the `email-verification` workflow only; these
-tests read it where that workflow's event is kept (the outbox), and check the
-in-app inbox never shows it. The last test runs the embedded default as a person
-would: the code comes from the daemon's log.
+tests read it where that workflow's event is kept (the outbox, sealed under the
+daemon's secret), and check the in-app inbox never shows it. The last test runs the
+embedded default as a person would: the code comes from the daemon's log.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 def codes_sent(db: Database, account: Account) -> list[str]:
-    """Every code sent to `account`, oldest first, read from the workflow's outbox events."""
+    """Every code sent to `account`, oldest first, opened from the workflow's outbox events."""
     rows = db.run(
         lambda s: s.exec(
             select(OutboxEvent)
@@ -55,7 +55,13 @@ def codes_sent(db: Database, account: Account) -> list[str]:
             .order_by(col(OutboxEvent.user_seq))
         ).all()
     )
-    return [json.loads(row.payload)["code"] for row in rows]
+    return [open_sealed(account, row) for row in rows]
+
+
+def open_sealed(account: Account, row: OutboxEvent) -> str:
+    """The code in a verification event, opened with the tests' daemon secret."""
+    sealed = json.loads(row.payload)["sealed_code"]
+    return verification.open_code(make_settings("", Path()), account.user_id, sealed)
 
 
 def latest_code(db: Database, account: Account) -> str:
@@ -90,10 +96,12 @@ def test_signup_sends_a_code_that_only_the_mailbox_sees(
         ).all()
     )
     payload = json.loads(event.payload)
-    assert re.fullmatch(r"\d{6}", payload["code"]), payload
+    assert payload.keys() == {"user_id", "email", "sealed_code", "expires_in"}
+    code = verification.open_code(settings, alice.user_id, payload["sealed_code"])
+    assert re.fullmatch(r"\d{6}", code), code
     assert payload["expires_in"] == CODE_TTL
     (stored,) = db.run(lambda s: s.exec(select(EmailVerification)).all())
-    assert payload["code"] not in stored.code_hash
+    assert code not in stored.code_hash
     assert stored.expires_at - stored.created_at == timedelta(seconds=CODE_TTL)
 
     dispatcher = InProcessDispatcher(db, settings, NotificationHandler(db, settings))
@@ -101,8 +109,8 @@ def test_signup_sends_a_code_that_only_the_mailbox_sees(
         pass
     shown = client.get("/v1/notifications", headers=alice.headers)
 
-    assert [n["type"] for n in shown.json()["items"]] == ["user.new_login", "user.signed_up"]
-    assert f'"{payload["code"]}"' not in shown.text
+    assert [n["type"] for n in shown.json()["items"]] == ["user.signed_up"]
+    assert f'"{code}"' not in shown.text
     assert not is_verified(client, alice)
 
 

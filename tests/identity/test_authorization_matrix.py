@@ -26,8 +26,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from starlette.routing import BaseRoute
 
-from gopherpayd.identity.dependencies import admin_principal, current_principal
 from gopherpayd.events.dispatch import InProcessDispatcher
+from gopherpayd.identity.dependencies import admin_principal, current_principal
 from gopherpayd.kit.db import Database
 from gopherpayd.notifications.handler import NotificationHandler
 from gopherpayd.settings import Settings
@@ -170,7 +170,13 @@ class World:
 
 @pytest.fixture
 def world(
-    api: Api, client: TestClient, db: Database, settings: Settings, admin: Account, alice: Account, bob: Account
+    api: Api,
+    client: TestClient,
+    db: Database,
+    settings: Settings,
+    admin: Account,
+    alice: Account,
+    bob: Account,
 ) -> World:
     deposit_id = api.deposit(admin, alice.email, 10_000)["id"]
     sent = api.transfer(alice, bob.email, 1_000)

@@ -1,12 +1,17 @@
-"""Failed logins are throttled per account and per client address: 429 with Retry-After."""
+"""Failed logins are throttled per account and address (backoff), per address and per account
+(429 with Retry-After), without letting an attacker lock the owner out; sign-ups per address."""
 
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
+from gopherpayd.identity import throttling
+from gopherpayd.kit.clock import utcnow
 from tests.identity.conftest import ClientFactory
 from tests.identity.problems import assert_problem
 from tests.support.api import DEFAULT_PASSWORD
@@ -129,3 +134,141 @@ def test_the_throttle_lifts_once_the_failure_window_has_passed(client_with: Clie
     assert retry_after(throttled) == 1
     time.sleep(1.2)
     assert login(client, "carol@example.com").status_code == 200
+
+
+# --- backoff per account and address; the owner is not locked out ----------------------
+
+ATTACKER, OWNER = "203.0.113.66", "198.51.100.7"
+
+
+class Clock:
+    """The throttle's clock, moved by the test instead of by waiting."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: int) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fixed = Clock()
+    monkeypatch.setattr(throttling, "utcnow", fixed)
+    return fixed
+
+
+def test_after_the_free_failures_each_try_waits_twice_as_long_as_the_last(
+    client_with: ClientFactory, clock: Clock
+) -> None:
+    client = client_with(login_failures_before_backoff=2, login_backoff_initial=10)
+    signup(client, "carol@example.com")
+    fail_logins(client, "carol@example.com", 2)
+
+    waits = []
+    for _ in range(4):
+        throttled = login(client, "carol@example.com", WRONG)
+        assert_problem(throttled, 429, "too_many_attempts")
+        waits.append(retry_after(throttled))
+        clock.advance(waits[-1])
+        fail_logins(client, "carol@example.com", 1)
+
+    assert waits == [10, 20, 40, 80]
+
+
+def test_the_backoff_never_asks_for_longer_than_the_failure_window(
+    client_with: ClientFactory, clock: Clock
+) -> None:
+    client = client_with(login_failures_before_backoff=1, login_backoff_initial=100, login_failure_window=300)
+    signup(client, "carol@example.com")
+    fail_logins(client, "carol@example.com", 1)
+    clock.advance(100)
+    fail_logins(client, "carol@example.com", 1)
+    clock.advance(200)
+    fail_logins(client, "carol@example.com", 1)
+
+    assert retry_after(login(client, "carol@example.com", WRONG)) == 300
+
+
+def test_an_attackers_failures_do_not_lock_the_owner_out_from_their_own_address(
+    client_with: ClientFactory,
+) -> None:
+    attacker = client_with(address=ATTACKER, login_failures_before_backoff=3, login_backoff_initial=600)
+    owner = client_with(address=OWNER, login_failures_before_backoff=3, login_backoff_initial=600)
+    signup(owner, "carol@example.com")
+    fail_logins(attacker, "carol@example.com", 3)
+    assert_problem(login(attacker, "carol@example.com"), 429, "too_many_attempts")
+
+    mistyped = login(owner, "carol@example.com", WRONG)
+    logged_in = login(owner, "carol@example.com")
+
+    assert_problem(mistyped, 401, "invalid_credentials")
+    assert logged_in.status_code == 200, logged_in.text
+    assert_problem(login(attacker, "carol@example.com"), 429, "too_many_attempts")
+
+
+def test_the_account_wide_limit_stops_guessing_from_many_addresses(client_with: ClientFactory) -> None:
+    settings = {"login_failures_before_backoff": 100, "login_max_failures_per_account": 4}
+    clients = [client_with(address=f"203.0.113.{n}", **settings) for n in range(1, 6)]
+    signup(clients[0], "carol@example.com")
+    for client in clients[:4]:
+        fail_logins(client, "carol@example.com", 1)
+
+    throttled = login(clients[4], "carol@example.com")
+
+    assert_problem(throttled, 429, "too_many_attempts")
+    assert 0 < retry_after(throttled) <= 900
+
+
+def test_the_owners_login_forgets_only_the_failures_from_the_owners_address(
+    client_with: ClientFactory,
+) -> None:
+    settings = {"login_failures_before_backoff": 100, "login_max_failures_per_account": 4}
+    attacker = client_with(address=ATTACKER, **settings)
+    owner = client_with(address=OWNER, **settings)
+    signup(owner, "carol@example.com")
+    fail_logins(attacker, "carol@example.com", 2)
+    fail_logins(owner, "carol@example.com", 1)
+    assert login(owner, "carol@example.com").status_code == 200
+
+    fail_logins(attacker, "carol@example.com", 2)
+
+    assert_problem(login(attacker, "carol@example.com", WRONG), 429, "too_many_attempts")
+    assert login(owner, "carol@example.com").status_code == 429
+
+
+# --- sign-ups per client address ----------------------------------------------------------
+
+
+def try_signup(client: TestClient, email: str) -> httpx.Response:
+    return client.post(
+        "/v1/auth/signup", json={"email": email, "full_name": "Someone", "password": DEFAULT_PASSWORD}
+    )
+
+
+def test_signups_from_one_address_are_limited_taken_addresses_included(client_with: ClientFactory) -> None:
+    prober = client_with(address=ATTACKER, signup_max_per_address=3)
+    elsewhere = client_with(address=OWNER, signup_max_per_address=3)
+    assert try_signup(prober, "one@example.com").status_code == 201
+    assert_problem(try_signup(prober, "one@example.com"), 409, "email_taken")
+    assert try_signup(prober, "two@example.com").status_code == 201
+
+    throttled = try_signup(prober, "three@example.com")
+    probe = try_signup(prober, "one@example.com")
+
+    assert_problem(throttled, 429, "too_many_attempts")
+    assert 0 < retry_after(throttled) <= 3600
+    assert_problem(probe, 429, "too_many_attempts")
+    assert try_signup(elsewhere, "three@example.com").status_code == 201
+
+
+def test_a_refused_signup_does_not_count(client_with: ClientFactory) -> None:
+    prober = client_with(address=ATTACKER, signup_max_per_address=1)
+    short = prober.post(
+        "/v1/auth/signup", json={"email": "one@example.com", "full_name": "Someone", "password": "short"}
+    )
+    assert_problem(short, 400, "password_too_short")
+    assert try_signup(prober, "one@example.com").status_code == 201

@@ -54,7 +54,13 @@ class Api:
     def deposit(self, admin: Account, email: str, amount: int, currency: str = "USD") -> dict[str, Any]:
         response = self.client.post(
             "/v1/admin/deposits",
-            json={"user": email, "amount": amount, "currency": currency, "reason": "test funding"},
+            json={
+                "user": email,
+                "amount": amount,
+                "currency": currency,
+                "reason": "test funding",
+                "memo": "test funding",  # what the customer sees; the reason stays in the audit log
+            },
             headers={**admin.headers, "Idempotency-Key": str(uuid.uuid4())},
         )
         assert response.status_code == 201, response.text

@@ -84,13 +84,20 @@ def run_daemon(
     *,
     extra_args: list[str] | None = None,
     scheme: str = "http",
+    log_dir: Path | None = None,
     **extra_env: str,
 ) -> Iterator[RunningDaemon]:
-    """Start `gopherpayd serve` on a free port; stop it (SIGTERM) afterwards."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """Start `gopherpayd serve` on a free port; stop it (SIGTERM) afterwards.
+
+    The log goes into the data directory, or into `log_dir`: then the data directory is
+    left for the daemon to create, as on a first start.
+    """
+    if log_dir is None:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        log_dir = data_dir
     port = free_port()
     env = daemon_env(data_dir, database_url, **extra_env)
-    log_path = data_dir / f"gopherpayd-{port}.log"
+    log_path = log_dir / f"gopherpayd-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [

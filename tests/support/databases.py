@@ -33,6 +33,7 @@ LEDGER_TABLES = [
     "refresh_tokens",
     "sessions",
     "login_failures",
+    "signup_attempts",
     "wallets",
     "users",
 ]

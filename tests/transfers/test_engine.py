@@ -17,10 +17,10 @@ from sqlmodel import Session
 
 from gopherpayd.identity import service as identity_service
 from gopherpayd.identity.service import Principal
-from gopherpayd.kit.db import Database, is_retryable
+from gopherpayd.kit.db import Database, is_lost_race, is_retryable, unique_violation
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import engine
-from gopherpayd.transfers.engine import MoneyMovement
+from gopherpayd.transfers.engine import MoneyMovement, WalletTarget
 from gopherpayd.transfers.schemas import TransferRequestBody
 from gopherpayd.transfers.service import user_transfer
 from gopherpayd.wallets import repository as wallet_repository
@@ -201,6 +201,27 @@ def test_a_wallet_opened_by_a_refused_movement_is_not_reused_by_the_next_one(
     assert count(db, "wallets", "currency = 'EUR' AND kind = 'user'") == 3
 
 
+def test_a_movement_aimed_at_a_closed_wallet_is_refused_and_moves_nothing(
+    db: Database, fund: Fund, alice: Principal, bob: Principal
+) -> None:
+    fund(alice, 1_000)
+    closed = db.run(lambda s: wallet_service.open_wallet(s, bob.user_id, "USD"))
+    db.run(lambda s: wallet_service.close_wallet(s, bob.user_id, "USD"))
+
+    def the_closed_wallet(session: Session) -> WalletTarget:
+        return WalletTarget(
+            wallet=wallet_repository.get(session, closed.id), currency="USD", owner_label=bob.email
+        )
+
+    [result] = engine.execute(
+        db, [dataclasses.replace(send(alice, bob.email, 100), destination=the_closed_wallet)]
+    )
+
+    assert (result.status_code, result.body["code"]) == (409, "wallet_closed")
+    assert balance(db, alice) == 1_000
+    assert count(db, "transfers", "kind = 'transfer'") == 0
+
+
 def test_a_key_used_twice_in_one_batch_moves_money_once(
     db: Database, fund: Fund, alice: Principal, bob: Principal
 ) -> None:
@@ -316,6 +337,28 @@ def test_ordinary_database_errors_are_not_retryable(db: Database, alice: Princip
             text("UPDATE users SET role = 'superuser' WHERE email = :email"), {"email": alice.email}
         )
     assert not is_retryable(caught.value)
+
+
+def test_a_unique_violation_is_named_on_both_backends_and_is_a_lost_race(
+    db: Database, alice: Principal, bob: Principal
+) -> None:
+    """A unique key taken between a check and a write: the rerun's check gives the refusal."""
+    with db.engine.connect() as connection, pytest.raises(IntegrityError) as caught:
+        connection.execute(
+            text("UPDATE users SET email = :taken WHERE email = :email"),
+            {"taken": alice.email, "email": bob.email},
+        )
+    expected = "users.email" if db.is_sqlite else "ix_users_email"
+    assert (unique_violation(caught.value), is_lost_race(caught.value)) == (expected, True)
+    assert not is_retryable(caught.value)
+
+
+def test_a_check_violation_is_no_lost_race(db: Database, alice: Principal) -> None:
+    with db.engine.connect() as connection, pytest.raises(IntegrityError) as caught:
+        connection.execute(
+            text("UPDATE users SET role = 'superuser' WHERE email = :email"), {"email": alice.email}
+        )
+    assert (unique_violation(caught.value), is_lost_race(caught.value)) == (None, False)
 
 
 def test_the_database_runs_work_again_until_it_wins_its_race(
@@ -501,6 +544,29 @@ def test_the_database_refuses_a_negative_user_wallet_balance(
         connection.execute(text("UPDATE wallets SET balance = -1 WHERE id = :id"), {"id": source})
     assert violated_constraint(caught.value) == "ck_wallets_user_balance_non_negative"
     assert balance(db, alice) == 1_000
+
+
+def test_the_database_refuses_to_close_a_wallet_that_holds_money(
+    db: Database, two_wallets: tuple[str, str], alice: Principal
+) -> None:
+    source, _ = two_wallets
+    with db.engine.connect() as connection, pytest.raises(IntegrityError) as caught:
+        connection.execute(
+            text("UPDATE wallets SET closed_at = CURRENT_TIMESTAMP WHERE id = :id"), {"id": source}
+        )
+    assert violated_constraint(caught.value) == "ck_wallets_closed_is_empty"
+    assert balance(db, alice) == 1_000
+
+
+def test_the_database_refuses_money_in_a_closed_wallet(db: Database, alice: Principal) -> None:
+    empty = db.run(lambda s: wallet_service.open_wallet(s, alice.user_id, "EUR"))
+    db.run(lambda s: wallet_service.close_wallet(s, alice.user_id, "EUR"))
+    with db.engine.connect() as connection, pytest.raises(IntegrityError) as caught:
+        connection.execute(
+            text("UPDATE wallets SET balance = 5 WHERE id = :id"), {"id": sql_uuid(db, empty.id)}
+        )
+    assert violated_constraint(caught.value) == "ck_wallets_closed_is_empty"
+    assert count(db, "wallets", "closed_at IS NOT NULL AND balance <> 0") == 0
 
 
 def test_the_system_wallet_may_go_negative_it_stands_for_the_outside_world(

@@ -131,6 +131,81 @@ def test_reversing_twice_exits_4(daemon: FakeDaemon, gopherpay: Callable[..., Ru
     assert result.exit_code == 4
 
 
+def test_deposit_sends_the_customers_memo_apart_from_the_reason(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    daemon.on("POST", "/v1/admin/deposits", Reply(201, transfer(amount=500, direction=None, kind="deposit")))
+
+    result = gopherpay(
+        "admin", "deposit", "alice@example.com", "5", "USD",
+        "--reason", "KYC case 4411", "--memo", "Welcome bonus", env=AS_ADMIN,
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.stderr
+    assert daemon.seen("POST", "/v1/admin/deposits")[0].body == {
+        "user": "alice@example.com",
+        "amount": 500,
+        "currency": "USD",
+        "reason": "KYC case 4411",
+        "memo": "Welcome bonus",
+    }
+
+
+def test_withdraw_and_reverse_send_the_memo_too(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    path = f"/v1/admin/transfers/{TRANSFER_ID}/reverse"
+    daemon.on("POST", path, Reply(201, transfer(transfer_id=REVERSAL_ID, kind="reversal", direction=None)))
+    daemon.on(
+        "POST", "/v1/admin/withdrawals", Reply(201, transfer(amount=500, direction=None, kind="withdrawal"))
+    )
+
+    reversed_ = gopherpay(
+        "admin", "reverse", TRANSFER_ID, "--reason", "fraud ring", "--memo", "Reversed", env=AS_ADMIN
+    )
+    withdrawn = gopherpay(
+        "admin", "withdraw", "alice@example.com", "5", "USD",
+        "--reason", "court order", "--memo", "Payout", env=AS_ADMIN,
+    )  # fmt: skip
+
+    assert (reversed_.exit_code, withdrawn.exit_code) == (0, 0)
+    assert daemon.seen("POST", path)[0].body == {"reason": "fraud ring", "memo": "Reversed"}
+    assert daemon.seen("POST", "/v1/admin/withdrawals")[0].body["memo"] == "Payout"
+
+
+def test_a_memo_too_long_for_a_transfer_is_refused_before_sending(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    result = gopherpay(
+        "admin",
+        "deposit",
+        "alice@example.com",
+        "5",
+        "USD",
+        "--reason",
+        "r",
+        "--memo",
+        "m" * 281,
+        env=AS_ADMIN,
+    )
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --memo is at most 280 characters, got 281\n")
+    assert daemon.requests == []
+
+
+def test_an_operator_moving_money_on_their_own_account_is_rejected_with_exit_4(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    detail = "operator admin@example.com cannot deposit into their own account; ask another operator"
+    daemon.on("POST", "/v1/admin/deposits", problem(403, "operator_own_account", detail))
+
+    result = gopherpay("admin", "deposit", "admin@example.com", "5", "USD", "--reason", "r", env=AS_ADMIN)
+
+    assert result.exit_code == 4
+    assert result.stderr == (
+        f"Error: {detail}\nOperators never move money on their own account: ask another operator.\n"
+    )
+
+
 def test_clean_audit_exits_0(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
     daemon.on("GET", "/v1/admin/audit", Reply(200, audit([])))
 

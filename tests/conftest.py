@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from tests.support.databases import (
     drop_postgres_database,
     empty_all_tables,
 )
-from tests.support.log_secrets import leaks_in_logs
+from tests.support.log_secrets import LeakWatcher, leaks_in_logs
 
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 BACKENDS = ["sqlite", "postgres"]
@@ -52,9 +53,19 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session", autouse=True)
 def no_secret_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Fails the run when a log a test left behind (daemons, relays, workers, under this
-    run's temporary directory) holds a bcrypt hash or a JWT."""
+    run's temporary directory) or a record logged in this process (the in-process apps, at
+    INFO and above) holds a bcrypt hash or a JWT."""
+    watcher = LeakWatcher()
+    daemon_logger = logging.getLogger("gopherpayd")
+    previous_level = daemon_logger.level
+    daemon_logger.setLevel(min(previous_level or logging.INFO, logging.INFO))
+    logging.getLogger().addHandler(watcher)
     yield
-    found = leaks_in_logs(tmp_path_factory.getbasetemp())
+    logging.getLogger().removeHandler(watcher)
+    daemon_logger.setLevel(previous_level)
+    found = {str(log): what for log, what in leaks_in_logs(tmp_path_factory.getbasetemp()).items()}
+    if watcher.found:
+        found["logged in the test process"] = watcher.found
     assert not found, "secrets in logs:\n" + "\n".join(
         f"{log}: {', '.join(what)}" for log, what in found.items()
     )

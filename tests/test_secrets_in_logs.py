@@ -11,6 +11,7 @@ itself is logged, by constraint name.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from tests.e2e.helpers import run_gopherpayd
 from tests.events.live import postgres_database, wait_until
 from tests.support.api import Account, Api
 from tests.support.daemon import RunningDaemon, run_daemon
-from tests.support.log_secrets import leaks
+from tests.support.log_secrets import LeakWatcher, leaks
 
 pytestmark = pytest.mark.e2e
 
@@ -134,3 +135,26 @@ def test_the_debug_log_holds_no_hash_token_code_or_password(setup: Setup, tmp_pa
     # The error is there, named by its constraint, without the values of the row it refused.
     assert "[SQL parameters hidden due to hide_parameters=True]" in log
     assert "Failing row contains" not in log
+
+
+def test_the_watcher_on_the_test_process_catches_a_hash_in_a_logged_traceback() -> None:
+    """The session-wide check reads what the in-process apps log; it must see a secret that
+    reaches a traceback, not just a message."""
+    watcher = LeakWatcher()
+    logger = logging.getLogger("gopherpayd.test-watcher")
+    logger.propagate = False  # these leaks are planted: keep them from the session-wide check
+    logger.addHandler(watcher)
+    try:
+        try:
+            raise ValueError("row (alice@example.com, $2b$04$" + "a" * 53 + ")")
+        except ValueError:
+            logger.error("unhandled ValueError", exc_info=True)
+        logger.error("a JWT: %s", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4eHh4eHgifQ.c2lnbmF0dXJlc2lnbmF0dXJl")
+        logger.error("nothing secret here")
+    finally:
+        logger.removeHandler(watcher)
+
+    assert watcher.found == [
+        "gopherpayd.test-watcher: a bcrypt hash: $2b$04$" + "a" * 13 + "…",
+        "gopherpayd.test-watcher: a JWT: eyJhbGciOiJIUzI1NiJ9…",
+    ]

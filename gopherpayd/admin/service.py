@@ -185,7 +185,8 @@ def set_user_frozen(session: Session, admin: Principal, ref: str, frozen: bool, 
     identity_repository.update_user(session, user)
     if frozen:
         identity_repository.revoke_sessions(session, user.id, "account_frozen", now)
-        events.emit(session, "account.frozen", user.id, {"reason": reason})
+        # The reason is internal (the audit log has it); the customer is told only that they are frozen.
+        events.emit(session, "account.frozen", user.id, {})
     else:
         events.emit(session, "account.unfrozen", user.id, {})
     action = "freeze_user" if frozen else "unfreeze_user"

@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gopherpayd.kit.db import unique_violation
+from gopherpayd.kit.db import LostRace, is_retryable, unique_violation
 
 PROBLEM_TYPE_BASE = "https://gopherpay.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -64,6 +64,16 @@ class TooManyAttempts(AppError):
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class TryAgain(AppError):
+    """The work kept losing races (deadlocks, serialization failures, stale reads) past its
+    bounded reruns: nothing was written, and the same request may be sent again."""
+
+    status, code, title = 503, "try_again", "Try again"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
 
 
 class PayloadTooLarge(AppError):
@@ -150,3 +160,19 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.warning("unique violation on %s answered 409 conflict", constraint)
         detail = "this conflicts with a record that already exists (created at the same moment?)"
         return problem_response(Conflict(detail).to_problem())
+
+    @app.exception_handler(LostRace)
+    async def _lost_race(_request: Request, error: LostRace) -> JSONResponse:
+        logger.warning("gave up after reruns: %s", error)
+        return _try_again()
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, error: DBAPIError) -> JSONResponse:
+        if not is_retryable(error):
+            return await _unexpected(request, error)
+        logger.warning("gave up after reruns: %s", type(error.orig).__name__)
+        return _try_again()
+
+    def _try_again() -> JSONResponse:
+        refusal = TryAgain("the ledger was busy and nothing was done; send the same request again")
+        return problem_response(refusal.to_problem(), refusal.headers)

@@ -36,7 +36,7 @@ def novu_payload(event: Event, settings: Settings) -> dict[str, Any]:
     sealed = payload.get(verification.SEALED_CODE_KEY)
     if sealed is not None:
         data["code"] = verification.open_code(settings, event.user_id, str(sealed))
-    for key in ("expires_in", "full_name", "reason", "user_agent", "client_ip", "currency"):
+    for key in ("expires_in", "full_name", "user_agent", "client_ip", "currency"):
         if key in payload:
             data[key] = payload[key]
     return data

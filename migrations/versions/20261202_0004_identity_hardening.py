@@ -12,8 +12,11 @@ Create Date: 2026-12-02
 - `audit_log.actor_id` may be NULL: an action taken with `gopherpayd` at the
   console (create-admin, set-role) has no logged-in operator; its details say
   who ran it. Downgrading hands such rows to the account they acted on.
+- Verification codes left in clear in the outbox and dead letters by earlier
+  versions are removed (codes are sealed from now on).
 """
 
+import json
 import uuid
 from collections.abc import Sequence
 
@@ -54,6 +57,33 @@ def upgrade() -> None:
 
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.alter_column("actor_id", existing_type=sa.Uuid(), nullable=True)
+    _redact_plaintext_codes()
+
+
+def _redact_plaintext_codes() -> None:
+    """Verification events written before codes were sealed held the code in clear: drop it
+    from the outbox and from parked dead letters. Such codes expire within a day anyway; a
+    user still waiting for one asks for a new one. Not undone by the downgrade."""
+    bind = op.get_bind()
+    outbox = sa.table("outbox", sa.column("id", sa.Uuid()), sa.column("event_type"), sa.column("payload"))
+    rows = bind.execute(
+        sa.select(outbox.c.id, outbox.c.payload).where(outbox.c.event_type == "user.email_verification")
+    ).all()
+    for row_id, payload in rows:
+        data = json.loads(payload)
+        if isinstance(data, dict) and data.pop("code", None) is not None:
+            bind.execute(outbox.update().where(outbox.c.id == row_id).values(payload=json.dumps(data)))
+    letters = sa.table(
+        "dead_letters", sa.column("id", sa.Uuid()), sa.column("event_type"), sa.column("message")
+    )
+    parked = bind.execute(
+        sa.select(letters.c.id, letters.c.message).where(letters.c.event_type == "user.email_verification")
+    ).all()
+    for row_id, message in parked:
+        envelope = json.loads(message)
+        inner = envelope.get("payload") if isinstance(envelope, dict) else None
+        if isinstance(inner, dict) and inner.pop("code", None) is not None:
+            bind.execute(letters.update().where(letters.c.id == row_id).values(message=json.dumps(envelope)))
 
 
 def downgrade() -> None:

@@ -248,6 +248,33 @@ def test_the_operators_reason_stays_in_the_audit_log_and_the_customer_sees_only_
     ]
 
 
+def test_the_reason_for_a_freeze_reaches_the_audit_log_and_no_event_the_customer_sees(
+    client: TestClient, db: Database, admin: Account, alice: Account, api: Api
+) -> None:
+    api.deposit(admin, alice.email, 100)
+    reason = "INTERNAL: suspected fraud ring 42"
+    for action in ("freeze", "unfreeze"):
+        answer = client.post(
+            f"/v1/admin/users/{alice.email}/{action}", json={"reason": reason}, headers=admin.headers
+        )
+        assert answer.status_code == 200, answer.text
+    for action in ("freeze", "unfreeze"):
+        answer = client.post(
+            f"/v1/admin/users/{alice.email}/wallets/USD/{action}",
+            json={"reason": reason},
+            headers=admin.headers,
+        )
+        assert answer.status_code == 200, answer.text
+
+    assert reason not in outbox_payloads(db)
+    assert [(e["action"], e["reason"]) for e in audit_log(client, admin)][:4] == [
+        ("unfreeze_wallet", reason),
+        ("freeze_wallet", reason),
+        ("unfreeze_user", reason),
+        ("freeze_user", reason),
+    ]
+
+
 def test_a_memo_longer_than_a_transfer_memo_is_refused(
     client: TestClient, admin: Account, alice: Account
 ) -> None:

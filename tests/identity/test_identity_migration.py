@@ -3,6 +3,7 @@ matches the models, and it goes down and up again on both backends."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -89,3 +90,45 @@ def test_downgrading_hands_console_actions_to_their_account_and_upgrading_again_
     assert str(actor).replace("-", "") == user_id.hex
     assert columns == set()
     assert signups == 0
+
+
+def test_upgrading_removes_codes_left_in_clear_and_keeps_the_rest(fresh_url: str) -> None:
+    engine = create_engine(fresh_url)
+    as_id = (lambda value: value.hex) if fresh_url.startswith("sqlite") else str
+    config = alembic_config(fresh_url)
+    command.downgrade(config, "20261202_0003")
+    event_id, letter_id = uuid.uuid4(), uuid.uuid4()
+    payload = json.dumps({"code": "123456", "expires_in": 900})
+    message = json.dumps(
+        {"id": str(event_id), "type": "user.email_verification", "payload": json.loads(payload)}
+    )
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO outbox (id, event_type, aggregate_key, user_seq, payload, created_at) "
+                "VALUES (:id, 'user.email_verification', 'u', 1, :payload, CURRENT_TIMESTAMP)"
+            ),
+            {"id": as_id(event_id), "payload": payload},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO dead_letters (id, event_id, event_type, user_id, topic, message, reason, "
+                "attempts, created_at) VALUES (:id, :event_id, 'user.email_verification', 'u', "
+                "'gopherpay.identity', :message, 'novu down', 5, CURRENT_TIMESTAMP)"
+            ),
+            {"id": as_id(letter_id), "event_id": as_id(event_id), "message": message},
+        )
+
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT payload FROM outbox")).scalar_one()
+        parked = connection.execute(text("SELECT message FROM dead_letters")).scalar_one()
+    engine.dispose()
+
+    assert json.loads(stored) == {"expires_in": 900}
+    assert json.loads(parked) == {
+        "id": str(event_id),
+        "type": "user.email_verification",
+        "payload": {"expires_in": 900},
+    }
+    assert "123456" not in stored + parked

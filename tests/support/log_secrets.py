@@ -7,6 +7,7 @@ passwords) only by value, by a test that knows them.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -37,3 +38,20 @@ def leaks_in_logs(root: Path) -> dict[Path, list[str]]:
         if in_this_log:
             found[log] = in_this_log
     return found
+
+
+class LeakWatcher(logging.Handler):
+    """Reads every record the test process logs (the in-process apps' errors with their
+    tracebacks included) and keeps those that hold a secret of a known shape."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:  # a record that cannot be formatted is no leak of ours
+            return
+        self.found.extend(f"{record.name}: {what}" for what in leaks(text))

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from gopherpayd.kit.db import Database
+from gopherpayd.settings import Settings
 from tests.support.api import Account, Api
 from tests.transfers.helpers import InThread, holding_wallet_lock, wait_for_lock_waiters
 
@@ -150,3 +151,34 @@ def test_a_wallet_closed_while_a_second_close_waited_is_not_closed_again(
 
     assert (response.status_code, response.json()["code"]) == (404, "wallet_not_found"), response.text
     assert wallet_row(db, wallet) == (0, True)
+
+
+def test_a_transfer_that_may_not_rerun_after_a_stale_read_answers_503_and_the_same_key_then_settles_it(
+    client: TestClient,
+    db: Database,
+    settings: Settings,
+    postgres_url: str,
+    api: Api,
+    admin: Account,
+    alice: Account,
+    bob: Account,
+) -> None:
+    """With no reruns allowed, a wallet closed under the lock cannot be re-resolved: the
+    request answers 503 try_again (nothing written, resend it) rather than 500."""
+    api.deposit(admin, alice.email, 1_000)
+    bob_wallet = open_wallet(client, bob)
+    settings.transfer_max_retries = 0
+    body = {"amount": 250, "currency": "USD", "to_wallet_id": bob_wallet}
+    headers = {**alice.headers, "Idempotency-Key": "stale-once"}
+
+    with holding_wallet_lock(postgres_url, bob_wallet) as locker:
+        sending = InThread(lambda: client.post("/v1/transfers", json=body, headers=headers))
+        close_under_the_lock(postgres_url, bob_wallet, locker)
+    busy = sending.result()
+    settings.transfer_max_retries = 8
+    again = client.post("/v1/transfers", json=body, headers=headers)
+
+    assert (busy.status_code, busy.json()["code"], busy.headers["Retry-After"]) == (503, "try_again", "1")
+    assert (again.status_code, again.json()["code"]) == (404, "recipient_not_found"), again.text
+    assert wallet_row(db, bob_wallet) == (0, True)
+    assert api.balance(alice) == 1_000

@@ -205,6 +205,8 @@ def create_admin(
             err=True,
         )
         raise typer.Exit(2)
+    _check_reason(reason)
+    email = _check_email(email, "--email ")
     settings, db = _database()
     existing = db.run(lambda s: operators.account_state(s, email))
     if existing is None:
@@ -249,12 +251,38 @@ def set_role(
     if role not in operators.ROLES:
         typer.echo(f"gopherpayd: --role must be user or admin, not {role!r}", err=True)
         raise typer.Exit(2)
+    _check_reason(reason)
+    email = _check_email(email, "")
     _, db = _database()
     existing = db.run(lambda s: operators.account_state(s, email))
     if existing is None:
         typer.echo(f"gopherpayd: there is no account for {service.normalize_email(email)}", err=True)
         raise typer.Exit(1)
     _change_role(db, existing, role, reason, "set-role", yes)
+
+
+def _check_reason(reason: str) -> None:
+    """The audit log's reason, by the API's rule (ReasonRequest), before the database is opened."""
+    from gopherpayd.admin.schemas import MAX_REASON_LENGTH
+
+    if not 1 <= len(reason) <= MAX_REASON_LENGTH:
+        typer.echo(
+            f"gopherpayd: --reason must be 1 to {MAX_REASON_LENGTH} characters (it has {len(reason)})",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+def _check_email(email: str, flag: str) -> str:
+    """The address by the API's rules (valid, and still valid once normalised): its canonical form."""
+    from gopherpayd.identity.emails import check_email
+    from gopherpayd.identity.errors import InvalidEmail
+
+    try:
+        return check_email(email)
+    except InvalidEmail as error:
+        typer.echo(f"gopherpayd: {flag}{email} is not a valid email address: {error.detail}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _database() -> tuple[Settings, Database]:

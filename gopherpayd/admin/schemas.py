@@ -12,9 +12,11 @@ from gopherpayd.identity.schemas import UserOut
 from gopherpayd.transfers.models import MAX_MEMO_LENGTH
 from gopherpayd.wallets.schemas import CURRENCY_PATTERN, WalletOut
 
+MAX_REASON_LENGTH = 500
+"""Also the limit `gopherpayd create-admin` and `set-role` hold --reason to."""
 REASON_FIELD = Field(
     min_length=1,
-    max_length=500,
+    max_length=MAX_REASON_LENGTH,
     description="Why; kept in the operators' audit log, never shown to the customer",
 )
 MEMO_FIELD = Field(

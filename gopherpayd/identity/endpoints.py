@@ -68,13 +68,17 @@ def me(principal: CurrentUser, context: Context) -> UserOut:
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
-def change_password(body: PasswordChangeRequest, principal: CurrentUser, context: Context) -> Response:
+def change_password(
+    body: PasswordChangeRequest, principal: CurrentUser, context: Context, client: Client
+) -> Response:
     """Change the password and revoke every other session."""
-    outcome = context.db.run(
-        lambda s: service.change_password(
-            s, context.settings, principal, body.current_password, body.new_password
-        )
+    # Like login: the attempt is taken before bcrypt, and bcrypt holds no transaction.
+    pending = context.db.run(
+        lambda s: service.begin_password_change(s, context.settings, principal, body.new_password, client)
     )
+    service.check_current_password(pending, body.current_password)
+    new_hash = service.hash_new_password(context.settings, body.new_password)
+    outcome = context.db.run(lambda s: service.finish_password_change(s, pending, new_hash, principal))
     outcome.unwrap()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -43,6 +43,14 @@ class MixedScriptEmail(BadRequest):
     code, title = "mixed_script_email", "Look-alike email address"
 
 
+class LookAlikeEmail(Conflict):
+    code, title = "look_alike_email", "Look-alike email address"
+
+
+class InvalidEmail(BadRequest):
+    code, title = "invalid_email", "Invalid email address"
+
+
 class PasswordTooShort(BadRequest):
     code, title = "password_too_short", "Password too short"
 

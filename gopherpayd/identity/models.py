@@ -16,6 +16,9 @@ class User(SQLModel, table=True):
     id: uuid.UUID = id_field()
     email: str = Field(max_length=254, unique=True, index=True)
     """Lower-cased at the edge; the unique login name."""
+    email_skeleton: str = Field(max_length=254, index=True)
+    """The email with look-alike characters replaced by what they pass for (emails.email_skeleton):
+    a new address whose skeleton an account already has is refused."""
     full_name: str = Field(max_length=200)
     password_hash: str = Field(max_length=100)
     role: str = Field(default="user", max_length=10)

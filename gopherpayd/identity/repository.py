@@ -20,6 +20,21 @@ def get_user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email)).first()
 
 
+def get_user_by_skeleton(session: Session, skeleton: str) -> User | None:
+    return session.exec(select(User).where(User.email_skeleton == skeleton)).first()
+
+
+def session_addresses(session: Session, email: str) -> list[str]:
+    """Every client address the account with this email has logged in from (any session, ever)."""
+    query = (
+        select(AuthSession.client_ip)
+        .join(User, col(User.id) == AuthSession.user_id)
+        .where(User.email == email, col(AuthSession.client_ip).is_not(None))
+        .distinct()
+    )
+    return [address for address in session.exec(query).all() if address is not None]
+
+
 def add(session: Session, row: User | AuthSession | RefreshToken | LoginFailure | SignupAttempt) -> None:
     session.add(row)
     session.flush()

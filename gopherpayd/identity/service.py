@@ -10,14 +10,16 @@ from sqlmodel import Session
 
 from gopherpayd.events import service as events
 from gopherpayd.identity import passwords, repository, throttling, tokens, verification
+from gopherpayd.identity.emails import check_email, email_skeleton, refuse_look_alikes
 from gopherpayd.identity.emails import normalize_email as normalize_email  # re-exported: callers use service
-from gopherpayd.identity.emails import refuse_look_alikes
 from gopherpayd.identity.errors import (
     AccountFrozen,
     AlreadyVerified,
     EmailTaken,
     InvalidCredentials,
+    InvalidEmail,
     InvalidRefreshToken,
+    LookAlikeEmail,
     RefreshTokenReused,
     SessionNotFound,
     SessionRevoked,
@@ -90,12 +92,21 @@ def create_user(
     password_hash: str | None = None,
 ) -> User:
     """A new account (`password_hash` when the caller already hashed `password`)."""
-    email = normalize_email(email)
+    email = check_email(email)
     refuse_look_alikes(email)
+    skeleton = email_skeleton(email)
+    # Two sign-ups of look-alikes at once: the second waits, then sees the first (Postgres).
+    repository.lock_throttle_keys(session, [f"skeleton:{skeleton}"])
     if repository.get_user_by_email(session, email) is not None:
         raise EmailTaken(f"an account for {email} already exists; log in instead")
+    if repository.get_user_by_skeleton(session, skeleton) is not None:
+        raise LookAlikeEmail(
+            "this address looks like the address of an existing account, so it could pass for it; "
+            "choose another one"
+        )
     user = User(
         email=email,
+        email_skeleton=skeleton,
         full_name=full_name,
         password_hash=password_hash or passwords.hash_password(password, settings.bcrypt_rounds),
         role=role,
@@ -137,9 +148,14 @@ def authenticate(session: Session, settings: Settings, access_token: str) -> Pri
 
 def begin_login(session: Session, settings: Settings, email: str, client: ClientInfo) -> PendingLogin:
     """A login's first, short transaction: take the attempt (or refuse, throttled), find the hash."""
-    email = normalize_email(email)
-    attempt = throttling.take_login_attempt(session, settings, email, client.address)
-    user = repository.get_user_by_email(session, email)
+    try:
+        account = check_email(email)
+    except InvalidEmail:
+        # No account can have it: answer as for any unknown account, counted under a key
+        # that fits the column whatever NFKC made of the address.
+        account = throttling.invalid_account_key(normalize_email(email))
+    attempt = throttling.take_login_attempt(session, settings, account, client.address)
+    user = repository.get_user_by_email(session, account)
     return PendingLogin(attempt, user.id if user else None, user.password_hash if user else None)
 
 
@@ -235,14 +251,34 @@ def get_user(session: Session, user_id: uuid.UUID) -> User:
     return user
 
 
-def change_password(
-    session: Session, settings: Settings, principal: Principal, current: str, new: str
-) -> Outcome[None]:
+def begin_password_change(
+    session: Session, settings: Settings, principal: Principal, new: str, client: ClientInfo
+) -> PendingLogin:
+    """A password change's first, short transaction: the current password is a login's secret,
+    so checking it takes an attempt through the login throttle (or is refused, throttled)."""
+    passwords.check_password_rules(new)  # a malformed new password costs no attempt
+    attempt = throttling.take_login_attempt(session, settings, principal.email, client.address)
     user = get_user(session, principal.user_id)
-    if not passwords.verify_password(current, user.password_hash):
+    return PendingLogin(attempt, user.id, user.password_hash)
+
+
+def check_current_password(pending: PendingLogin, current: str) -> None:
+    """bcrypt, outside any transaction; a wrong password leaves its failure counted."""
+    if pending.password_hash is None or not passwords.verify_password(current, pending.password_hash):
+        raise InvalidCredentials("current password is wrong")
+
+
+def finish_password_change(
+    session: Session, pending: PendingLogin, new_hash: str, principal: Principal
+) -> Outcome[None]:
+    """The second transaction: store the new hash unless the password changed meanwhile."""
+    user = get_user(session, principal.user_id)
+    if user.password_hash != pending.password_hash:
+        # Another change won while this one was in bcrypt: what was checked is no longer current.
         return Outcome.refused(InvalidCredentials("current password is wrong"))
+    throttling.login_succeeded(session, pending.attempt)
     now = utcnow()
-    user.password_hash = passwords.hash_password(new, settings.bcrypt_rounds)
+    user.password_hash = new_hash
     user.password_changed_at = now
     repository.update_user(session, user)
     repository.revoke_sessions(session, user.id, "password_changed", now, keep=principal.session_id)

@@ -9,7 +9,13 @@ Failed logins are counted over `login_failure_window`, three ways:
   is not slowed at all by it.
 - one address, all accounts: `login_max_failures_per_address`, then 429.
 - one account, all addresses: `login_max_failures_per_account` (much higher), a
-  backstop against guessing from many addresses.
+  backstop against guessing from many addresses. It never refuses an address the
+  account has logged in from before (a session's client_ip): guessers from
+  elsewhere cannot lock the owner out of their own devices, and those addresses
+  still have their own backoff.
+
+An address is an IPv4 address, or an IPv6 /64 (one host usually has a whole /64
+to choose addresses from), for the per-address and the account-and-address counts.
 
 An attempt is taken before the password is checked, atomically (locks per account
 and address, count, refuse or record a provisional failure, commit), so parallel
@@ -21,6 +27,8 @@ like real accounts, so the throttle tells nobody whether an account exists.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import math
 import uuid
 from dataclasses import dataclass
@@ -35,6 +43,27 @@ from gopherpayd.kit.errors import TooManyAttempts
 from gopherpayd.settings import Settings
 
 UNKNOWN_ADDRESS = "unknown"
+IPV6_PREFIX = 64
+
+
+def address_key(address: str | None) -> str:
+    """What the throttle counts a client address as: IPv4 as is, IPv6 by its /64."""
+    if not address:
+        return UNKNOWN_ADDRESS
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, IPV6_PREFIX), strict=False))
+    return str(parsed)
+
+
+def invalid_account_key(normalized_email: str) -> str:
+    """The account key for an address no account can have (not valid once normalised): fixed width."""
+    return "invalid:" + hashlib.sha256(normalized_email.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -50,7 +79,7 @@ def take_login_attempt(
     session: Session, settings: Settings, account: str, address: str | None
 ) -> LoginAttempt:
     """Refuse with 429 when throttled; else record the attempt as a failure (the caller commits)."""
-    address = address or UNKNOWN_ADDRESS
+    address = address_key(address)
     repository.lock_throttle_keys(session, [f"account:{account}", f"address:{address}"])
     now = utcnow()
     since = now - timedelta(seconds=settings.login_failure_window)
@@ -62,19 +91,29 @@ def take_login_attempt(
             settings.login_max_failures_per_address,
             now,
         ),
-        _hard_limit(
-            settings,
-            repository.failures_since(session, since, account=account),
-            settings.login_max_failures_per_account,
-            now,
-        ),
     ]
+    if not _logged_in_from(session, account, address):
+        waits.append(
+            _hard_limit(
+                settings,
+                repository.failures_since(session, since, account=account),
+                settings.login_max_failures_per_account,
+                now,
+            )
+        )
     wait = max(waits)
     if wait > 0:
         raise TooManyAttempts("too many failed logins; wait before trying again", retry_after=wait)
     failure = LoginFailure(account=account, address=address, created_at=now)
     repository.add(session, failure)
     return LoginAttempt(account, address, failure.id)
+
+
+def _logged_in_from(session: Session, account: str, address: str) -> bool:
+    """Whether the account has had a session from this address (its /64 for IPv6)."""
+    if address == UNKNOWN_ADDRESS:
+        return False
+    return any(address_key(known) == address for known in repository.session_addresses(session, account))
 
 
 def login_succeeded(session: Session, attempt: LoginAttempt) -> None:
@@ -107,7 +146,7 @@ def _seconds_until(moment: datetime, now: datetime) -> int:
 
 def count_signup(session: Session, settings: Settings, address: str | None) -> None:
     """Refuse with 429 past the per-address sign-up limit; else count this sign-up."""
-    address = address or UNKNOWN_ADDRESS
+    address = address_key(address)
     repository.lock_throttle_keys(session, [f"signup:{address}"])
     now = utcnow()
     recent = repository.signups_since(session, address, now - timedelta(seconds=settings.signup_window))

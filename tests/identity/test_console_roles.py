@@ -377,3 +377,65 @@ def test_the_cli_shows_a_console_action_in_the_audit_log(
         "role changed at the console",
     )
     assert DEFAULT_PASSWORD not in str(shown)
+
+
+# --- arguments are checked before the database is touched: a clear message, exit 2 ----------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("set-role", "bob@example.com", "--role", "user", "--yes", "--reason", "r" * 501),
+            "gopherpayd: --reason must be 1 to 500 characters (it has 501)\n",
+        ),
+        (
+            ("set-role", "bob@example.com", "--role", "user", "--yes", "--reason", ""),
+            "gopherpayd: --reason must be 1 to 500 characters (it has 0)\n",
+        ),
+        (
+            ("create-admin", "--email", "ops@example.com", "--reason", "r" * 600),
+            "gopherpayd: --reason must be 1 to 500 characters (it has 600)\n",
+        ),
+        (
+            ("create-admin", "--email", "o" * 300 + "@example.com"),
+            f"gopherpayd: --email {'o' * 300}@example.com is not a valid email address: "
+            "it must be at most 254 characters (it has 312)\n",
+        ),
+        (
+            ("create-admin", "--email", "not-an-email"),
+            "gopherpayd: --email not-an-email is not a valid email address: "
+            "An email address must have an @-sign.\n",
+        ),
+        (
+            ("set-role", "\ufdfa@example.com", "--role", "user", "--yes"),
+            "gopherpayd: \ufdfa@example.com is not a valid email address: this address is not valid "
+            "once normalised (NFKC): it contains spaces\n",
+        ),
+    ],
+    ids=[
+        "set-role-long-reason",
+        "set-role-empty-reason",
+        "create-admin-long-reason",
+        "long-email",
+        "not-an-email",
+        "nfkc-spaces",
+    ],
+)
+def test_bad_console_arguments_exit_2_with_a_message_and_change_nothing(
+    client: TestClient,
+    gopherpayd: Gopherpayd,
+    admin: Account,
+    bob: Account,
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    refused = (
+        gopherpayd(*args, "--password-stdin", input="ops-password-1\n")
+        if args[0] == "create-admin"
+        else gopherpayd(*args)
+    )
+
+    assert (refused.returncode, refused.stdout, refused.stderr) == (2, "", message)
+    assert role_of(client, admin, bob.email) == "user"
+    assert audit_log(client, admin) == []

@@ -1,5 +1,5 @@
-"""Migration 20261202_0004 (login attempts, sign-ups, console actions in the audit log): it
-matches the models, and it goes down and up again on both backends."""
+"""Migrations 20261202_0004 (login attempts, sign-ups, console actions in the audit log) and
+20261202_0005 (email skeletons): they match the models, and go down and up again on both backends."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def test_downgrading_hands_console_actions_to_their_account_and_upgrading_again_
     user_id, entry_id = uuid.uuid4(), uuid.uuid4()
     engine = create_engine(fresh_url)
     as_id = (lambda value: value.hex) if fresh_url.startswith("sqlite") else str
+    command.downgrade(alembic_config(fresh_url), "20261202_0004")  # the rows as 0004 knew them
     with engine.begin() as connection:
         connection.execute(
             text(
@@ -132,3 +133,41 @@ def test_upgrading_removes_codes_left_in_clear_and_keeps_the_rest(fresh_url: str
         "payload": {"expires_in": 900},
     }
     assert "123456" not in stored + parked
+
+
+def test_the_email_skeleton_migration_fills_in_existing_accounts_and_goes_down_and_up(
+    fresh_url: str,
+) -> None:
+    engine = create_engine(fresh_url)
+    as_id = (lambda value: value.hex) if fresh_url.startswith("sqlite") else str
+    config = alembic_config(fresh_url)
+    command.downgrade(config, "20261202_0004")
+    with engine.begin() as connection:
+        for email in ("b0b@example.com", "\u0430\u0441\u0435@example.com"):
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, email, full_name, password_hash, role, frozen, created_at, "
+                    "password_changed_at, event_seq) VALUES (:id, :email, 'Someone', 'x', 'user', "
+                    "false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0)"
+                ),
+                {"id": as_id(uuid.uuid4()), "email": email},
+            )
+
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        skeletons = connection.execute(text("SELECT email_skeleton FROM users ORDER BY email")).scalars()
+        filled = sorted(skeletons)
+    command.downgrade(config, "20261202_0004")
+    command.upgrade(config, "head")
+
+    def only_users(item: Any, _name: str | None, type_: str, _reflected: bool, _other: Any) -> bool:
+        table = item if type_ == "table" else getattr(item, "table", None)
+        return getattr(table, "name", None) == "users"
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"include_object": only_users})
+        differences = compare_metadata(context, metadata)
+    engine.dispose()
+
+    assert filled == ["ace@example.com", "bob@example.com"]
+    assert differences == []

@@ -3,7 +3,7 @@
 A login takes its attempt (counted as a failure until it succeeds) in a short
 transaction before bcrypt runs, so guesses that arrive together cannot all pass the
 count before any of them is recorded; and bcrypt runs outside any transaction, so on
-SQLite a failed login no longer keeps the one write lock while it hashes.
+SQLite a failed login (or a password change) no longer keeps the one write lock while it hashes.
 """
 
 from __future__ import annotations
@@ -79,6 +79,39 @@ def guess_in_parallel(url: str, email: str, guesses: int, gate: BcryptGate | Non
         return sorted(pool.map(guess, range(guesses)))
 
 
+HELD_PASSWORD = "held-in-bcrypt"
+
+
+def runs_while_held_in_bcrypt(
+    monkeypatch: pytest.MonkeyPatch, hold: Callable[[], object], write: Callable[[], object]
+) -> bool:
+    """Run `hold` (a request that checks HELD_PASSWORD) until it is inside bcrypt, then `write`;
+    True when `write` finished while `hold` was still held there."""
+    inside, release = threading.Event(), threading.Event()
+    check = passwords.verify_password
+
+    def held(password: str, password_hash: str) -> bool:
+        if password == HELD_PASSWORD:
+            inside.set()
+            release.wait(timeout=60)
+        return check(password, password_hash)
+
+    monkeypatch.setattr(passwords, "verify_password", held)
+    holding = threading.Thread(target=hold)
+    holding.start()
+    writing = threading.Thread(target=write)
+    try:
+        assert inside.wait(timeout=10), "the request never reached bcrypt"
+        writing.start()
+        writing.join(timeout=10)
+        return not writing.is_alive()
+    finally:
+        release.set()
+        holding.join(timeout=60)
+        if writing.ident is not None:
+            writing.join(timeout=60)
+
+
 @pytest.fixture
 def hold_bcrypt(monkeypatch: pytest.MonkeyPatch) -> Callable[[], BcryptGate]:
     """From now on, password checks go through a gate for GUESSES requests."""
@@ -130,38 +163,50 @@ def test_a_transfer_commits_while_a_failed_login_is_inside_bcrypt(
             s, settings, "operator@example.com", "Operator", DEFAULT_PASSWORD, role=admin_role
         )
     )
-    inside, release = threading.Event(), threading.Event()
-    check = passwords.verify_password
-
-    def held(password: str, password_hash: str) -> bool:
-        if password == "held-in-bcrypt":
-            inside.set()
-            release.wait(timeout=60)
-        return check(password, password_hash)
-
     with httpx.Client(base_url=url, timeout=60) as http:
         api = Api(http)
         admin = api.login("operator@example.com")
         alice, bob = api.signup("alice@example.com"), api.signup("bob@example.com")
         api.deposit(admin, alice.email, 1_000)
-        monkeypatch.setattr(passwords, "verify_password", held)
-        wrong = {"email": bob.email, "password": "held-in-bcrypt"}
-        failing = threading.Thread(target=lambda: httpx.post(f"{url}/v1/auth/login", json=wrong, timeout=60))
-        failing.start()
+        wrong = {"email": bob.email, "password": HELD_PASSWORD}
         sent: list[httpx.Response] = []
-        transfer = threading.Thread(target=lambda: sent.append(api.transfer(alice, bob.email, 250)))
-        try:
-            assert inside.wait(timeout=10), "the login never reached bcrypt"
-            transfer.start()
-            transfer.join(timeout=10)
-            finished_while_held = not transfer.is_alive()
-        finally:
-            release.set()
-            failing.join(timeout=60)
-            if transfer.ident is not None:
-                transfer.join(timeout=60)
+
+        finished_while_held = runs_while_held_in_bcrypt(
+            monkeypatch,
+            hold=lambda: httpx.post(f"{url}/v1/auth/login", json=wrong, timeout=60),
+            write=lambda: sent.append(api.transfer(alice, bob.email, 250)),
+        )
 
         assert finished_while_held, "the transfer waited for a failed login's bcrypt"
+        assert sent[0].status_code == 201, sent[0].text
+        assert (api.balance(alice), api.balance(bob)) == (750, 250)
+
+
+def test_a_transfer_commits_while_a_password_change_is_inside_bcrypt(
+    serve_with: Callable[..., str], db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = serve_with()
+    admin_role = identity_service.ADMIN_ROLE
+    db.run(
+        lambda s: identity_service.create_user(
+            s, settings, "operator@example.com", "Operator", DEFAULT_PASSWORD, role=admin_role
+        )
+    )
+    with httpx.Client(base_url=url, timeout=60) as http:
+        api = Api(http)
+        admin = api.login("operator@example.com")
+        alice, bob = api.signup("alice@example.com"), api.signup("bob@example.com")
+        api.deposit(admin, alice.email, 1_000)
+        change = {"current_password": HELD_PASSWORD, "new_password": "a-new-password-1"}
+        sent: list[httpx.Response] = []
+
+        finished_while_held = runs_while_held_in_bcrypt(
+            monkeypatch,
+            hold=lambda: httpx.post(f"{url}/v1/me/password", json=change, headers=bob.headers, timeout=60),
+            write=lambda: sent.append(api.transfer(alice, bob.email, 250)),
+        )
+
+        assert finished_while_held, "the transfer waited for a password change's bcrypt"
         assert sent[0].status_code == 201, sent[0].text
         assert (api.balance(alice), api.balance(bob)) == (750, 250)
 

@@ -237,7 +237,8 @@ def test_the_owners_login_forgets_only_the_failures_from_the_owners_address(
     fail_logins(attacker, "carol@example.com", 2)
 
     assert_problem(login(attacker, "carol@example.com", WRONG), 429, "too_many_attempts")
-    assert login(owner, "carol@example.com").status_code == 429
+    # The owner has logged in from their address: the account-wide ceiling spares it.
+    assert login(owner, "carol@example.com").status_code == 200
 
 
 # --- sign-ups per client address ----------------------------------------------------------
@@ -272,3 +273,102 @@ def test_a_refused_signup_does_not_count(client_with: ClientFactory) -> None:
     )
     assert_problem(short, 400, "password_too_short")
     assert try_signup(prober, "one@example.com").status_code == 201
+
+
+# --- the account-wide ceiling spares addresses the owner logged in from; IPv6 per /64 -------
+
+
+def test_the_account_wide_ceiling_does_not_refuse_an_address_the_owner_logged_in_from(
+    client_with: ClientFactory,
+) -> None:
+    settings = {"login_failures_before_backoff": 100, "login_max_failures_per_account": 4}
+    owner = client_with(address=OWNER, **settings)
+    signup(owner, "carol@example.com")
+    assert login(owner, "carol@example.com").status_code == 200
+    for n in range(1, 5):
+        fail_logins(client_with(address=f"203.0.113.{n}", **settings), "carol@example.com", 1)
+    stranger = client_with(address="192.0.2.99", **settings)
+
+    assert_problem(login(stranger, "carol@example.com"), 429, "too_many_attempts")
+    logged_in = login(owner, "carol@example.com")
+
+    assert logged_in.status_code == 200, logged_in.text
+
+
+def test_a_known_address_is_spared_only_for_the_account_that_logged_in_from_it(
+    client_with: ClientFactory,
+) -> None:
+    settings = {"login_failures_before_backoff": 100, "login_max_failures_per_account": 4}
+    owner = client_with(address=OWNER, **settings)
+    signup(owner, "carol@example.com")
+    signup(owner, "dave@example.com")
+    assert login(owner, "carol@example.com").status_code == 200
+    for n in range(1, 5):
+        fail_logins(client_with(address=f"203.0.113.{n}", **settings), "dave@example.com", 1)
+
+    assert_problem(login(owner, "dave@example.com"), 429, "too_many_attempts")
+
+
+def test_ipv6_clients_in_one_slash_64_count_as_one_address(client_with: ClientFactory) -> None:
+    settings = {"login_failures_before_backoff": 3, "login_backoff_initial": 600}
+    signup(client_with(address=OWNER, **settings), "carol@example.com")
+    for n in range(1, 4):
+        fail_logins(client_with(address=f"2001:db8::{n:x}", **settings), "carol@example.com", 1)
+
+    throttled = login(client_with(address="2001:db8::ffff:1", **settings), "carol@example.com", WRONG)
+    elsewhere = login(client_with(address="2001:db8:0:1::1", **settings), "carol@example.com", WRONG)
+
+    assert_problem(throttled, 429, "too_many_attempts")
+    assert_problem(elsewhere, 401, "invalid_credentials")
+
+
+def test_the_per_address_ceiling_counts_a_slash_64_as_one_address(client_with: ClientFactory) -> None:
+    settings = {"login_max_failures_per_address": 3}
+    for n in range(1, 4):
+        client = client_with(address=f"2001:db8::{n:x}", **settings)
+        fail_logins(client, f"user{n}@example.com", 1)
+
+    response = login(client_with(address="2001:db8::abcd", **settings), "other@example.com", WRONG)
+
+    assert_problem(response, 429, "too_many_attempts")
+
+
+# --- a password change checks the current password through the same throttle ----------------
+
+
+def change_password(client: TestClient, token: str, current: str) -> httpx.Response:
+    return client.post(
+        "/v1/me/password",
+        json={"current_password": current, "new_password": "a-new-password-1"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def test_wrong_current_passwords_are_throttled_like_failed_logins(client_with: ClientFactory) -> None:
+    client = client_with(login_failures_before_backoff=3, login_backoff_initial=600)
+    signup(client, "carol@example.com")
+    token = login(client, "carol@example.com").json()["access_token"]
+    for _ in range(3):
+        assert_problem(change_password(client, token, WRONG), 401, "invalid_credentials")
+
+    throttled = change_password(client, token, WRONG)
+    right = change_password(client, token, DEFAULT_PASSWORD)
+
+    assert_problem(throttled, 429, "too_many_attempts")
+    assert 0 < retry_after(throttled) <= 900
+    assert_problem(right, 429, "too_many_attempts")
+    assert login(client, "carol@example.com").status_code == 429
+
+
+def test_a_right_current_password_changes_it_and_clears_the_failures(client_with: ClientFactory) -> None:
+    client = client_with(login_failures_before_backoff=3, login_backoff_initial=600)
+    signup(client, "carol@example.com")
+    token = login(client, "carol@example.com").json()["access_token"]
+    for _ in range(2):
+        assert_problem(change_password(client, token, WRONG), 401, "invalid_credentials")
+
+    assert change_password(client, token, DEFAULT_PASSWORD).status_code == 204
+
+    for _ in range(2):
+        assert_problem(change_password(client, token, WRONG), 401, "invalid_credentials")
+    assert login(client, "carol@example.com", "a-new-password-1").status_code == 200

@@ -89,7 +89,7 @@ def serve(
     """Serve the HTTP API (migrating the database first)."""
     import uvicorn
 
-    from gopherpayd.kit.migrate import upgrade_to_head
+    from gopherpayd.migrate import upgrade_to_head
 
     if (tls_cert is None) != (tls_key is None):
         typer.echo("gopherpayd: --tls-cert and --tls-key go together", err=True)
@@ -167,7 +167,7 @@ def _run_server(config: uvicorn.Config, listener: socket.socket) -> None:
 @app.command("migrate")
 def migrate_command() -> None:
     """Apply database migrations up to the newest."""
-    from gopherpayd.kit.migrate import upgrade_to_head
+    from gopherpayd.migrate import upgrade_to_head
 
     settings = _settings()
     upgrade_to_head(settings.effective_database_url)
@@ -259,7 +259,7 @@ def set_role(
 
 def _database() -> tuple[Settings, Database]:
     from gopherpayd.kit.db import Database
-    from gopherpayd.kit.migrate import upgrade_to_head
+    from gopherpayd.migrate import upgrade_to_head
 
     settings = _settings()
     upgrade_to_head(settings.effective_database_url)

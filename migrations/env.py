@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from gopherpayd.kit.tables import metadata
+from gopherpayd.tables import metadata
 
 config = context.config
 

@@ -16,8 +16,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from gopherpayd.kit.migrate import alembic_config, upgrade_to_head
-from gopherpayd.kit.tables import metadata
+from gopherpayd.migrate import alembic_config, upgrade_to_head
+from gopherpayd.tables import metadata
 from tests.support.databases import create_postgres_database, drop_postgres_database
 
 TABLES = {"login_failures", "signup_attempts", "audit_log"}

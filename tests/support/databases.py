@@ -14,7 +14,7 @@ import psycopg
 from sqlalchemy import text
 
 from gopherpayd.kit.db import Database
-from gopherpayd.kit.migrate import upgrade_to_head
+from gopherpayd.migrate import upgrade_to_head
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "GOPHERPAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"

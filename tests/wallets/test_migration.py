@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from gopherpayd.admin import service as admin_service
-from gopherpayd.kit.migrate import alembic_config, upgrade_to_head
+from gopherpayd.migrate import alembic_config, upgrade_to_head
 from tests.support.databases import POSTGRES_ADMIN_DSN, drop_postgres_database, ensure_postgres_running
 
 BEFORE = "20261126_0002"

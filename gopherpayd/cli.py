@@ -165,13 +165,66 @@ def _run_server(config: uvicorn.Config, listener: socket.socket) -> None:
 
 
 @app.command("migrate")
-def migrate_command() -> None:
-    """Apply database migrations up to the newest."""
-    from gopherpayd.kit.migrate import upgrade_to_head
+def migrate_command(
+    history: Annotated[
+        bool, typer.Option("--history", help="List the migrations, oldest last, marking current and head.")
+    ] = False,
+    current: Annotated[
+        bool, typer.Option("--current", help="Print the revision the database is at; change nothing.")
+    ] = False,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="REV",
+            help="Upgrade or downgrade to REV (a revision id or a unique prefix of one, head or base) "
+            "instead of the newest. A downgrade can drop tables and columns with their data.",
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm a downgrade without asking (scripts).")] = False,
+) -> None:
+    """Apply database migrations up to the newest (or --to REV); or show --history / --current."""
+    from gopherpayd.kit import migrate
 
+    if sum((history, current, to is not None)) > 1:
+        typer.echo("gopherpayd: --history, --current and --to go one at a time", err=True)
+        raise typer.Exit(2)
+    if to is not None:
+        try:
+            target = migrate.resolve_revision(to)
+        except migrate.UnknownRevision as error:
+            typer.echo(f"gopherpayd: --to: {error}", err=True)
+            raise typer.Exit(2) from None
     settings = _settings()
-    upgrade_to_head(settings.effective_database_url)
-    typer.echo("database is up to date", err=True)
+    url = settings.effective_database_url
+    if history or current:
+        at = migrate.current_revision(url)
+        known = migrate.revisions()
+        if current:
+            head = " (head)" if known and at == known[-1].id else ""
+            typer.echo(f"{at}{head}" if at else "base (no migration applied)")
+            return
+        for item in reversed(known):
+            marks = (" (head)" if item is known[-1] else "") + (" (current)" if item.id == at else "")
+            typer.echo(f"{item.id}{marks}  {item.title}")
+        return
+    if to is None:
+        migrate.upgrade_to_head(url)
+        typer.echo("database is up to date", err=True)
+        return
+    order = [migrate.BASE, *(item.id for item in migrate.revisions())]
+    before = migrate.current_revision(url) or migrate.BASE
+    if before in order and order.index(target) < order.index(before):
+        _confirm(f"Downgrade the database from {before} to {target}? Data in what it drops is lost.", yes)
+    try:
+        before_rev, after = migrate.migrate_to(url, target)
+    except migrate.UnknownRevision as error:
+        typer.echo(f"gopherpayd: {error}", err=True)
+        raise typer.Exit(1) from None
+    if (before_rev or migrate.BASE) == after:
+        typer.echo(f"the database is already at {after}; nothing changed", err=True)
+    else:
+        typer.echo(f"migrated the database from {before_rev or migrate.BASE} to {after}", err=True)
 
 
 @app.command("create-admin")

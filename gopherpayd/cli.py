@@ -28,7 +28,8 @@ app = typer.Typer(
     name="gopherpayd",
     help="GopherPay daemon: the HTTP API over the ledger, and its maintenance commands.\n\n"
     "Configuration comes from GOPHERPAY_* environment variables and the optional TOML file "
-    "GOPHERPAY_CONFIG (default: <data dir>/gopherpayd.toml). With no GOPHERPAY_DATABASE_URL the "
+    "GOPHERPAYD_CONFIG (default: <data dir>/gopherpayd.toml; GOPHERPAY_CONFIG is the CLI's "
+    "config file, not the daemon's). With no GOPHERPAY_DATABASE_URL the "
     "daemon keeps its data in a SQLite file in GOPHERPAY_DATA_DIR.",
     no_args_is_help=True,
     add_completion=False,
@@ -48,7 +49,22 @@ def _settings() -> Settings:
             typer.echo(f"gopherpayd: invalid configuration: {item['msg']}", err=True)
         raise typer.Exit(2) from None
     _secure_data_dir(settings)
+    _note_the_cli_config_variable()
     return settings
+
+
+def _note_the_cli_config_variable() -> None:
+    """An operator who pointed GOPHERPAY_CONFIG at the daemon's TOML hears where it goes now."""
+    import os
+
+    from gopherpayd.settings import CLI_CONFIG_VARIABLE, CONFIG_VARIABLE
+
+    if os.environ.get(CLI_CONFIG_VARIABLE) and not os.environ.get(CONFIG_VARIABLE):
+        typer.echo(
+            f"gopherpayd: note: {CLI_CONFIG_VARIABLE} names the gopherpay CLI's config file and is not "
+            f"read here; the daemon's TOML file is {CONFIG_VARIABLE}",
+            err=True,
+        )
 
 
 def _secure_data_dir(settings: Settings) -> None:
@@ -90,6 +106,7 @@ def serve(
     import uvicorn
 
     from gopherpayd.kit.migrate import upgrade_to_head
+    from gopherpayd.settings import ensure_signing_key
 
     if (tls_cert is None) != (tls_key is None):
         typer.echo("gopherpayd: --tls-cert and --tls-key go together", err=True)
@@ -99,7 +116,7 @@ def serve(
     settings = _settings()
     if migrate:
         upgrade_to_head(settings.effective_database_url)
-    settings.signing_key  # noqa: B018 - create the secret before workers race for it
+    ensure_signing_key(settings)  # before the workers start, so they all read the same one
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     where = (
         "SQLite file " + settings.effective_database_url.removeprefix("sqlite:///")
@@ -405,9 +422,11 @@ def worker(
     from gopherpayd.kit.db import Database
     from gopherpayd.notifications.wiring import make_handler
     from gopherpayd.notifications.worker import Worker
+    from gopherpayd.settings import ensure_signing_key
 
     settings = _settings()
     _require_kafka(settings, "worker")
+    ensure_signing_key(settings)  # opens the sealed verification codes it emails
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     ensure_topics(settings)
     db = Database(settings.effective_database_url)

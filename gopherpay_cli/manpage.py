@@ -56,7 +56,11 @@ class ManPage:
 def cli_environment() -> Entries:
     return (
         ("GOPHERPAY_SERVER", "The daemon's URL, unless --server is given."),
-        ("GOPHERPAY_CONFIG", "Path of the config file, instead of the default below."),
+        (
+            "GOPHERPAY_CONFIG",
+            "Path of the config file, instead of the default below "
+            "(the daemon's TOML file is GOPHERPAYD_CONFIG, see gopherpayd(8)).",
+        ),
         (
             "GOPHERPAY_TOKEN",
             "An access token to use instead of the stored login, for scripts and CI. "
@@ -80,7 +84,13 @@ def daemon_environment() -> Entries:
         settings_module = importlib.import_module("gopherpayd.settings")
     except ModuleNotFoundError:
         return ()
-    entries = [("GOPHERPAY_CONFIG", "Path of the TOML config file (default: <data dir>/gopherpayd.toml).")]
+    entries = [
+        (
+            "GOPHERPAYD_CONFIG",
+            "Path of the TOML config file (default: <data dir>/gopherpayd.toml). "
+            "GOPHERPAY_CONFIG is the CLI's config file and is not read by the daemon.",
+        )
+    ]
     settings_class = settings_module.Settings
     docstrings = attribute_docstrings(settings_class)
     for name, field in settings_class.model_fields.items():
@@ -141,9 +151,18 @@ GOPHERPAYD = ManPage(
     ),
     environment=daemon_environment,
     files=(
-        ("<data dir>/gopherpayd.toml", "Optional configuration file."),
+        ("<data dir>/gopherpayd.toml", "Optional configuration file (another one: GOPHERPAYD_CONFIG)."),
         ("<data dir>/gopherpay.db", "The embedded SQLite database, when no database URL is set."),
-        ("<data dir>/jwt-secret", "The generated token signing secret (mode 0600)."),
+        (
+            "<data dir>/jwt-secret",
+            "The generated token signing secret (mode 0600), created when serve or worker first "
+            "starts without GOPHERPAY_JWT_SECRET.",
+        ),
+        (
+            "alembic.ini",
+            "In the source tree: lets alembic(1) itself migrate the database the settings name, "
+            "e.g. alembic upgrade head, alembic history.",
+        ),
     ),
 )
 

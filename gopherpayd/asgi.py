@@ -1,6 +1,8 @@
 """ASGI entry point for uvicorn: the app built from the environment's settings."""
 
 from gopherpayd.app import create_app
-from gopherpayd.settings import Settings
+from gopherpayd.settings import Settings, ensure_signing_key
 
-app = create_app(Settings())
+settings = Settings()
+ensure_signing_key(settings)  # `gopherpayd serve` did it already; plain `uvicorn gopherpayd.asgi:app` not
+app = create_app(settings)

@@ -28,7 +28,8 @@ app = typer.Typer(
     name="gopherpayd",
     help="GopherPay daemon: the HTTP API over the ledger, and its maintenance commands.\n\n"
     "Configuration comes from GOPHERPAY_* environment variables and the optional TOML file "
-    "GOPHERPAY_CONFIG (default: <data dir>/gopherpayd.toml). With no GOPHERPAY_DATABASE_URL the "
+    "GOPHERPAYD_CONFIG (default: <data dir>/gopherpayd.toml; GOPHERPAY_CONFIG is the CLI's "
+    "config file, not the daemon's). With no GOPHERPAY_DATABASE_URL the "
     "daemon keeps its data in a SQLite file in GOPHERPAY_DATA_DIR.",
     no_args_is_help=True,
     add_completion=False,
@@ -48,7 +49,22 @@ def _settings() -> Settings:
             typer.echo(f"gopherpayd: invalid configuration: {item['msg']}", err=True)
         raise typer.Exit(2) from None
     _secure_data_dir(settings)
+    _note_the_cli_config_variable()
     return settings
+
+
+def _note_the_cli_config_variable() -> None:
+    """An operator who pointed GOPHERPAY_CONFIG at the daemon's TOML hears where it goes now."""
+    import os
+
+    from gopherpayd.settings import CLI_CONFIG_VARIABLE, CONFIG_VARIABLE
+
+    if os.environ.get(CLI_CONFIG_VARIABLE) and not os.environ.get(CONFIG_VARIABLE):
+        typer.echo(
+            f"gopherpayd: note: {CLI_CONFIG_VARIABLE} names the gopherpay CLI's config file and is not "
+            f"read here; the daemon's TOML file is {CONFIG_VARIABLE}",
+            err=True,
+        )
 
 
 def _secure_data_dir(settings: Settings) -> None:
@@ -89,7 +105,8 @@ def serve(
     """Serve the HTTP API (migrating the database first)."""
     import uvicorn
 
-    from gopherpayd.kit.migrate import upgrade_to_head
+    from gopherpayd.migrate import upgrade_to_head
+    from gopherpayd.settings import ensure_signing_key
 
     if (tls_cert is None) != (tls_key is None):
         typer.echo("gopherpayd: --tls-cert and --tls-key go together", err=True)
@@ -99,7 +116,7 @@ def serve(
     settings = _settings()
     if migrate:
         upgrade_to_head(settings.effective_database_url)
-    settings.signing_key  # noqa: B018 - create the secret before workers race for it
+    ensure_signing_key(settings)  # before the workers start, so they all read the same one
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     where = (
         "SQLite file " + settings.effective_database_url.removeprefix("sqlite:///")
@@ -165,13 +182,66 @@ def _run_server(config: uvicorn.Config, listener: socket.socket) -> None:
 
 
 @app.command("migrate")
-def migrate_command() -> None:
-    """Apply database migrations up to the newest."""
-    from gopherpayd.kit.migrate import upgrade_to_head
+def migrate_command(
+    history: Annotated[
+        bool, typer.Option("--history", help="List the migrations, oldest last, marking current and head.")
+    ] = False,
+    current: Annotated[
+        bool, typer.Option("--current", help="Print the revision the database is at; change nothing.")
+    ] = False,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="REV",
+            help="Upgrade or downgrade to REV (a revision id or a unique prefix of one, head or base) "
+            "instead of the newest. A downgrade can drop tables and columns with their data.",
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm a downgrade without asking (scripts).")] = False,
+) -> None:
+    """Apply database migrations up to the newest (or --to REV); or show --history / --current."""
+    from gopherpayd import migrate
 
+    if sum((history, current, to is not None)) > 1:
+        typer.echo("gopherpayd: --history, --current and --to go one at a time", err=True)
+        raise typer.Exit(2)
+    if to is not None:
+        try:
+            target = migrate.resolve_revision(to)
+        except migrate.UnknownRevision as error:
+            typer.echo(f"gopherpayd: --to: {error}", err=True)
+            raise typer.Exit(2) from None
     settings = _settings()
-    upgrade_to_head(settings.effective_database_url)
-    typer.echo("database is up to date", err=True)
+    url = settings.effective_database_url
+    if history or current:
+        at = migrate.current_revision(url)
+        known = migrate.revisions()
+        if current:
+            head = " (head)" if known and at == known[-1].id else ""
+            typer.echo(f"{at}{head}" if at else "base (no migration applied)")
+            return
+        for item in reversed(known):
+            marks = (" (head)" if item is known[-1] else "") + (" (current)" if item.id == at else "")
+            typer.echo(f"{item.id}{marks}  {item.title}")
+        return
+    if to is None:
+        migrate.upgrade_to_head(url)
+        typer.echo("database is up to date", err=True)
+        return
+    order = [migrate.BASE, *(item.id for item in migrate.revisions())]
+    before = migrate.current_revision(url) or migrate.BASE
+    if before in order and order.index(target) < order.index(before):
+        _confirm(f"Downgrade the database from {before} to {target}? Data in what it drops is lost.", yes)
+    try:
+        before_rev, after = migrate.migrate_to(url, target)
+    except migrate.UnknownRevision as error:
+        typer.echo(f"gopherpayd: {error}", err=True)
+        raise typer.Exit(1) from None
+    if (before_rev or migrate.BASE) == after:
+        typer.echo(f"the database is already at {after}; nothing changed", err=True)
+    else:
+        typer.echo(f"migrated the database from {before_rev or migrate.BASE} to {after}", err=True)
 
 
 @app.command("create-admin")
@@ -287,7 +357,7 @@ def _check_email(email: str, flag: str) -> str:
 
 def _database() -> tuple[Settings, Database]:
     from gopherpayd.kit.db import Database
-    from gopherpayd.kit.migrate import upgrade_to_head
+    from gopherpayd.migrate import upgrade_to_head
 
     settings = _settings()
     upgrade_to_head(settings.effective_database_url)
@@ -380,9 +450,11 @@ def worker(
     from gopherpayd.kit.db import Database
     from gopherpayd.notifications.wiring import make_handler
     from gopherpayd.notifications.worker import Worker
+    from gopherpayd.settings import ensure_signing_key
 
     settings = _settings()
     _require_kafka(settings, "worker")
+    ensure_signing_key(settings)  # opens the sealed verification codes it emails
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     ensure_topics(settings)
     db = Database(settings.effective_database_url)

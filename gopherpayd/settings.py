@@ -1,4 +1,8 @@
-"""The daemon's one settings object, read from GOPHERPAY_* variables and an optional TOML file."""
+"""The daemon's one settings object, read from GOPHERPAY_* variables and an optional TOML file
+(GOPHERPAYD_CONFIG; GOPHERPAY_CONFIG is the CLI's own config file).
+
+Reading settings writes nothing: the generated JWT secret is created by ensure_signing_key, a
+start-up step of the commands that sign or verify with it."""
 
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ MIN_PRODUCTION_BCRYPT_ROUNDS = 10
 _OFF_WORDS = {"", "false", "no", "off", "0"}
 _ON_WORDS = {"true", "yes", "on", "1"}
 JWT_SECRET_FILE = "jwt-secret"
+CONFIG_VARIABLE = "GOPHERPAYD_CONFIG"
+CLI_CONFIG_VARIABLE = "GOPHERPAY_CONFIG"
 
 
 def default_data_dir() -> Path:
@@ -30,7 +36,7 @@ def default_data_dir() -> Path:
 
 
 def config_file_path() -> Path:
-    explicit = os.environ.get("GOPHERPAY_CONFIG")
+    explicit = os.environ.get(CONFIG_VARIABLE)
     if explicit:
         return Path(explicit)
     data_dir = os.environ.get("GOPHERPAY_DATA_DIR")
@@ -190,17 +196,34 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
 
+    @property
+    def jwt_secret_file(self) -> Path:
+        """Where the generated JWT secret is kept when GOPHERPAY_JWT_SECRET is not set."""
+        return self.data_dir / JWT_SECRET_FILE
+
     @cached_property
     def signing_key(self) -> str:
-        """The JWT secret: configured, or generated once and kept in the data dir with mode 0600."""
+        """The JWT secret: configured, or the one ensure_signing_key generated. Only reads."""
         if self.jwt_secret:
             return self.jwt_secret
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self.data_dir / JWT_SECRET_FILE
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        return path.read_text().strip()
+            return self.jwt_secret_file.read_text().strip()
+        except FileNotFoundError:
+            raise RuntimeError(
+                f"no JWT secret: GOPHERPAY_JWT_SECRET is not set and {self.jwt_secret_file} does not "
+                "exist yet (gopherpayd serve creates it on first start)"
+            ) from None
+
+
+def ensure_signing_key(settings: Settings) -> None:
+    """Start-up: unless GOPHERPAY_JWT_SECRET is set, generate 256 random bits once and keep them in
+    the data dir with mode 0600. Safe when several processes start at once (O_EXCL)."""
+    if settings.jwt_secret:
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(settings.jwt_secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))

@@ -1,20 +1,48 @@
-"""Alembic environment: runs migrations against the URL the daemon's settings give."""
+"""Alembic environment: runs migrations against the URL the daemon's settings give.
+
+`gopherpayd migrate` passes the URL (and, on Postgres, a connection that holds the migration
+lock). Plain `alembic` (with the top-level alembic.ini) reads the daemon's own settings:
+GOPHERPAY_DATABASE_URL, or the embedded SQLite file in the data directory.
+"""
+
+from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from gopherpayd.kit.tables import metadata
+from gopherpayd.migrate import migration_lock
+from gopherpayd.tables import metadata
 
 config = context.config
 
 
-def run_migrations_online() -> None:
+def _database_url() -> str:
     url = config.get_main_option("sqlalchemy.url")
+    if url:
+        return url
+    from pydantic import ValidationError
+
+    from gopherpayd.kit.files import private_sqlite_file, secure_data_dir
+    from gopherpayd.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(item["msg"] for item in error.errors())
+        raise SystemExit(f"invalid gopherpayd configuration: {problems}") from None
+    # As the daemon does before it writes: the data directory 0700, the SQLite file 0600.
+    secure_data_dir(settings.data_dir)
+    private_sqlite_file(settings.effective_database_url)
+    return settings.effective_database_url
+
+
+def run_migrations_online() -> None:
     connectable = config.attributes.get("connection")
     if connectable is None:
-        engine = create_engine(url, poolclass=pool.NullPool)
-        with engine.connect() as connection:
+        engine = create_engine(_database_url(), poolclass=pool.NullPool)
+        with engine.connect() as connection, migration_lock(connection):
             _run(connection)
+            connection.commit()
         engine.dispose()
     else:
         _run(connectable)
@@ -31,6 +59,9 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         context.run_migrations()
 
 
+if config.config_file_name is not None:
+    # Run from alembic.ini: its logging sections show each step, as alembic's own template does.
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 if context.is_offline_mode():
     raise SystemExit("offline migrations are not supported; run `gopherpayd migrate`")
 run_migrations_online()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +14,12 @@ from fastapi.testclient import TestClient
 from gopherpayd.app import create_app
 from gopherpayd.identity import service as identity_service
 from gopherpayd.kit.db import Database
+from gopherpayd.migrate import upgrade_to_head
 from gopherpayd.settings import Settings
 from tests.support.api import DEFAULT_PASSWORD, Account, Api
 from tests.support.databases import (
     TEST_BCRYPT_ROUNDS,
+    create_empty_postgres_database,
     create_postgres_database,
     create_sqlite_database,
     drop_postgres_database,
@@ -43,6 +46,25 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return create_sqlite_database(tmp_path_factory.mktemp("sqlite"))
+
+
+@pytest.fixture(params=BACKENDS)
+def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own (a SQLite file, a Postgres database), for migration tests;
+    `@pytest.mark.parametrize("unmigrated_url", ["postgres"], indirect=True)` picks one backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+        return
+    name = f"gopherpay_migration_{_worker()}_{uuid.uuid4().hex[:8]}"
+    yield create_empty_postgres_database(name)
+    drop_postgres_database(name)
+
+
+@pytest.fixture
+def migrated_url(unmigrated_url: str) -> str:
+    """The same, migrated to the newest revision."""
+    upgrade_to_head(unmigrated_url)
+    return unmigrated_url
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: install, start what the tests need, run.
-# Extra arguments go to pytest (e.g. `bash tests/run.sh -m slow`).
+# Extra arguments go to pytest (e.g. `bash tests/run.sh -m slow`). The static gates
+# (tests/gates.sh: ruff, ruff format, mypy --strict, lint-imports) run first and stop the run
+# when one fails; GOPHERPAY_SKIP_GATES=1 skips them for a quick local run (never in CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,4 +28,13 @@ then
   fi
 fi
 
-exec .venv/bin/python -m pytest -n 2 --durations=15 "$@"
+if [ "${GOPHERPAY_SKIP_GATES:-}" != 1 ]; then
+  bash tests/gates.sh
+fi
+
+status=0
+.venv/bin/python -m pytest -n 2 --durations=15 "$@" || status=$?
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests (exit 5): that is a failure, not a pass" >&2
+fi
+exit "$status"

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import or_, text
 from sqlmodel import Session, col, select
 
-from gopherpayd.admin.models import AuditLogEntry
+from gopherpayd.audit.models import AuditLogEntry
 from gopherpayd.identity.models import User
 from gopherpayd.kit.pagination import Cursor
 

@@ -9,7 +9,6 @@ from typing import Any
 from sqlmodel import Session
 
 from gopherpayd.admin import repository
-from gopherpayd.admin.audit_log import AuditNote, console_actor, record
 from gopherpayd.admin.errors import OwnAccount
 from gopherpayd.admin.schemas import (
     AdminUserOut,
@@ -22,7 +21,7 @@ from gopherpayd.admin.schemas import (
     ReversalRequest,
     Violation,
 )
-from gopherpayd.events import service as events
+from gopherpayd.audit.service import AuditNote, console_actor, record
 from gopherpayd.identity import repository as identity_repository
 from gopherpayd.identity.errors import UserNotFound
 from gopherpayd.identity.models import User
@@ -30,6 +29,7 @@ from gopherpayd.identity.schemas import UserOut
 from gopherpayd.identity.service import Principal, normalize_email
 from gopherpayd.kit.clock import as_utc, utcnow
 from gopherpayd.kit.pagination import Cursor, split_page
+from gopherpayd.outbox import service as outbox
 from gopherpayd.transfers import repository as transfer_repository
 from gopherpayd.transfers.engine import MoneyMovement, Selector, WalletTarget
 from gopherpayd.transfers.errors import AlreadyReversed, NotReversible, TransferNotFound
@@ -186,9 +186,9 @@ def set_user_frozen(session: Session, admin: Principal, ref: str, frozen: bool, 
     if frozen:
         identity_repository.revoke_sessions(session, user.id, "account_frozen", now)
         # The reason is internal (the audit log has it); the customer is told only that they are frozen.
-        events.emit(session, "account.frozen", user.id, {})
+        outbox.emit(session, "account.frozen", user.id, {})
     else:
-        events.emit(session, "account.unfrozen", user.id, {})
+        outbox.emit(session, "account.unfrozen", user.id, {})
     action = "freeze_user" if frozen else "unfreeze_user"
     record(session, AuditNote(admin.user_id, action, f"user:{user.id}", reason, {"email": user.email}))
     return user
@@ -200,7 +200,7 @@ def set_wallet_frozen(
     user = find_user(session, ref)
     wallet = wallet_service.set_wallet_frozen(session, user.id, currency, frozen)
     payload = {"wallet_id": str(wallet.id), "currency": wallet.currency}
-    events.emit(session, "wallet.frozen" if frozen else "wallet.unfrozen", user.id, payload)
+    outbox.emit(session, "wallet.frozen" if frozen else "wallet.unfrozen", user.id, payload)
     action = "freeze_wallet" if frozen else "unfreeze_wallet"
     record(
         session,

@@ -18,11 +18,12 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gopherpayd.events import catalog, repository
+from gopherpayd.events import repository
 from gopherpayd.events.envelope import Event
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import Database
 from gopherpayd.notifications.handler import NotificationHandler
+from gopherpayd.outbox import catalog
 from gopherpayd.settings import Settings
 
 logger = logging.getLogger("gopherpayd.events")

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gopherpayd.events.models import OutboxEvent
 from gopherpayd.kit.clock import as_utc
+from gopherpayd.outbox.models import OutboxEvent
 
 EVENT_ID_HEADER = "event-id"
 EVENT_TYPE_HEADER = "event-type"

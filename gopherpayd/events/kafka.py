@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gopherpayd.events import catalog
+from gopherpayd.outbox import catalog
 from gopherpayd.settings import Settings
 
 logger = logging.getLogger("gopherpayd.events")

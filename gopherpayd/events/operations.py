@@ -6,7 +6,7 @@ import uuid
 
 from sqlmodel import Session
 
-from gopherpayd.admin.audit_log import AuditNote, record
+from gopherpayd.audit.service import AuditNote, record
 from gopherpayd.events import repository
 from gopherpayd.events.schemas import DeadLetterOut, DeadLetterPage, EventsStatus
 from gopherpayd.identity.service import Principal

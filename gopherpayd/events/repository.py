@@ -1,4 +1,4 @@
-"""SQL for the outbox, processed events and dead letters."""
+"""SQL for delivering the outbox: claiming, publishing, processed events and dead letters."""
 
 from __future__ import annotations
 
@@ -6,40 +6,14 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, text, update
+from sqlalchemy import func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from gopherpayd.events.models import DeadLetter, OutboxEvent, ProcessedEvent
+from gopherpayd.events.models import DeadLetter, ProcessedEvent
 from gopherpayd.identity.models import User
 from gopherpayd.kit.pagination import Cursor
-
-NOTIFY_CHANNEL = "gopherpay_events"
-
-
-def add_event(session: Session, event: OutboxEvent) -> None:
-    session.add(event)
-
-
-def next_user_seq(session: Session, user_id: uuid.UUID) -> tuple[int, str]:
-    """Take the user's next event number; the row lock keeps numbers in commit order."""
-    statement = (
-        update(User)
-        .where(col(User.id) == user_id)
-        .values(event_seq=col(User.event_seq) + 1)
-        .returning(col(User.event_seq), col(User.email))
-        .execution_options(synchronize_session=False)
-    )
-    seq, email = session.execute(statement).one()
-    return int(seq), str(email)
-
-
-def notify_listeners(session: Session, user_id: uuid.UUID) -> None:
-    """Postgres delivers this at commit to every daemon listening (the live streams)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_notify(:channel, :user_id)"), {"channel": NOTIFY_CHANNEL, "user_id": str(user_id)}
-        )
+from gopherpayd.outbox.models import OutboxEvent
 
 
 def count_unpublished(session: Session) -> int:

@@ -16,12 +16,13 @@ from typing import Any
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from gopherpayd.events import catalog, repository
+from gopherpayd.events import repository
 from gopherpayd.events.envelope import Event
 from gopherpayd.events.wakeups import StreamHub
 from gopherpayd.kit.db import Database
 from gopherpayd.kit.errors import AppError
 from gopherpayd.notifications import messages
+from gopherpayd.outbox import catalog
 from gopherpayd.transfers import repository as transfer_repository
 from gopherpayd.transfers import views
 

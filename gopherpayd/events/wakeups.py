@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from gopherpayd.events.repository import NOTIFY_CHANNEL
+from gopherpayd.outbox.repository import NOTIFY_CHANNEL
 
 logger = logging.getLogger("gopherpayd.events")
 STOP_CHECK_SECONDS = 0.1

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gopherpayd.admin.audit_log import AuditNote, record
+from gopherpayd.audit.service import AuditNote, record
 from gopherpayd.identity import repository, service
 from gopherpayd.identity.errors import UserNotFound
 from gopherpayd.identity.models import User

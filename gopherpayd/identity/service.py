@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from gopherpayd.events import service as events
 from gopherpayd.identity import passwords, repository, throttling, tokens, verification
 from gopherpayd.identity.emails import check_email, email_skeleton, refuse_look_alikes
 from gopherpayd.identity.emails import normalize_email as normalize_email  # re-exported: callers use service
@@ -30,6 +29,7 @@ from gopherpayd.identity.schemas import TokenPair, UserOut
 from gopherpayd.identity.throttling import LoginAttempt
 from gopherpayd.kit.clock import as_utc, utcnow
 from gopherpayd.kit.outcome import Outcome
+from gopherpayd.outbox import service as outbox
 from gopherpayd.settings import Settings
 
 ADMIN_ROLE = "admin"
@@ -114,7 +114,7 @@ def create_user(
         email_verified_at=utcnow() if role == ADMIN_ROLE else None,
     )
     repository.add(session, user)
-    events.emit(session, "user.signed_up", user.id, {"full_name": full_name})
+    outbox.emit(session, "user.signed_up", user.id, {"full_name": full_name})
     if user.email_verified_at is None:
         verification.send_code(session, settings, user)
     return user
@@ -185,7 +185,7 @@ def finish_login(
     if repository.has_any_session(session, user.id) and not repository.has_session_from(
         session, user.id, user_agent, client.address
     ):
-        events.emit(
+        outbox.emit(
             session,
             "user.new_login",
             user.id,

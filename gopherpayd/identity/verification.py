@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from gopherpayd.events import service as events
 from gopherpayd.identity.errors import (
     AlreadyVerified,
     InvalidVerificationCode,
@@ -35,6 +34,7 @@ from gopherpayd.identity.models import EmailVerification, User
 from gopherpayd.kit.clock import as_utc, utcnow
 from gopherpayd.kit.errors import TooManyAttempts
 from gopherpayd.kit.outcome import Outcome
+from gopherpayd.outbox import service as outbox
 from gopherpayd.settings import Settings
 
 logger = logging.getLogger("gopherpayd.identity")
@@ -105,7 +105,7 @@ def send_code(session: Session, settings: Settings, user: User) -> int:
         )
     )
     session.flush()
-    events.emit(
+    outbox.emit(
         session,
         "user.email_verification",
         user.id,

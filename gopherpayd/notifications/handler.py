@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from gopherpayd.events import catalog
 from gopherpayd.events import repository as event_repository
 from gopherpayd.events.envelope import Event
 from gopherpayd.events.models import DeadLetter
@@ -26,6 +25,7 @@ from gopherpayd.notifications import messages
 from gopherpayd.notifications import repository as inbox_repository
 from gopherpayd.notifications.models import Notification
 from gopherpayd.notifications.novu import DeliveryFailed, NovuGateway
+from gopherpayd.outbox import catalog
 from gopherpayd.settings import Settings
 
 logger = logging.getLogger("gopherpayd.notifications")

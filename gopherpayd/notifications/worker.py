@@ -11,10 +11,10 @@ import logging
 import threading
 from typing import Any
 
-from gopherpayd.events import catalog
 from gopherpayd.events.envelope import Event, UndecodableEvent
 from gopherpayd.events.kafka import FLUSH_TIMEOUT_SECONDS, consumer_config, make_producer
 from gopherpayd.notifications.handler import NotificationHandler
+from gopherpayd.outbox import catalog
 from gopherpayd.settings import Settings
 
 logger = logging.getLogger("gopherpayd.notifications")

@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gopherpayd.admin import audit_log
-from gopherpayd.events import service as events
+from gopherpayd.audit import service as audit_log
 from gopherpayd.identity.errors import AccountFrozen
 from gopherpayd.kit.db import Database, LostRace, is_lost_race
 from gopherpayd.kit.errors import AppError
+from gopherpayd.outbox import service as outbox
 from gopherpayd.transfers import repository, views
 from gopherpayd.transfers.errors import (
     AlreadyReversed,
@@ -396,4 +396,4 @@ def _announce(session: Session, transfer: TransferOut, source_balance: int, dest
     ]
     for user_id, event_type, payload in sorted(announcements, key=lambda a: str(a[0])):
         assert user_id is not None
-        events.emit(session, event_type, user_id, payload)
+        outbox.emit(session, event_type, user_id, payload)

@@ -21,9 +21,9 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from gopherpayd.events.models import OutboxEvent
 from gopherpayd.identity.verification import open_code
 from gopherpayd.kit.db import Database
+from gopherpayd.outbox.models import OutboxEvent
 from gopherpayd.settings import Settings
 from tests.e2e.helpers import Cli, Operator, run_gopherpayd, sign_up, table
 from tests.events.live import postgres_database, wait_until

@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from gopherpayd.events.dispatch import InProcessDispatcher
-from gopherpayd.events.models import DeadLetter, OutboxEvent
+from gopherpayd.events.models import DeadLetter
 from gopherpayd.kit.db import Database
 from gopherpayd.notifications.wiring import make_handler
+from gopherpayd.outbox.models import OutboxEvent
 from gopherpayd.settings import Settings
 from tests.conftest import make_settings
 from tests.events.pipeline import Pipeline

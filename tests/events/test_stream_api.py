@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from gopherpayd.app import create_app
-from gopherpayd.events.models import OutboxEvent
 from gopherpayd.identity import verification
 from gopherpayd.kit.db import Database
+from gopherpayd.outbox.models import OutboxEvent
 from gopherpayd.settings import Settings
 from tests.conftest import make_settings
 from tests.events.live import Frame, FrameReader, open_stream, wait_until

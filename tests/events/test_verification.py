@@ -21,12 +21,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from gopherpayd.events.dispatch import InProcessDispatcher
-from gopherpayd.events.models import OutboxEvent
 from gopherpayd.identity import verification
 from gopherpayd.identity.models import EmailVerification
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import Database
 from gopherpayd.notifications.handler import NotificationHandler
+from gopherpayd.outbox.models import OutboxEvent
 from gopherpayd.settings import Settings
 from tests.conftest import make_settings
 from tests.e2e.helpers import Cli, Operator, run_gopherpayd, sign_up

@@ -16,12 +16,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from gopherpayd.events.dispatch import InProcessDispatcher
-from gopherpayd.events.models import OutboxEvent
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import Database
 from gopherpayd.notifications import repository as inbox_repository
 from gopherpayd.notifications.handler import NotificationHandler
 from gopherpayd.notifications.models import Notification
+from gopherpayd.outbox.models import OutboxEvent
 from gopherpayd.settings import Settings
 from tests.identity.problems import assert_problem
 from tests.support.api import Account, Api

@@ -35,7 +35,7 @@ def free_port() -> int:
 
 
 def daemon_env(data_dir: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOPHERPAY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOPHERPAY_", "GOPHERPAYD_"))}
     env.update(
         {
             "GOPHERPAY_DATA_DIR": str(data_dir),

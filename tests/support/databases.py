@@ -14,7 +14,7 @@ import psycopg
 from sqlalchemy import text
 
 from gopherpayd.kit.db import Database
-from gopherpayd.kit.migrate import upgrade_to_head
+from gopherpayd.migrate import upgrade_to_head
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "GOPHERPAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -71,13 +71,18 @@ def ensure_postgres_running() -> None:
     _connect_admin().close()
 
 
-def create_postgres_database(name: str) -> str:
-    """A fresh, migrated database; returns its SQLAlchemy URL."""
+def create_empty_postgres_database(name: str) -> str:
+    """A fresh database without any migration applied; returns its SQLAlchemy URL."""
     ensure_postgres_running()
     with _connect_admin() as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    return POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+
+
+def create_postgres_database(name: str) -> str:
+    """A fresh, migrated database; returns its SQLAlchemy URL."""
+    url = create_empty_postgres_database(name)
     upgrade_to_head(url)
     return url
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
@@ -16,8 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from gopherpayd.admin import service as admin_service
-from gopherpayd.kit.migrate import alembic_config, upgrade_to_head
-from tests.support.databases import POSTGRES_ADMIN_DSN, drop_postgres_database, ensure_postgres_running
+from gopherpayd.migrate import alembic_config, upgrade_to_head
 
 BEFORE = "20261126_0002"
 CONSTRAINT = "ck_wallets_closed_is_empty"
@@ -25,20 +22,6 @@ INSERT_CLOSED_SYSTEM_WALLET = (
     "INSERT INTO wallets (id, owner_id, currency, kind, balance, frozen, created_at, closed_at) "
     "VALUES (:id, NULL, :currency, 'system', :balance, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
 )
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own, migrated by the test itself."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migration.db'}"
-        return
-    ensure_postgres_running()
-    name = f"gopherpay_migration_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-    drop_postgres_database(name)
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 from sqlmodel import SQLModel
 
-from gopherpayd.admin.models import AuditLogEntry
-from gopherpayd.events.models import DeadLetter, OutboxEvent, ProcessedEvent
+from gopherpayd.audit.models import AuditLogEntry
+from gopherpayd.events.models import DeadLetter, ProcessedEvent
 from gopherpayd.identity.models import (
     AuthSession,
     EmailVerification,
@@ -13,6 +13,7 @@ from gopherpayd.identity.models import (
     User,
 )
 from gopherpayd.notifications.models import Notification
+from gopherpayd.outbox.models import OutboxEvent
 from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
 from gopherpayd.wallets.models import Wallet
 

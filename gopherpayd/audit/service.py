@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gopherpayd.admin.models import AuditLogEntry
+from gopherpayd.audit.models import AuditLogEntry
 
 
 @dataclass(frozen=True)

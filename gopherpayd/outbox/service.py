@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gopherpayd.events import repository
-from gopherpayd.events.models import OutboxEvent
+from gopherpayd.outbox import repository
+from gopherpayd.outbox.models import OutboxEvent
 
 
 def emit(session: Session, event_type: str, user_id: uuid.UUID, payload: dict[str, Any]) -> None:

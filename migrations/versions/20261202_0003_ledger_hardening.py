@@ -1,4 +1,4 @@
-"""Ledger hardening: closed wallets hold nothing (owned by the money work)
+"""Ledger hardening: closed wallets hold nothing
 
 Revision ID: 20261202_0003
 Revises: 20261126_0002

@@ -1,4 +1,4 @@
-"""Identity hardening: login attempts and operator actions (owned by the identity work)
+"""Identity hardening: login attempts and operator actions
 
 Revision ID: 20261202_0004
 Revises: 20261202_0003

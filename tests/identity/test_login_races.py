@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,7 @@ from gopherpayd.identity import passwords
 from gopherpayd.identity import service as identity_service
 from gopherpayd.kit.db import Database
 from gopherpayd.settings import Settings
-from tests.support.api import DEFAULT_PASSWORD, Api
+from tests.support.api import DEFAULT_PASSWORD, Account, Api
 from tests.support.daemon import run_daemon
 from tests.support.databases import create_postgres_database, drop_postgres_database
 
@@ -153,10 +154,11 @@ def test_parallel_guesses_at_an_unknown_email_are_held_to_the_same_limit(
     assert statuses == [401] * FREE_FAILURES + [429] * (GUESSES - FREE_FAILURES)
 
 
-def test_a_transfer_commits_while_a_failed_login_is_inside_bcrypt(
-    serve_with: Callable[..., str], db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    url = serve_with()
+@contextmanager
+def alice_with_money_and_bob(
+    url: str, db: Database, settings: Settings
+) -> Iterator[tuple[Api, Account, Account]]:
+    """An operator, Alice with 10.00 USD and Bob, on the daemon at `url`."""
     admin_role = identity_service.ADMIN_ROLE
     db.run(
         lambda s: identity_service.create_user(
@@ -168,6 +170,14 @@ def test_a_transfer_commits_while_a_failed_login_is_inside_bcrypt(
         admin = api.login("operator@example.com")
         alice, bob = api.signup("alice@example.com"), api.signup("bob@example.com")
         api.deposit(admin, alice.email, 1_000)
+        yield api, alice, bob
+
+
+def test_a_transfer_commits_while_a_failed_login_is_inside_bcrypt(
+    serve_with: Callable[..., str], db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = serve_with()
+    with alice_with_money_and_bob(url, db, settings) as (api, alice, bob):
         wrong = {"email": bob.email, "password": HELD_PASSWORD}
         sent: list[httpx.Response] = []
 
@@ -186,17 +196,7 @@ def test_a_transfer_commits_while_a_password_change_is_inside_bcrypt(
     serve_with: Callable[..., str], db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = serve_with()
-    admin_role = identity_service.ADMIN_ROLE
-    db.run(
-        lambda s: identity_service.create_user(
-            s, settings, "operator@example.com", "Operator", DEFAULT_PASSWORD, role=admin_role
-        )
-    )
-    with httpx.Client(base_url=url, timeout=60) as http:
-        api = Api(http)
-        admin = api.login("operator@example.com")
-        alice, bob = api.signup("alice@example.com"), api.signup("bob@example.com")
-        api.deposit(admin, alice.email, 1_000)
+    with alice_with_money_and_bob(url, db, settings) as (api, alice, bob):
         change = {"current_password": HELD_PASSWORD, "new_password": "a-new-password-1"}
         sent: list[httpx.Response] = []
 

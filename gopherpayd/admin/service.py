@@ -31,8 +31,8 @@ from gopherpayd.kit.clock import as_utc, utcnow
 from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.outbox import service as outbox
 from gopherpayd.transfers import repository as transfer_repository
-from gopherpayd.transfers.engine import MoneyMovement, Selector, WalletTarget
-from gopherpayd.transfers.errors import AlreadyReversed, NotReversible, TransferNotFound
+from gopherpayd.transfers.engine import MoneyMovement, Selector, WalletTarget, check_not_reversed_yet
+from gopherpayd.transfers.errors import NotReversible, TransferNotFound
 from gopherpayd.transfers.service import idempotency_claim, own_wallet, recipient_by_email
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets import service as wallet_service
@@ -148,11 +148,6 @@ def reversal(
     refuse_own_account(admin, {source.owner_id, destination.owner_id}, "reverse a transfer of")
     reason = body.reason
 
-    def not_reversed_yet(session: Session) -> None:
-        existing = transfer_repository.get_reversal_of(session, transfer_id)
-        if existing is not None:
-            raise AlreadyReversed(f"transfer {transfer_id} was already reversed by {existing.id}")
-
     request = {"transfer_id": str(transfer_id), "reason": reason}
     if body.memo is not None:
         request["memo"] = body.memo
@@ -167,7 +162,8 @@ def reversal(
         memo=body.memo,
         idempotency=claim,
         reverses_transfer_id=original.id,
-        precheck=not_reversed_yet,
+        # Refused before any wallet is read; the engine checks again under the wallet locks.
+        precheck=lambda s: check_not_reversed_yet(s, original.id),
         audit=AuditNote(
             admin.user_id,
             "reverse",

@@ -10,6 +10,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from gopherpayd.kit.clock import UtcDateTime
 from gopherpayd.migrate import migration_lock
 from gopherpayd.tables import metadata
 
@@ -48,12 +49,21 @@ def run_migrations_online() -> None:
         _run(connectable)
 
 
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Autogenerate writes a UtcDateTime column as the type it is in the database, so that a
+    migration stays frozen instead of importing the daemon's code."""
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

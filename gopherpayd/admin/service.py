@@ -27,7 +27,7 @@ from gopherpayd.identity.errors import UserNotFound
 from gopherpayd.identity.models import User
 from gopherpayd.identity.schemas import UserOut
 from gopherpayd.identity.service import Principal, normalize_email
-from gopherpayd.kit.clock import as_utc, utcnow
+from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.outbox import service as outbox
 from gopherpayd.transfers import repository as transfer_repository
@@ -313,5 +313,5 @@ def _audit_out(entry: Any, email: str | None) -> AuditLogOut:
         target=entry.target,
         reason=entry.reason,
         details=details,
-        created_at=as_utc(entry.created_at),
+        created_at=entry.created_at,
     )

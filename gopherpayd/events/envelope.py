@@ -35,7 +35,7 @@ class Event:
             type=row.event_type,
             user_id=row.aggregate_key,
             user_seq=row.user_seq,
-            created_at=as_utc(row.created_at),
+            created_at=row.created_at,
             payload=json.loads(row.payload),
         )
 

@@ -10,7 +10,7 @@ from gopherpayd.audit.service import AuditNote, record
 from gopherpayd.events import repository
 from gopherpayd.events.schemas import DeadLetterOut, DeadLetterPage, EventsStatus
 from gopherpayd.identity.service import Principal
-from gopherpayd.kit.clock import as_utc, utcnow
+from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.errors import NotFound
 from gopherpayd.kit.pagination import Cursor, split_page
 
@@ -21,7 +21,7 @@ class DeadLetterNotFound(NotFound):
 
 def status(session: Session, kafka: bool, consumer_lag: int | None) -> EventsStatus:
     oldest = repository.oldest_unpublished(session)
-    age = (utcnow() - as_utc(oldest)).total_seconds() if oldest is not None else None
+    age = (utcnow() - oldest).total_seconds() if oldest is not None else None
     return EventsStatus(
         outbox_backlog=repository.count_unpublished(session),
         oldest_unpublished_age_seconds=age,

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 
 from gopherpayd.admin.schemas import REASON_FIELD
 from gopherpayd.events.models import DeadLetter
-from gopherpayd.kit.clock import as_utc, as_utc_or_none
 
 
 class EventsStatus(BaseModel):
@@ -45,9 +44,9 @@ class DeadLetterOut(BaseModel):
             topic=row.topic,
             reason=row.reason,
             attempts=row.attempts,
-            created_at=as_utc(row.created_at),
-            replay_requested_at=as_utc_or_none(row.replay_requested_at),
-            replayed_at=as_utc_or_none(row.replayed_at),
+            created_at=row.created_at,
+            replay_requested_at=row.replay_requested_at,
+            replayed_at=row.replayed_at,
         )
 
 

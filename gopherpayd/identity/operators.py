@@ -19,7 +19,6 @@ from gopherpayd.audit.service import AuditNote, record
 from gopherpayd.identity import repository, service
 from gopherpayd.identity.errors import UserNotFound
 from gopherpayd.identity.models import User
-from gopherpayd.kit.clock import as_utc
 from gopherpayd.settings import Settings
 
 ROLES = (service.USER_ROLE, service.ADMIN_ROLE)
@@ -37,9 +36,7 @@ class AccountState:
 
     @classmethod
     def of(cls, user: User) -> AccountState:
-        return cls(
-            user.email, user.role, user.email_verified_at is not None, user.frozen, as_utc(user.created_at)
-        )
+        return cls(user.email, user.role, user.email_verified_at is not None, user.frozen, user.created_at)
 
     def describe(self) -> str:
         verified = "email verified" if self.email_verified else "email not verified"

@@ -9,7 +9,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictStr, field_validator
 
 from gopherpayd.identity.models import AuthSession, User
-from gopherpayd.kit.clock import as_utc, as_utc_or_none
 
 # Passwords are checked for byte length in the service (a clear 400); this cap
 # only keeps absurd payloads out before bcrypt is ever reached.
@@ -66,7 +65,7 @@ class UserOut(BaseModel):
             role=user.role,
             frozen=user.frozen,
             email_verified=user.email_verified_at is not None,
-            created_at=as_utc(user.created_at),
+            created_at=user.created_at,
         )
 
 
@@ -93,10 +92,10 @@ class SessionOut(BaseModel):
     def of(cls, row: AuthSession, current_id: uuid.UUID) -> SessionOut:
         return cls(
             id=row.id,
-            created_at=as_utc(row.created_at),
-            last_used_at=as_utc(row.last_used_at),
-            expires_at=as_utc(row.expires_at),
-            revoked_at=as_utc_or_none(row.revoked_at),
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
             user_agent=row.user_agent,
             client_ip=row.client_ip,
             current=row.id == current_id,

@@ -27,7 +27,7 @@ from gopherpayd.identity.errors import (
 from gopherpayd.identity.models import AuthSession, RefreshToken, User
 from gopherpayd.identity.schemas import TokenPair, UserOut
 from gopherpayd.identity.throttling import LoginAttempt
-from gopherpayd.kit.clock import as_utc, utcnow
+from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.outcome import Outcome
 from gopherpayd.outbox import service as outbox
 from gopherpayd.settings import Settings
@@ -233,7 +233,7 @@ def refresh(session: Session, settings: Settings, refresh_token: str) -> Outcome
         return Outcome.refused(
             RefreshTokenReused("refresh token was already used; the session has been revoked")
         )
-    if as_utc(auth_session.expires_at) <= now:
+    if auth_session.expires_at <= now:
         return Outcome.refused(TokenExpired("session has expired; log in again"))
     repository.touch_session(
         session, auth_session.id, now, now + timedelta(seconds=settings.refresh_token_ttl)

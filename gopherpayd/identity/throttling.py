@@ -38,7 +38,7 @@ from sqlmodel import Session
 
 from gopherpayd.identity import repository
 from gopherpayd.identity.models import LoginFailure, SignupAttempt
-from gopherpayd.kit.clock import as_utc, utcnow
+from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.errors import TooManyAttempts
 from gopherpayd.settings import Settings
 
@@ -127,14 +127,14 @@ def _backoff(settings: Settings, failures: list[datetime], now: datetime) -> int
         return 0
     window = settings.login_failure_window
     delay = min(settings.login_backoff_initial * 2 ** min(beyond, 32), window)
-    return _seconds_until(as_utc(failures[-1]) + timedelta(seconds=delay), now)
+    return _seconds_until(failures[-1] + timedelta(seconds=delay), now)
 
 
 def _hard_limit(settings: Settings, failures: list[datetime], limit: int, now: datetime) -> int:
     """Seconds until fewer than `limit` failures are left in the window (0: now)."""
     if len(failures) < limit:
         return 0
-    oldest_counted = as_utc(failures[-limit])
+    oldest_counted = failures[-limit]
     return _seconds_until(oldest_counted + timedelta(seconds=settings.login_failure_window), now)
 
 
@@ -151,7 +151,7 @@ def count_signup(session: Session, settings: Settings, address: str | None) -> N
     now = utcnow()
     recent = repository.signups_since(session, address, now - timedelta(seconds=settings.signup_window))
     if len(recent) >= settings.signup_max_per_address:
-        oldest_counted = as_utc(recent[-settings.signup_max_per_address])
+        oldest_counted = recent[-settings.signup_max_per_address]
         wait = _seconds_until(oldest_counted + timedelta(seconds=settings.signup_window), now)
         raise TooManyAttempts(
             "too many sign-ups from this address; wait before trying again", retry_after=wait

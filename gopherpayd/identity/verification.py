@@ -31,7 +31,7 @@ from gopherpayd.identity.errors import (
     VerificationCodeExpired,
 )
 from gopherpayd.identity.models import EmailVerification, User
-from gopherpayd.kit.clock import as_utc, utcnow
+from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.errors import TooManyAttempts
 from gopherpayd.kit.outcome import Outcome
 from gopherpayd.outbox import service as outbox
@@ -136,12 +136,12 @@ def verify(session: Session, settings: Settings, user: User, code: str) -> Outco
         .with_for_update()
     ).first()
     now = utcnow()
-    if latest is None or as_utc(latest.expires_at) <= now:
+    if latest is None or latest.expires_at <= now:
         return Outcome.refused(
             VerificationCodeExpired("the code has expired; ask for a new one: gopherpay verify --resend")
         )
     if latest.failed_attempts >= MAX_WRONG_CODES:
-        retry_after = max(math.ceil((as_utc(latest.expires_at) - now).total_seconds()), 1)
+        retry_after = max(math.ceil((latest.expires_at - now).total_seconds()), 1)
         return Outcome.refused(
             TooManyAttempts(
                 "too many wrong codes; ask for a new one: gopherpay verify --resend", retry_after=retry_after

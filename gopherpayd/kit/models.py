@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Uuid
+from sqlalchemy import BigInteger, Uuid
 from sqlmodel import Field
 
-from gopherpayd.kit.clock import utcnow
+from gopherpayd.kit.clock import UtcDateTime, utcnow
 
 
 def id_field() -> Any:
@@ -26,8 +26,8 @@ def fk_field(target: str, *, nullable: bool = False, index: bool = False) -> Any
 
 def timestamp_field(*, nullable: bool = False) -> Any:
     if nullable:
-        return Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
-    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), nullable=False)
+        return Field(default=None, sa_type=UtcDateTime, nullable=True)
+    return Field(default_factory=utcnow, sa_type=UtcDateTime, nullable=False)
 
 
 def minor_units_field(**kwargs: Any) -> Any:

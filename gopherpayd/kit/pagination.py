@@ -27,7 +27,7 @@ class Cursor:
     id: uuid.UUID
 
     def encode(self) -> str:
-        raw = json.dumps([as_utc(self.created_at).isoformat(), str(self.id)])
+        raw = json.dumps([self.created_at.isoformat(), str(self.id)])
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod

@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gopherpayd.kit.clock import as_utc, as_utc_or_none
 from gopherpayd.notifications.models import Notification
 
 
@@ -32,8 +31,8 @@ class NotificationOut(BaseModel):
             title=row.title,
             body=row.body,
             data=json.loads(row.data),
-            created_at=as_utc(row.created_at),
-            read_at=as_utc_or_none(row.read_at),
+            created_at=row.created_at,
+            read_at=row.read_at,
         )
 
 

@@ -7,7 +7,6 @@ import uuid
 from sqlmodel import Session
 
 from gopherpayd.identity.models import User
-from gopherpayd.kit.clock import as_utc
 from gopherpayd.transfers import repository
 from gopherpayd.transfers.models import Transfer
 from gopherpayd.transfers.schemas import PartyOut, TransferOut
@@ -46,7 +45,7 @@ def describe(session: Session, transfers: list[Transfer], viewer_id: uuid.UUID |
                 recipient=recipient,
                 memo=transfer.memo,
                 reverses_transfer_id=transfer.reverses_transfer_id,
-                created_at=as_utc(transfer.created_at),
+                created_at=transfer.created_at,
                 direction=direction,
             )
         )

@@ -7,7 +7,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from gopherpayd.kit.clock import as_utc, as_utc_or_none
 from gopherpayd.wallets.models import Wallet
 
 CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
@@ -34,8 +33,8 @@ class WalletOut(BaseModel):
             currency=wallet.currency,
             balance=wallet.balance,
             frozen=wallet.frozen,
-            created_at=as_utc(wallet.created_at),
-            closed_at=as_utc_or_none(wallet.closed_at),
+            created_at=wallet.created_at,
+            closed_at=wallet.closed_at,
         )
 
 

@@ -105,7 +105,7 @@ def freeze_wallet(
     user: UserRef, currency: CurrencyPath, body: ReasonRequest, admin: CurrentAdmin, context: Context
 ) -> WalletOut:
     """Freeze one wallet: it can neither send nor receive."""
-    return WalletOut.of(
+    return WalletOut.model_validate(
         context.db.run(lambda s: service.set_wallet_frozen(s, admin, user, currency, True, body.reason))
     )
 
@@ -115,7 +115,7 @@ def unfreeze_wallet(
     user: UserRef, currency: CurrencyPath, body: ReasonRequest, admin: CurrentAdmin, context: Context
 ) -> WalletOut:
     """Lift a wallet freeze."""
-    return WalletOut.of(
+    return WalletOut.model_validate(
         context.db.run(lambda s: service.set_wallet_frozen(s, admin, user, currency, False, body.reason))
     )
 

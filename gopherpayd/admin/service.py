@@ -60,7 +60,7 @@ def search_users(session: Session, text: str | None, cursor: str | None, limit: 
     items = [
         AdminUserOut(
             **UserOut.of(user).model_dump(),
-            wallets=[WalletOut.of(w) for w in wallets if w.owner_id == user.id],
+            wallets=[WalletOut.model_validate(w) for w in wallets if w.owner_id == user.id],
         )
         for user in page
     ]

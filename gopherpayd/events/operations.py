@@ -37,7 +37,7 @@ def dead_letters(session: Session, pending_only: bool, cursor: str | None, limit
     after = Cursor.decode(cursor) if cursor else None
     rows = repository.dead_letters_page(session, pending_only, after, limit + 1)
     page, next_cursor = split_page(rows, limit)
-    return DeadLetterPage(items=[DeadLetterOut.of(row) for row in page], next_cursor=next_cursor)
+    return DeadLetterPage(items=[DeadLetterOut.model_validate(row) for row in page], next_cursor=next_cursor)
 
 
 def replay_one(session: Session, admin: Principal, letter_id: uuid.UUID, reason: str) -> DeadLetterOut:
@@ -57,7 +57,7 @@ def replay_one(session: Session, admin: Principal, letter_id: uuid.UUID, reason:
             {"event_id": str(letter.event_id), "event_type": letter.event_type},
         ),
     )
-    return DeadLetterOut.of(letter)
+    return DeadLetterOut.model_validate(letter)
 
 
 def replay_all(session: Session, admin: Principal, reason: str) -> int:

@@ -9,7 +9,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from gopherpayd.admin.schemas import REASON_FIELD
-from gopherpayd.events.models import DeadLetter
 
 
 class EventsStatus(BaseModel):
@@ -23,6 +22,8 @@ class EventsStatus(BaseModel):
 
 
 class DeadLetterOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     event_id: uuid.UUID
     event_type: str
@@ -33,21 +34,6 @@ class DeadLetterOut(BaseModel):
     created_at: datetime
     replay_requested_at: datetime | None
     replayed_at: datetime | None
-
-    @classmethod
-    def of(cls, row: DeadLetter) -> DeadLetterOut:
-        return cls(
-            id=row.id,
-            event_id=row.event_id,
-            event_type=row.event_type,
-            user_id=row.user_id,
-            topic=row.topic,
-            reason=row.reason,
-            attempts=row.attempts,
-            created_at=row.created_at,
-            replay_requested_at=row.replay_requested_at,
-            replayed_at=row.replayed_at,
-        )
 
 
 class DeadLetterPage(BaseModel):

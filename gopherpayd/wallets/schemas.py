@@ -7,8 +7,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from gopherpayd.wallets.models import Wallet
-
 CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
 
 
@@ -19,23 +17,14 @@ class OpenWalletRequest(BaseModel):
 
 
 class WalletOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     currency: str
     balance: int = Field(description="Minor units (cents for USD)")
     frozen: bool
     created_at: datetime
     closed_at: datetime | None
-
-    @classmethod
-    def of(cls, wallet: Wallet) -> WalletOut:
-        return cls(
-            id=wallet.id,
-            currency=wallet.currency,
-            balance=wallet.balance,
-            frozen=wallet.frozen,
-            created_at=wallet.created_at,
-            closed_at=wallet.closed_at,
-        )
 
 
 class WalletList(BaseModel):

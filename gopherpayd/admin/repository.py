@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, text
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from gopherpayd.audit.models import AuditLogEntry
 from gopherpayd.identity.models import User
-from gopherpayd.kit.pagination import Cursor
+from gopherpayd.kit.pagination import Cursor, newest_first
 
 
 def _rows(session: Session, sql: str) -> list[Any]:
@@ -156,12 +156,5 @@ def audit_log_page(
 ) -> list[tuple[AuditLogEntry, str | None]]:
     """Newest first, with the actor's email (None for an action taken at the console)."""
     query = select(AuditLogEntry, User.email).outerjoin(User, col(User.id) == AuditLogEntry.actor_id)
-    if after is not None:
-        query = query.where(
-            or_(
-                col(AuditLogEntry.created_at) < after.created_at,
-                (col(AuditLogEntry.created_at) == after.created_at) & (col(AuditLogEntry.id) < after.id),
-            )
-        )
-    query = query.order_by(col(AuditLogEntry.created_at).desc(), col(AuditLogEntry.id).desc())
+    query = newest_first(query, col(AuditLogEntry.created_at), col(AuditLogEntry.id), after)
     return [(entry, email) for entry, email in session.exec(query.limit(limit)).all()]

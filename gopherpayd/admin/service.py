@@ -53,8 +53,7 @@ def find_user(session: Session, ref: str) -> User:
 
 def search_users(session: Session, text: str | None, cursor: str | None, limit: int) -> AdminUserPage:
     after = Cursor.decode(cursor) if cursor else None
-    before = (after.created_at, after.id) if after else None
-    users = identity_repository.search_users(session, text, before, limit + 1)
+    users = identity_repository.search_users(session, text, after, limit + 1)
     page, next_cursor = split_page(users, limit)
     wallets = wallet_repository.list_open_user_wallets(session, [u.id for u in page])
     items = [

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from gopherpayd.events.models import DeadLetter, ProcessedEvent
 from gopherpayd.identity.models import User
-from gopherpayd.kit.pagination import Cursor
+from gopherpayd.kit.pagination import Cursor, newest_first
 from gopherpayd.outbox.models import OutboxEvent
 
 
@@ -100,13 +100,8 @@ def dead_letters_page(
     query = select(DeadLetter)
     if pending_only:
         query = query.where(col(DeadLetter.replayed_at).is_(None))
-    if after is not None:
-        query = query.where(
-            (col(DeadLetter.created_at) < after.created_at)
-            | ((col(DeadLetter.created_at) == after.created_at) & (col(DeadLetter.id) < after.id))
-        )
-    query = query.order_by(col(DeadLetter.created_at).desc(), col(DeadLetter.id).desc()).limit(limit)
-    return list(session.exec(query).all())
+    query = newest_first(query, col(DeadLetter.created_at), col(DeadLetter.id), after)
+    return list(session.exec(query.limit(limit)).all())
 
 
 def count_dead_letters(session: Session, *, awaiting_replay: bool = False) -> int:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, or_, text, update
 from sqlmodel import Session, col, select
 
 from gopherpayd.identity.models import AuthSession, LoginFailure, RefreshToken, SignupAttempt, User
+from gopherpayd.kit.pagination import Cursor, newest_first
 
 
 def get_user(session: Session, user_id: uuid.UUID) -> User | None:
@@ -40,23 +41,13 @@ def add(session: Session, row: User | AuthSession | RefreshToken | LoginFailure 
     session.flush()
 
 
-def search_users(
-    session: Session, text: str | None, before: tuple[datetime, uuid.UUID] | None, limit: int
-) -> list[User]:
+def search_users(session: Session, text: str | None, after: Cursor | None, limit: int) -> list[User]:
     query = select(User)
     if text:
         pattern = f"%{text.lower()}%"
         query = query.where(or_(col(User.email).like(pattern), func.lower(col(User.full_name)).like(pattern)))
-    if before is not None:
-        created_at, user_id = before
-        query = query.where(
-            or_(
-                col(User.created_at) < created_at,
-                (col(User.created_at) == created_at) & (col(User.id) < user_id),
-            )
-        )
-    query = query.order_by(col(User.created_at).desc(), col(User.id).desc()).limit(limit)
-    return list(session.exec(query).all())
+    query = newest_first(query, col(User.created_at), col(User.id), after)
+    return list(session.exec(query.limit(limit)).all())
 
 
 def get_session_with_user(session: Session, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:

@@ -8,7 +8,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy.orm import Mapped
 
 from gopherpayd.kit.clock import as_utc
 from gopherpayd.kit.errors import BadRequest
@@ -55,3 +58,21 @@ def split_page(rows: Sequence[K], limit: int) -> tuple[list[K], str | None]:
     if len(rows) > limit:
         return page, Cursor(page[-1].created_at, page[-1].id).encode()
     return page, None
+
+
+# Any select, of one entity or several (SQLAlchemy types a select by the tuple of its columns).
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
+
+
+def keyset_before(
+    created_at: Mapped[datetime], id_: Mapped[uuid.UUID], cursor: Cursor
+) -> ColumnElement[bool]:
+    """The rows that come after `cursor` newest first: older, or as old with a smaller id."""
+    return or_(created_at < cursor.created_at, and_(created_at == cursor.created_at, id_ < cursor.id))
+
+
+def newest_first(query: Q, created_at: Mapped[datetime], id_: Mapped[uuid.UUID], after: Cursor | None) -> Q:
+    """`query` ordered newest first by (created_at, id), starting after `after` if given."""
+    if after is not None:
+        query = query.where(keyset_before(created_at, id_, after))
+    return query.order_by(created_at.desc(), id_.desc())

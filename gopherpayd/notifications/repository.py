@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from gopherpayd.kit.pagination import Cursor
+from gopherpayd.kit.pagination import Cursor, newest_first
 from gopherpayd.notifications.models import Notification
 
 
@@ -27,13 +27,8 @@ def page(
     query = select(Notification).where(Notification.user_id == user_id)
     if unread_only:
         query = query.where(col(Notification.read_at).is_(None))
-    if after is not None:
-        query = query.where(
-            (col(Notification.created_at) < after.created_at)
-            | ((col(Notification.created_at) == after.created_at) & (col(Notification.id) < after.id))
-        )
-    query = query.order_by(col(Notification.created_at).desc(), col(Notification.id).desc()).limit(limit)
-    return list(session.exec(query).all())
+    query = newest_first(query, col(Notification.created_at), col(Notification.id), after)
+    return list(session.exec(query.limit(limit)).all())
 
 
 def get(session: Session, notification_id: uuid.UUID) -> Notification | None:

@@ -11,7 +11,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from gopherpayd.identity.models import User
-from gopherpayd.kit.pagination import Cursor
+from gopherpayd.kit.pagination import Cursor, newest_first
 from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
 from gopherpayd.wallets.models import Wallet
 
@@ -66,15 +66,8 @@ def history(session: Session, spec: HistoryFilter, cursor: Cursor | None, limit:
         query = query.where(col(Transfer.created_at) >= spec.since)
     if spec.until:
         query = query.where(col(Transfer.created_at) < spec.until)
-    if cursor:
-        query = query.where(
-            or_(
-                col(Transfer.created_at) < cursor.created_at,
-                (col(Transfer.created_at) == cursor.created_at) & (col(Transfer.id) < cursor.id),
-            )
-        )
-    query = query.order_by(col(Transfer.created_at).desc(), col(Transfer.id).desc()).limit(limit)
-    return list(session.exec(query).all())
+    query = newest_first(query, col(Transfer.created_at), col(Transfer.id), cursor)
+    return list(session.exec(query.limit(limit)).all())
 
 
 def wallets_with_owners(

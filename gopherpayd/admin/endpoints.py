@@ -21,7 +21,6 @@ from gopherpayd.identity.dependencies import CurrentAdmin
 from gopherpayd.identity.schemas import UserOut
 from gopherpayd.kit.context import Context
 from gopherpayd.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from gopherpayd.transfers import engine
 from gopherpayd.transfers.endpoints import MOVEMENT_RESPONSES, IdempotencyKey, movement_response
 from gopherpayd.transfers.schemas import TransferOut
 from gopherpayd.wallets.endpoints import CurrencyPath
@@ -42,15 +41,7 @@ def list_users(
     cursor: CursorParam = None,
 ) -> AdminUserPage:
     """Search users by email or name, with their wallets."""
-    return context.db.run(lambda s: service.search_users(s, q, cursor, limit))
-
-
-def _cash(
-    kind: str, admin: CurrentAdmin, context: Context, body: CashMovementRequest, key: str | None
-) -> JSONResponse:
-    movement = context.db.run(lambda s: service.cash_movement(s, admin, kind, body, key))
-    [result] = engine.execute(context.db, [movement], retries=context.settings.transfer_max_retries)
-    return movement_response(result)
+    return context.db.run(service.search_users, q, cursor, limit)
 
 
 @router.post("/deposits", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
@@ -58,7 +49,7 @@ def deposit(
     body: CashMovementRequest, admin: CurrentAdmin, context: Context, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Bring money in from the outside world into a user's wallet."""
-    return _cash("deposit", admin, context, body, key)
+    return movement_response(service.deposit(context.db, context.settings, admin, body, key))
 
 
 @router.post("/withdrawals", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
@@ -66,7 +57,7 @@ def withdraw(
     body: CashMovementRequest, admin: CurrentAdmin, context: Context, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Pay money out of a user's wallet to the outside world."""
-    return _cash("withdrawal", admin, context, body, key)
+    return movement_response(service.withdraw(context.db, context.settings, admin, body, key))
 
 
 @router.post(
@@ -83,21 +74,19 @@ def reverse(
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Undo a transfer with a compensating transfer; history is never edited."""
-    movement = context.db.run(lambda s: service.reversal(s, admin, transfer_id, body, key))
-    [result] = engine.execute(context.db, [movement], retries=context.settings.transfer_max_retries)
-    return movement_response(result)
+    return movement_response(service.reverse(context.db, context.settings, admin, transfer_id, body, key))
 
 
 @router.post("/users/{user}/freeze")
 def freeze_user(user: UserRef, body: ReasonRequest, admin: CurrentAdmin, context: Context) -> UserOut:
     """Freeze an account: no login, no money in or out; its sessions are revoked."""
-    return UserOut.of(context.db.run(lambda s: service.set_user_frozen(s, admin, user, True, body.reason)))
+    return UserOut.of(context.db.run(service.set_user_frozen, admin, user, frozen=True, reason=body.reason))
 
 
 @router.post("/users/{user}/unfreeze")
 def unfreeze_user(user: UserRef, body: ReasonRequest, admin: CurrentAdmin, context: Context) -> UserOut:
     """Lift an account freeze."""
-    return UserOut.of(context.db.run(lambda s: service.set_user_frozen(s, admin, user, False, body.reason)))
+    return UserOut.of(context.db.run(service.set_user_frozen, admin, user, frozen=False, reason=body.reason))
 
 
 @router.post("/users/{user}/wallets/{currency}/freeze")
@@ -106,7 +95,7 @@ def freeze_wallet(
 ) -> WalletOut:
     """Freeze one wallet: it can neither send nor receive."""
     return WalletOut.model_validate(
-        context.db.run(lambda s: service.set_wallet_frozen(s, admin, user, currency, True, body.reason))
+        context.db.run(service.set_wallet_frozen, admin, user, currency, frozen=True, reason=body.reason)
     )
 
 
@@ -116,7 +105,7 @@ def unfreeze_wallet(
 ) -> WalletOut:
     """Lift a wallet freeze."""
     return WalletOut.model_validate(
-        context.db.run(lambda s: service.set_wallet_frozen(s, admin, user, currency, False, body.reason))
+        context.db.run(service.set_wallet_frozen, admin, user, currency, frozen=False, reason=body.reason)
     )
 
 
@@ -131,4 +120,4 @@ def audit_log(
     admin: CurrentAdmin, context: Context, limit: Limit = DEFAULT_LIMIT, cursor: CursorParam = None
 ) -> AuditLogPage:
     """Operator actions, newest first: who, what, when and why."""
-    return context.db.run(lambda s: service.audit_log(s, cursor, limit))
+    return context.db.run(service.audit_log, cursor, limit)

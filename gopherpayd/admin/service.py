@@ -28,11 +28,15 @@ from gopherpayd.identity.models import User
 from gopherpayd.identity.schemas import UserOut
 from gopherpayd.identity.service import Principal, normalize_email
 from gopherpayd.kit.clock import utcnow
+from gopherpayd.kit.db import Database
 from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.outbox import service as outbox
+from gopherpayd.settings import Settings
+from gopherpayd.transfers import engine
 from gopherpayd.transfers import repository as transfer_repository
 from gopherpayd.transfers.engine import MoneyMovement, Selector, WalletTarget, check_not_reversed_yet
 from gopherpayd.transfers.errors import NotReversible, TransferNotFound
+from gopherpayd.transfers.outcomes import MovementOutcome
 from gopherpayd.transfers.service import idempotency_claim, own_wallet, recipient_by_email
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets import service as wallet_service
@@ -92,6 +96,40 @@ def reversal_wallet(wallet_id: uuid.UUID) -> Selector:
 def refuse_own_account(admin: Principal, owner_ids: set[uuid.UUID | None], action: str) -> None:
     if admin.user_id in owner_ids:
         raise OwnAccount(f"operator {admin.email} cannot {action} their own account; ask another operator")
+
+
+def deposit(
+    db: Database, settings: Settings, admin: Principal, body: CashMovementRequest, key: str | None
+) -> MovementOutcome:
+    """Money in from the outside world, into a user's wallet, once per idempotency key."""
+    movement = db.run(cash_movement, admin, "deposit", body, key)
+    return _execute(db, settings, movement)
+
+
+def withdraw(
+    db: Database, settings: Settings, admin: Principal, body: CashMovementRequest, key: str | None
+) -> MovementOutcome:
+    """Money out of a user's wallet, to the outside world, once per idempotency key."""
+    movement = db.run(cash_movement, admin, "withdrawal", body, key)
+    return _execute(db, settings, movement)
+
+
+def reverse(
+    db: Database,
+    settings: Settings,
+    admin: Principal,
+    transfer_id: uuid.UUID,
+    body: ReversalRequest,
+    key: str | None,
+) -> MovementOutcome:
+    """Undo a transfer with a compensating one, once per idempotency key."""
+    movement = db.run(reversal, admin, transfer_id, body, key)
+    return _execute(db, settings, movement)
+
+
+def _execute(db: Database, settings: Settings, movement: MoneyMovement) -> MovementOutcome:
+    [outcome] = engine.execute(db, [movement], retries=settings.transfer_max_retries)
+    return outcome
 
 
 def cash_movement(

@@ -97,7 +97,7 @@ class Dispatcher:
             # per SQLite file, so nobody else takes the same rows meanwhile.
             events = self.db.run(claim)
             done = self.hand_on(events) if events else set()
-            self.db.run(lambda session: mark(session, done))
+            self.db.run(mark, done)
             return len(done)
 
         def claim_hand_on_mark(session: Session) -> int:

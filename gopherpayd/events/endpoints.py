@@ -115,7 +115,7 @@ def events_status(admin: CurrentAdmin, context: Context) -> EventsStatus:
         from gopherpayd.events.kafka import consumer_lag
 
         lag = consumer_lag(context.settings)
-    return context.db.run(lambda s: operations.status(s, context.settings.uses_kafka, lag))
+    return context.db.run(operations.status, context.settings.uses_kafka, lag)
 
 
 @router.get("/admin/events/dead-letters")
@@ -127,13 +127,13 @@ def list_dead_letters(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> DeadLetterPage:
     """Events whose delivery kept failing, newest first."""
-    return context.db.run(lambda s: operations.dead_letters(s, pending, cursor, limit))
+    return context.db.run(operations.dead_letters, pending, cursor, limit)
 
 
 @router.post("/admin/events/dead-letters/replay", status_code=status.HTTP_202_ACCEPTED)
 def replay_all(body: ReplayRequest, admin: CurrentAdmin, context: Context) -> ReplayRequested:
     """Deliver every dead letter not yet replayed again."""
-    return ReplayRequested(requested=context.db.run(lambda s: operations.replay_all(s, admin, body.reason)))
+    return ReplayRequested(requested=context.db.run(operations.replay_all, admin, body.reason))
 
 
 @router.post("/admin/events/dead-letters/{dead_letter_id}/replay", status_code=status.HTTP_202_ACCEPTED)
@@ -141,4 +141,4 @@ def replay_one(
     dead_letter_id: uuid.UUID, body: ReplayRequest, admin: CurrentAdmin, context: Context
 ) -> DeadLetterOut:
     """Deliver one dead letter again."""
-    return context.db.run(lambda s: operations.replay_one(s, admin, dead_letter_id, body.reason))
+    return context.db.run(operations.replay_one, admin, dead_letter_id, body.reason)

@@ -37,7 +37,7 @@ SessionCheck = Callable[[Session], object]
 
 
 def current_position(db: Database, user_id: uuid.UUID) -> int:
-    return db.run(lambda s: repository.current_user_seq(s, user_id))
+    return db.run(repository.current_user_seq, user_id)
 
 
 def _next_batch(

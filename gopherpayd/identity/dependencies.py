@@ -24,7 +24,7 @@ def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("this endpoint needs an access token: log in first")
     token = credentials.credentials
-    return context.db.run(lambda session: service.authenticate(session, context.settings, token))
+    return context.db.run(service.authenticate, context.settings, token)
 
 
 def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

@@ -41,30 +41,30 @@ def login(body: LoginRequest, context: Context, client: Client) -> TokenPair:
     """Exchange email and password for an access token and a refresh token."""
     # Two short transactions around bcrypt: the attempt is counted before the
     # password is checked, and no lock is held while it is.
-    pending = context.db.run(lambda s: service.begin_login(s, context.settings, body.email, client))
+    pending = context.db.run(service.begin_login, context.settings, body.email, client)
     service.check_login_password(context.settings, pending, body.password)
-    outcome = context.db.run(lambda s: service.finish_login(s, context.settings, pending, client))
+    outcome = context.db.run(service.finish_login, context.settings, pending, client)
     return outcome.unwrap()
 
 
 @router.post("/auth/refresh")
 def refresh(body: RefreshRequest, context: Context) -> TokenPair:
     """Rotate a refresh token into a new token pair."""
-    outcome = context.db.run(lambda s: service.refresh(s, context.settings, body.refresh_token))
+    outcome = context.db.run(service.refresh, context.settings, body.refresh_token)
     return outcome.unwrap()
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(principal: CurrentUser, context: Context) -> Response:
     """Revoke the current session."""
-    context.db.run(lambda s: service.logout(s, principal))
+    context.db.run(service.logout, principal)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me")
 def me(principal: CurrentUser, context: Context) -> UserOut:
     """The logged-in user."""
-    return UserOut.of(context.db.run(lambda s: service.get_user(s, principal.user_id)))
+    return UserOut.of(context.db.run(service.get_user, principal.user_id))
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
@@ -78,7 +78,7 @@ def change_password(
     )
     service.check_current_password(pending, body.current_password)
     new_hash = service.hash_new_password(context.settings, body.new_password)
-    outcome = context.db.run(lambda s: service.finish_password_change(s, pending, new_hash, principal))
+    outcome = context.db.run(service.finish_password_change, pending, new_hash, principal)
     outcome.unwrap()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -86,26 +86,26 @@ def change_password(
 @router.get("/sessions")
 def list_sessions(principal: CurrentUser, context: Context) -> SessionList:
     """The caller's sessions, newest first."""
-    rows = context.db.run(lambda s: service.list_sessions(s, principal))
+    rows = context.db.run(service.list_sessions, principal)
     return SessionList(items=[SessionOut.of(row, principal.session_id) for row in rows])
 
 
 @router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
 def revoke_session(session_id: uuid.UUID, principal: CurrentUser, context: Context) -> Response:
     """Revoke one of the caller's sessions."""
-    context.db.run(lambda s: service.revoke_session(s, principal, session_id))
+    context.db.run(service.revoke_session, principal, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/auth/verify-email")
 def verify_email(body: VerifyEmailRequest, principal: CurrentUser, context: Context) -> UserOut:
     """Prove ownership of the email address with the code that was sent to it."""
-    outcome = context.db.run(lambda s: service.verify_email(s, context.settings, principal, body.code))
+    outcome = context.db.run(service.verify_email, context.settings, principal, body.code)
     return UserOut.of(outcome.unwrap())
 
 
 @router.post("/auth/verify-email/resend", status_code=status.HTTP_202_ACCEPTED)
 def resend_verification(principal: CurrentUser, context: Context) -> VerificationSent:
     """Send a new verification code; earlier codes stop working."""
-    expires_in = context.db.run(lambda s: service.resend_verification(s, context.settings, principal))
+    expires_in = context.db.run(service.resend_verification, context.settings, principal)
     return VerificationSent(email=principal.email, expires_in=expires_in)

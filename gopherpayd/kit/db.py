@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, overload
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, ExceptionContext, create_engine
@@ -16,6 +16,10 @@ from sqlmodel import Session
 from gopherpayd.kit.files import private_sqlite_file
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+DEFAULT_RETRIES = 8
+"""How many times a unit of work reruns after losing a race, unless told otherwise."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # SQLSTATEs that mean "this transaction lost a race; run it again".
@@ -147,19 +151,35 @@ class Database:
                 session.rollback()
                 raise
 
+    @overload
+    def run(self, work: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+    @overload
     def run(
         self,
         work: Callable[[Session], T],
+        /,
         *,
-        retries: int = 8,
+        retries: int = DEFAULT_RETRIES,
         retry_on: Callable[[BaseException], bool] = is_lost_race,
-    ) -> T:
-        """Run `work` in one transaction and commit; rerun it when it loses a race."""
+    ) -> T: ...
+
+    def run(self, work: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run `work(session, *args, **kwargs)` in one transaction and commit; rerun it when it
+        loses a race: `db.run(service.history, principal, spec, cursor, limit)`.
+
+        `retries` (how many reruns, default 8) and `retry_on` (which errors rerun, default
+        `is_lost_race`) are the unit of work's own options: reserved names, never passed on to
+        `work`. They go with a `work` that takes the session alone (a named function, or a
+        `functools.partial` for its other arguments).
+        """
+        retries: int = kwargs.pop("retries", DEFAULT_RETRIES)
+        retry_on: Callable[[BaseException], bool] = kwargs.pop("retry_on", is_lost_race)
         attempt = 0
         while True:
             try:
                 with self.session() as session:
-                    return work(session)
+                    return work(session, *args, **kwargs)
             except Exception as error:
                 if attempt >= retries or not retry_on(error):
                     raise

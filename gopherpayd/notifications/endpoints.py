@@ -25,16 +25,16 @@ def list_notifications(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> NotificationPage:
     """The caller's notifications, newest first."""
-    return context.db.run(lambda s: service.inbox(s, principal, unread, cursor, limit))
+    return context.db.run(service.inbox, principal, unread, cursor, limit)
 
 
 @router.post("/read-all")
 def mark_all_read(principal: CurrentUser, context: Context) -> MarkedRead:
     """Mark every notification read."""
-    return MarkedRead(marked=context.db.run(lambda s: service.mark_all_read(s, principal)))
+    return MarkedRead(marked=context.db.run(service.mark_all_read, principal))
 
 
 @router.post("/{notification_id}/read")
 def mark_read(notification_id: uuid.UUID, principal: CurrentUser, context: Context) -> NotificationOut:
     """Mark one notification read."""
-    return context.db.run(lambda s: service.mark_read(s, principal, notification_id))
+    return context.db.run(service.mark_read, principal, notification_id)

@@ -57,17 +57,20 @@ class NotificationHandler:
         self._sleep = sleep
 
     def handle(self, event: Event, topic: str) -> Outcome:
-        if not self._db.run(lambda s: self._write_inbox(s, event)):
+        if not self._db.run(self._write_inbox, event):
             return Outcome("duplicate")
         kind = catalog.kind_of(event.type)
         attempts = 0
         if self._novu is not None and kind.workflow is not None:
             attempts, failure = self._deliver(kind.workflow, event)
             if failure is not None:
-                self._db.run(lambda s: self._park(s, event, topic, failure, attempts))
+                self._db.run(self._park, event, topic, failure, attempts)
                 return Outcome("dead-lettered", failure, attempts)
-        self._db.run(lambda s: event_repository.mark_processed(s, event.id, utcnow()))
+        self._db.run(self._mark_handled, event)
         return Outcome("handled", attempts=attempts)
+
+    def _mark_handled(self, session: Session, event: Event) -> None:
+        event_repository.mark_processed(session, event.id, utcnow())
 
     def _write_inbox(self, session: Session, event: Event) -> bool:
         """False when the event was already handled; else its inbox entry exists afterwards."""

@@ -14,7 +14,8 @@ from gopherpayd.kit.clock import as_utc
 from gopherpayd.kit.context import Context
 from gopherpayd.kit.errors import PROBLEM_CONTENT_TYPE, BadRequest
 from gopherpayd.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from gopherpayd.transfers import engine, service
+from gopherpayd.transfers import idempotency, service
+from gopherpayd.transfers.outcomes import Moved, MovementOutcome
 from gopherpayd.transfers.repository import HistoryFilter
 from gopherpayd.transfers.schemas import TransferOut, TransferPage, TransferRequestBody
 from gopherpayd.wallets.schemas import CURRENCY_PATTERN
@@ -31,11 +32,20 @@ MOVEMENT_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def movement_response(result: engine.MovementResult) -> JSONResponse:
-    """The engine's result as HTTP, marking replays of a stored outcome."""
-    headers = {"Idempotency-Replayed": "true"} if result.replayed else {}
-    media_type = "application/json" if result.ok else PROBLEM_CONTENT_TYPE
-    return JSONResponse(result.body, status_code=result.status_code, headers=headers, media_type=media_type)
+def movement_response(outcome: MovementOutcome) -> JSONResponse:
+    """A money movement's outcome as HTTP: 201 and the Transfer, or the refusal's problem
+    document (without the refusal's own headers); replays are marked and answer with the
+    document as stored."""
+    if isinstance(outcome, Moved):
+        status_code, document = idempotency.MOVED_STATUS, outcome.transfer.model_dump(mode="json")
+        media_type = "application/json"
+    else:
+        status_code, document = outcome.refusal.status, outcome.refusal.to_problem()
+        media_type = PROBLEM_CONTENT_TYPE
+    headers = {"Idempotency-Replayed": "true"} if outcome.replayed else {}
+    if outcome.replayed:
+        document = idempotency.as_stored(document)
+    return JSONResponse(document, status_code=status_code, headers=headers, media_type=media_type)
 
 
 def parse_time_bound(name: str, text: str | None, *, end_of_day: bool) -> datetime | None:
@@ -61,11 +71,7 @@ def send_money(
     body: TransferRequestBody, principal: CurrentUser, context: Context, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Send money to another user, all or nothing."""
-    movement = service.user_transfer(
-        principal, body, key, require_verified_email=context.settings.require_verified_email
-    )
-    [result] = engine.execute(context.db, [movement], retries=context.settings.transfer_max_retries)
-    return movement_response(result)
+    return movement_response(service.send_money(context.db, context.settings, principal, body, key))
 
 
 @router.get("/transfers")
@@ -87,10 +93,10 @@ def list_transfers(
         since=parse_time_bound("since", since, end_of_day=False),
         until=parse_time_bound("until", until, end_of_day=True),
     )
-    return context.db.run(lambda s: service.history(s, principal, spec, cursor, limit))
+    return context.db.run(service.history, principal, spec, cursor, limit)
 
 
 @router.get("/transfers/{transfer_id}")
 def get_transfer(transfer_id: uuid.UUID, principal: CurrentUser, context: Context) -> TransferOut:
     """One transfer the caller is a party to."""
-    return context.db.run(lambda s: service.get_transfer(s, principal, transfer_id))
+    return context.db.run(service.get_transfer, principal, transfer_id)

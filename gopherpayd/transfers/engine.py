@@ -14,11 +14,10 @@ run one after the other.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
 from sqlmodel import Session
 
@@ -27,7 +26,7 @@ from gopherpayd.identity.errors import AccountFrozen
 from gopherpayd.kit.db import Database, LostRace, is_lost_race
 from gopherpayd.kit.errors import AppError
 from gopherpayd.outbox import service as outbox
-from gopherpayd.transfers import repository, views
+from gopherpayd.transfers import idempotency, repository, views
 from gopherpayd.transfers.errors import (
     AlreadyReversed,
     CurrencyMismatch,
@@ -36,7 +35,8 @@ from gopherpayd.transfers.errors import (
     InvalidAmount,
     SelfTransfer,
 )
-from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
+from gopherpayd.transfers.models import IDEMPOTENCY_CLAIMED, Entry, IdempotencyRecord, Transfer
+from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
 from gopherpayd.transfers.schemas import TransferOut
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets.currencies import format_minor
@@ -86,26 +86,14 @@ class MoneyMovement:
     """Rules that need the database before any wallet is touched (e.g. not reversed yet)."""
 
 
-@dataclass(frozen=True)
-class MovementResult:
-    status_code: int
-    body: dict[str, Any]
-    """The Transfer object, or the problem document of the refusal."""
-    replayed: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code < 400
-
-
-def execute(db: Database, movements: list[MoneyMovement], *, retries: int = 8) -> list[MovementResult]:
+def execute(db: Database, movements: list[MoneyMovement], *, retries: int = 8) -> list[MovementOutcome]:
     """Run a batch in one transaction; rerun it when it loses a race to another one.
 
     Losing a race on a unique index (the idempotency key, a wallet being opened, the one
     reversal a transfer may have) means the winner has committed: on the rerun the loser
     replays the key, uses the wallet, or is refused `already_reversed` by its precheck.
     """
-    return db.run(lambda session: _apply_batch(session, movements), retries=retries, retry_on=is_lost_race)
+    return db.run(partial(_apply_batch, movements=movements), retries=retries, retry_on=is_lost_race)
 
 
 @dataclass
@@ -117,8 +105,8 @@ class _Pending:
     destination: WalletTarget
 
 
-def _apply_batch(session: Session, movements: list[MoneyMovement]) -> list[MovementResult]:
-    results: list[MovementResult | None] = [None] * len(movements)
+def _apply_batch(session: Session, movements: list[MoneyMovement]) -> list[MovementOutcome]:
+    results: list[MovementOutcome | None] = [None] * len(movements)
     pending: list[_Pending] = []
     # Keys claimed by an earlier movement of this batch: their outcome is known only at the end.
     repeats: list[tuple[int, IdempotencyRecord, IdempotencyClaim]] = []
@@ -128,7 +116,7 @@ def _apply_batch(session: Session, movements: list[MoneyMovement]) -> list[Movem
             stored = repository.get_idempotency_record(
                 session, movement.idempotency.scope, movement.idempotency.key
             )
-            if stored is not None and stored.status_code == 0:
+            if stored is not None and stored.status_code == IDEMPOTENCY_CLAIMED:
                 repeats.append((index, stored, movement.idempotency))
                 continue
             if stored is not None:
@@ -155,7 +143,7 @@ def _apply_batch(session: Session, movements: list[MoneyMovement]) -> list[Movem
                 _announce(session, body, debited.balance, credited.balance)
                 if item.movement.audit is not None:
                     audit_log.record(session, item.movement.audit)
-                result = MovementResult(201, body.model_dump(mode="json"))
+                result: MovementOutcome = Moved(body)
                 _settle(session, item.record, result)
         except AppError as refusal:
             result = _refuse(session, item.record, refusal)
@@ -171,7 +159,7 @@ def _claim_key(session: Session, claim: IdempotencyClaim) -> IdempotencyRecord:
         scope=claim.scope,
         key=claim.key,
         request_hash=claim.request_hash,
-        status_code=0,
+        status_code=IDEMPOTENCY_CLAIMED,
         response_body="",
     )
     repository.add(session, record)
@@ -179,28 +167,28 @@ def _claim_key(session: Session, claim: IdempotencyClaim) -> IdempotencyRecord:
     return record
 
 
-def _replay(stored: IdempotencyRecord, claim: IdempotencyClaim) -> MovementResult:
+def _replay(stored: IdempotencyRecord, claim: IdempotencyClaim) -> MovementOutcome:
     if stored.request_hash != claim.request_hash:
-        refusal = IdempotencyKeyReused(
-            f"idempotency key {claim.key!r} was already used for a different request; "
-            "use a new key for a new request"
+        return Refused(
+            IdempotencyKeyReused(
+                f"idempotency key {claim.key!r} was already used for a different request; "
+                "use a new key for a new request"
+            )
         )
-        return MovementResult(refusal.status, refusal.to_problem())
-    return MovementResult(stored.status_code, json.loads(stored.response_body), replayed=True)
+    return idempotency.replay(stored)
 
 
-def _settle(session: Session, record: IdempotencyRecord | None, result: MovementResult) -> None:
+def _settle(session: Session, record: IdempotencyRecord | None, outcome: MovementOutcome) -> None:
     if record is not None:
-        record.status_code = result.status_code
-        record.response_body = json.dumps(result.body, sort_keys=True)
+        idempotency.remember(record, outcome)
         repository.add(session, record)
         repository.flush(session)
 
 
-def _refuse(session: Session, record: IdempotencyRecord | None, refusal: AppError) -> MovementResult:
-    result = MovementResult(refusal.status, refusal.to_problem())
-    _settle(session, record, result)
-    return result
+def _refuse(session: Session, record: IdempotencyRecord | None, refusal: AppError) -> MovementOutcome:
+    outcome = Refused(refusal)
+    _settle(session, record, outcome)
+    return outcome
 
 
 def _resolve(session: Session, movement: MoneyMovement) -> tuple[WalletTarget, WalletTarget]:

@@ -12,8 +12,10 @@ from sqlmodel import Session
 from gopherpayd.identity import repository as identity_repository
 from gopherpayd.identity.errors import EmailNotVerified
 from gopherpayd.identity.service import Principal, normalize_email
+from gopherpayd.kit.db import Database
 from gopherpayd.kit.pagination import Cursor, split_page
-from gopherpayd.transfers import repository, views
+from gopherpayd.settings import Settings
+from gopherpayd.transfers import engine, repository, views
 from gopherpayd.transfers.engine import IdempotencyClaim, MoneyMovement, Selector, WalletTarget
 from gopherpayd.transfers.errors import (
     IdempotencyKeyInvalid,
@@ -23,6 +25,7 @@ from gopherpayd.transfers.errors import (
     SelfTransfer,
     TransferNotFound,
 )
+from gopherpayd.transfers.outcomes import MovementOutcome
 from gopherpayd.transfers.repository import HistoryFilter
 from gopherpayd.transfers.schemas import TransferOut, TransferPage, TransferRequestBody
 from gopherpayd.wallets import repository as wallet_repository
@@ -130,6 +133,15 @@ def user_transfer(
         memo=body.memo,
         idempotency=idempotency_claim(principal, key, "transfer", request),
     )
+
+
+def send_money(
+    db: Database, settings: Settings, principal: Principal, body: TransferRequestBody, key: str | None
+) -> MovementOutcome:
+    """Move money from the caller to another user, once per idempotency key."""
+    movement = user_transfer(principal, body, key, require_verified_email=settings.require_verified_email)
+    [outcome] = engine.execute(db, [movement], retries=settings.transfer_max_retries)
+    return outcome
 
 
 def history(

@@ -34,29 +34,23 @@ def list_currencies() -> CurrencyList:
 @router.get("/wallets")
 def list_wallets(principal: CurrentUser, context: Context) -> WalletList:
     """The caller's open wallets with balances."""
-    wallets = context.db.run(lambda s: service.list_wallets(s, principal.user_id))
+    wallets = context.db.run(service.list_wallets, principal.user_id)
     return WalletList(items=[WalletOut.model_validate(w) for w in wallets])
 
 
 @router.post("/wallets", status_code=status.HTTP_201_CREATED)
 def open_wallet(body: OpenWalletRequest, principal: CurrentUser, context: Context) -> WalletOut:
     """Open a wallet in a currency."""
-    return WalletOut.model_validate(
-        context.db.run(lambda s: service.open_wallet(s, principal.user_id, body.currency))
-    )
+    return WalletOut.model_validate(context.db.run(service.open_wallet, principal.user_id, body.currency))
 
 
 @router.get("/wallets/{currency}")
 def get_wallet(currency: CurrencyPath, principal: CurrentUser, context: Context) -> WalletOut:
     """The caller's wallet in one currency."""
-    return WalletOut.model_validate(
-        context.db.run(lambda s: service.get_wallet(s, principal.user_id, currency))
-    )
+    return WalletOut.model_validate(context.db.run(service.get_wallet, principal.user_id, currency))
 
 
 @router.delete("/wallets/{currency}")
 def close_wallet(currency: CurrencyPath, principal: CurrentUser, context: Context) -> WalletOut:
     """Close the caller's wallet in a currency; its balance must be zero."""
-    return WalletOut.model_validate(
-        context.db.run(lambda s: service.close_wallet(s, principal.user_id, currency))
-    )
+    return WalletOut.model_validate(context.db.run(service.close_wallet, principal.user_id, currency))

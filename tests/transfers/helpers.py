@@ -21,6 +21,7 @@ from gopherpayd.identity.service import Principal
 from gopherpayd.kit.db import Database
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import engine
+from gopherpayd.transfers.outcomes import Moved
 from tests.support.api import DEFAULT_PASSWORD, Account, Api
 from tests.support.daemon import RunningDaemon, executable
 from tests.support.databases import TEST_BCRYPT_ROUNDS
@@ -58,7 +59,7 @@ def deposit(db: Database, operator: Principal, user: Principal, amount: int, cur
     body = CashMovementRequest(user=user.email, amount=amount, currency=currency, reason="test funding")
     movement = db.run(lambda s: admin_service.cash_movement(s, operator, "deposit", body, str(uuid.uuid4())))
     [result] = engine.execute(db, [movement])
-    assert result.status_code == 201, result.body
+    assert isinstance(result, Moved), result
 
 
 def create_admin(daemon: RunningDaemon, email: str) -> None:

@@ -18,10 +18,12 @@ from sqlmodel import Session
 from gopherpayd.identity import service as identity_service
 from gopherpayd.identity.service import Principal
 from gopherpayd.kit.db import Database, is_lost_race, is_retryable, unique_violation
+from gopherpayd.kit.errors import AppError
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import engine
 from gopherpayd.transfers.engine import MoneyMovement, WalletTarget
-from gopherpayd.transfers.schemas import TransferRequestBody
+from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
+from gopherpayd.transfers.schemas import TransferOut, TransferRequestBody
 from gopherpayd.transfers.service import user_transfer
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets import service as wallet_service
@@ -35,6 +37,16 @@ def send(
 ) -> MoneyMovement:
     body = TransferRequestBody(amount=amount, currency=currency, to_email=to_email)
     return user_transfer(sender, body, key or str(uuid.uuid4()))
+
+
+def moved(outcome: MovementOutcome) -> TransferOut:
+    assert isinstance(outcome, Moved), outcome
+    return outcome.transfer
+
+
+def refused(outcome: MovementOutcome) -> AppError:
+    assert isinstance(outcome, Refused), outcome
+    return outcome.refusal
 
 
 def open_wallet_of(db: Database, user: Principal, currency: str) -> Wallet:
@@ -99,14 +111,15 @@ def test_a_batch_returns_one_result_per_movement_in_order(
         ],
     )
 
-    assert [r.status_code for r in results] == [201, 201, 201]
+    assert [type(r) for r in results] == [Moved, Moved, Moved]
     assert [r.replayed for r in results] == [False, False, False]
-    assert [(r.body["sender"]["email"], r.body["recipient"]["email"], r.body["amount"]) for r in results] == [
+    transfers = [moved(r) for r in results]
+    assert [(t.sender.email, t.recipient.email, t.amount) for t in transfers] == [
         ("alice@example.com", "bob@example.com", 100),
         ("alice@example.com", "carol@example.com", 200),
         ("bob@example.com", "carol@example.com", 50),
     ]
-    assert [r.body["direction"] for r in results] == ["out", "out", "out"]
+    assert [t.direction for t in transfers] == ["out", "out", "out"]
     assert (balance(db, alice), balance(db, bob), balance(db, carol)) == (700, 51, 251)
     assert count(db, "transfers", "kind = 'transfer'") == 3
 
@@ -145,10 +158,9 @@ def test_a_refused_movement_in_the_middle_of_a_batch_leaves_the_others_applied_a
         ],
     )
 
-    assert [r.status_code for r in results] == [201, status, 201]
-    assert results[1].body["code"] == code
-    assert results[1].body["status"] == status
-    assert [results[0].body["amount"], results[2].body["amount"]] == [300, 200]
+    assert [type(r) for r in results] == [Moved, Refused, Moved]
+    assert (refused(results[1]).status, refused(results[1]).code) == (status, code)
+    assert [moved(results[0]).amount, moved(results[2]).amount] == [300, 200]
     assert (balance(db, alice), balance(db, bob), balance(db, carol)) == (500, 300, 201)
     after = row_counts(db)
     assert after == {
@@ -174,8 +186,8 @@ def test_a_batch_can_pay_the_same_new_recipient_wallet_twice(
 
     results = engine.execute(db, [send(alice, bob.email, 10, "EUR"), send(alice, bob.email, 20, "EUR")])
 
-    assert [r.status_code for r in results] == [201, 201], [r.body for r in results]
-    assert results[0].body["recipient"]["wallet_id"] == results[1].body["recipient"]["wallet_id"]
+    assert [type(r) for r in results] == [Moved, Moved], results
+    assert moved(results[0]).recipient.wallet_id == moved(results[1]).recipient.wallet_id
     assert balance(db, bob, "EUR") == 30
     assert count(db, "wallets", "currency = 'EUR' AND kind = 'user'") == 2
 
@@ -196,7 +208,8 @@ def test_a_wallet_opened_by_a_refused_movement_is_not_reused_by_the_next_one(
         ],
     )
 
-    assert [(r.status_code, r.body.get("code")) for r in results] == [(409, "wallet_frozen"), (201, None)]
+    assert (refused(results[0]).status, refused(results[0]).code) == (409, "wallet_frozen")
+    assert moved(results[1]).amount == 20
     assert balance(db, bob, "EUR") == 20
     assert count(db, "wallets", "currency = 'EUR' AND kind = 'user'") == 3
 
@@ -217,7 +230,7 @@ def test_a_movement_aimed_at_a_closed_wallet_is_refused_and_moves_nothing(
         db, [dataclasses.replace(send(alice, bob.email, 100), destination=the_closed_wallet)]
     )
 
-    assert (result.status_code, result.body["code"]) == (409, "wallet_closed")
+    assert (refused(result).status, refused(result).code) == (409, "wallet_closed")
     assert balance(db, alice) == 1_000
     assert count(db, "transfers", "kind = 'transfer'") == 0
 
@@ -232,8 +245,8 @@ def test_a_key_used_twice_in_one_batch_moves_money_once(
         db, [send(alice, bob.email, 100, key="k-1"), send(alice, bob.email, 100, key="k-1")]
     )
 
-    assert [(r.status_code, r.replayed) for r in results] == [(201, False), (201, True)]
-    assert results[1].body == results[0].body
+    assert [(type(r), r.replayed) for r in results] == [(Moved, False), (Moved, True)]
+    assert moved(results[1]) == moved(results[0])
     assert (balance(db, alice), balance(db, bob)) == (900, 101)
 
 
@@ -247,8 +260,8 @@ def test_a_key_reused_for_a_different_movement_in_one_batch_is_refused(
         db, [send(alice, bob.email, 100, key="k-1"), send(alice, bob.email, 999, key="k-1")]
     )
 
-    assert [r.status_code for r in results] == [201, 409]
-    assert results[1].body["code"] == "idempotency_key_reused"
+    assert [type(r) for r in results] == [Moved, Refused]
+    assert (refused(results[1]).status, refused(results[1]).code) == (409, "idempotency_key_reused")
     assert (balance(db, alice), balance(db, bob)) == (900, 101)
 
 
@@ -261,9 +274,9 @@ def test_a_movement_executed_again_in_a_later_batch_replays_its_stored_result(
     [first] = engine.execute(db, [movement])
     [again] = engine.execute(db, [movement])
 
-    assert (first.status_code, first.replayed) == (201, False)
-    assert (again.status_code, again.replayed) == (201, True)
-    assert again.body == first.body
+    assert (type(first), first.replayed) == (Moved, False)
+    assert (type(again), again.replayed) == (Moved, True)
+    assert moved(again) == moved(first)
     assert balance(db, alice) == 900
     assert count(db, "transfers", "kind = 'transfer'") == 1
 
@@ -405,7 +418,7 @@ def test_the_engine_reruns_a_batch_that_lost_a_race_and_moves_money_once(
 
     [result] = engine.execute(db, [movement], retries=3)
 
-    assert (result.status_code, result.replayed) == (201, False)
+    assert (type(result), result.replayed) == (Moved, False)
     assert flaky.calls == 3
     assert (balance(db, alice), balance(db, bob)) == (900, 100)
     assert count(db, "transfers", "kind = 'transfer'") == 1
@@ -427,7 +440,7 @@ def test_the_engine_gives_up_after_its_retry_bound_and_leaves_no_trace(
     assert balance(db, alice) == 1_000
     # The key was not burned by the failed attempts: the client's retry goes through once.
     [result] = engine.execute(db, [movement])
-    assert (result.status_code, result.replayed) == (201, False)
+    assert (type(result), result.replayed) == (Moved, False)
     assert (balance(db, alice), balance(db, bob)) == (900, 100)
 
 
@@ -603,11 +616,11 @@ def postgres_ledger(postgres_db: Database, tmp_path: Path) -> dict[str, uuid.UUI
     bob_ = create_principal(postgres_db, settings, "bob@example.com")
     deposit(postgres_db, operator_, alice_, 1_000)
     [result] = engine.execute(postgres_db, [send(alice_, bob_.email, 100)])
-    assert result.status_code == 201, result.body
+    transfer = moved(result)
     return {
-        "transfer": uuid.UUID(result.body["id"]),
-        "alice_wallet": uuid.UUID(result.body["sender"]["wallet_id"]),
-        "bob_wallet": uuid.UUID(result.body["recipient"]["wallet_id"]),
+        "transfer": transfer.id,
+        "alice_wallet": transfer.sender.wallet_id,
+        "bob_wallet": transfer.recipient.wallet_id,
     }
 
 

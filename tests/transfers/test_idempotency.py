@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -170,6 +172,64 @@ def test_a_deposit_replayed_with_its_key_credits_once(
     assert again.json() == first.json()
     assert api.balance(alice) == 700
     assert api.audit(admin)["ok"] is True
+
+
+def stored_answer(db: Database, key: str) -> tuple[int, str]:
+    with db.engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT status_code, response_body FROM idempotency_keys WHERE key = :key"), {"key": key}
+        ).one()
+    return int(row[0]), str(row[1])
+
+
+def answer_of(status_code: int, response_body: str) -> bytes:
+    """What a replay of this record has always answered: the stored document, rendered as JSON."""
+    return bytes(JSONResponse(json.loads(response_body), status_code=status_code).body)
+
+
+@pytest.mark.parametrize("amount", [250, 5_000], ids=["moved", "refused"])
+def test_a_replay_answers_byte_for_byte_what_its_record_stored(
+    client: TestClient, api: Api, db: Database, admin: Account, alice: Account, bob: Account, amount: int
+) -> None:
+    api.deposit(admin, alice.email, 1_000)
+    body = {"amount": amount, "currency": "USD", "to_email": bob.email, "memo": "caf\u00e9 \u20ac"}
+    first = post_transfer(client, alice, body, "byte-for-byte")
+
+    again = post_transfer(client, alice, body, "byte-for-byte")
+
+    status_code, response_body = stored_answer(db, "byte-for-byte")
+    assert (first.status_code, again.status_code) == (status_code, status_code)
+    assert again.content == answer_of(status_code, response_body)
+    assert again.headers["content-type"] == first.headers["content-type"]
+    assert again.headers["Idempotency-Replayed"] == "true"
+
+
+def test_a_refusal_stored_by_an_earlier_version_replays_word_for_word(
+    client: TestClient, api: Api, db: Database, admin: Account, alice: Account, bob: Account
+) -> None:
+    api.deposit(admin, alice.email, 100)
+    body = {"amount": 500, "currency": "USD", "to_email": bob.email, "memo": None}
+    assert post_transfer(client, alice, body, "old-words").status_code == 409
+    # Worded as an older daemon worded it, with a field today's refusals no longer carry.
+    old_document = {
+        "code": "insufficient_funds",
+        "detail": "not enough money",
+        "status": 409,
+        "title": "Insufficient funds",
+        "type": "https://gopherpay.dev/problems/insufficient_funds",
+        "wallet": "the old one",
+    }
+    with db.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE idempotency_keys SET response_body = :body WHERE key = 'old-words'"),
+            {"body": json.dumps(old_document, sort_keys=True)},
+        )
+
+    again = post_transfer(client, alice, body, "old-words")
+
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    assert again.content == answer_of(409, json.dumps(old_document, sort_keys=True))
 
 
 # --- one key, many simultaneous requests, against the real daemon ----------------------------

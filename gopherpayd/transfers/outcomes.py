@@ -1,0 +1,29 @@
+"""What became of one money movement, in domain terms: the endpoints turn it into HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gopherpayd.kit.errors import AppError
+from gopherpayd.transfers.schemas import TransferOut
+
+
+@dataclass(frozen=True)
+class Moved:
+    """The money moved: the transfer as the movement's initiator sees it."""
+
+    transfer: TransferOut
+    replayed: bool = False
+    """True when this is the outcome an earlier request with the same idempotency key got."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The movement was refused and moved nothing."""
+
+    refusal: AppError
+    replayed: bool = False
+    """True when this is the outcome an earlier request with the same idempotency key got."""
+
+
+MovementOutcome = Moved | Refused

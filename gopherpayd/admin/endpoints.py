@@ -21,7 +21,7 @@ from gopherpayd.identity.dependencies import CurrentAdmin
 from gopherpayd.identity.schemas import UserOut
 from gopherpayd.kit.context import Context
 from gopherpayd.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from gopherpayd.transfers import engine
+from gopherpayd.transfers import writer
 from gopherpayd.transfers.endpoints import MOVEMENT_RESPONSES, IdempotencyKey, movement_response
 from gopherpayd.transfers.schemas import TransferOut
 from gopherpayd.wallets.endpoints import CurrencyPath
@@ -49,7 +49,7 @@ def _cash(
     kind: str, admin: CurrentAdmin, context: Context, body: CashMovementRequest, key: str | None
 ) -> JSONResponse:
     movement = context.db.run(lambda s: service.cash_movement(s, admin, kind, body, key))
-    [result] = engine.execute(context.db, [movement], retries=context.settings.transfer_max_retries)
+    result = writer.commit(context.db, context.settings, movement)
     return movement_response(result)
 
 
@@ -84,7 +84,7 @@ def reverse(
 ) -> JSONResponse:
     """Undo a transfer with a compensating transfer; history is never edited."""
     movement = context.db.run(lambda s: service.reversal(s, admin, transfer_id, body, key))
-    [result] = engine.execute(context.db, [movement], retries=context.settings.transfer_max_retries)
+    result = writer.commit(context.db, context.settings, movement)
     return movement_response(result)
 
 

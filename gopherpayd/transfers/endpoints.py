@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
@@ -14,7 +15,7 @@ from gopherpayd.kit.clock import as_utc
 from gopherpayd.kit.context import Context
 from gopherpayd.kit.errors import PROBLEM_CONTENT_TYPE, BadRequest
 from gopherpayd.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from gopherpayd.transfers import engine, service
+from gopherpayd.transfers import engine, service, writer
 from gopherpayd.transfers.repository import HistoryFilter
 from gopherpayd.transfers.schemas import TransferOut, TransferPage, TransferRequestBody
 from gopherpayd.wallets.schemas import CURRENCY_PATTERN
@@ -57,15 +58,17 @@ def parse_time_bound(name: str, text: str | None, *, end_of_day: bool) -> dateti
 
 
 @router.post("/transfers", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
-def send_money(
+async def send_money(
     body: TransferRequestBody, principal: CurrentUser, context: Context, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Send money to another user, all or nothing."""
     movement = service.user_transfer(
         principal, body, key, require_verified_email=context.settings.require_verified_email
     )
-    [result] = engine.execute(context.db, [movement], retries=context.settings.transfer_max_retries)
-    return movement_response(result)
+    # Awaited on the event loop: the writer's thread does the database work, in whichever
+    # batch this movement joins; no worker thread waits here.
+    future = writer.writer_of(context.db, context.settings).submit(movement)
+    return movement_response(await asyncio.wrap_future(future))
 
 
 @router.get("/transfers")

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     """Seconds over which sign-ups are counted per client address."""
     transfer_max_retries: int = Field(default=8, ge=0, le=50)
     """How often the engine retries a batch after a deadlock or serialization failure."""
+    transfer_batch_max: int = Field(default=64, ge=1, le=1000)
+    """The most money movements the writer commits in one transaction (group commit)."""
+    session_cache_seconds: float = Field(default=1.0, ge=0, le=10)
+    """How long a checked session is believed without asking the database again: the longest
+    time a session revoked by another daemon process keeps working here (0: ask every time)."""
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Proxy addresses or CIDRs (comma-separated) whose X-Forwarded-For is believed; empty: none."""
     require_verified_email: bool = True

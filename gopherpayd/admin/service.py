@@ -32,8 +32,8 @@ from gopherpayd.kit.db import Database
 from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.outbox import service as outbox
 from gopherpayd.settings import Settings
-from gopherpayd.transfers import engine
 from gopherpayd.transfers import repository as transfer_repository
+from gopherpayd.transfers import writer
 from gopherpayd.transfers.engine import MoneyMovement, Selector, WalletTarget, check_not_reversed_yet
 from gopherpayd.transfers.errors import NotReversible, TransferNotFound
 from gopherpayd.transfers.outcomes import MovementOutcome
@@ -128,8 +128,7 @@ def reverse(
 
 
 def _execute(db: Database, settings: Settings, movement: MoneyMovement) -> MovementOutcome:
-    [outcome] = engine.execute(db, [movement], retries=settings.transfer_max_retries)
-    return outcome
+    return writer.commit(db, settings, movement)
 
 
 def cash_movement(

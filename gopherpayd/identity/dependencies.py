@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
+import weakref
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gopherpayd.identity import service
+from gopherpayd.identity import service, tokens
 from gopherpayd.identity.errors import AdminRequired
 from gopherpayd.identity.service import ClientInfo, Principal
-from gopherpayd.kit.context import Context
+from gopherpayd.identity.session_cache import SessionCache, register, unregister
+from gopherpayd.kit.context import AppContext, Context
+from gopherpayd.kit.db import Database
 from gopherpayd.kit.errors import Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login")
@@ -24,7 +28,31 @@ def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("this endpoint needs an access token: log in first")
     token = credentials.credentials
-    return context.db.run(service.authenticate, context.settings, token)
+    claims = tokens.decode_access_token(context.settings, token)  # signature and expiry, every time
+    cache = _session_cache(context)
+    cached = cache.get(claims.session_id, claims.user_id)
+    if cached is not None:
+        return cached
+    generation, read_at = cache.generation(), cache.now()
+    principal = context.db.run(service.authenticate, context.settings, token)
+    cache.put(principal, read_at, generation)
+    return principal
+
+
+def _session_cache(context: AppContext) -> SessionCache:
+    cache = _caches.get(context.db)
+    if cache is None:
+        with _caches_lock:
+            cache = _caches.get(context.db)
+            if cache is None:
+                cache = register(SessionCache(context.settings.session_cache_seconds))
+                _caches[context.db] = cache
+                weakref.finalize(context.db, unregister, cache)
+    return cache
+
+
+_caches: weakref.WeakKeyDictionary[Database, SessionCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
 
 
 def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, or_, text, update
 from sqlmodel import Session, col, select
 
 from gopherpayd.identity.models import AuthSession, LoginFailure, RefreshToken, SignupAttempt, User
+from gopherpayd.identity.session_cache import note_auth_change
 from gopherpayd.kit.pagination import Cursor, newest_first
 
 
@@ -89,6 +90,7 @@ def revoke_sessions(
     if keep is not None:
         statement = statement.where(col(AuthSession.id) != keep)
     result = session.exec(statement.values(revoked_at=now, revoked_reason=reason))
+    note_auth_change(session)
     return int(result.rowcount)
 
 
@@ -165,5 +167,6 @@ def has_any_session(session: Session, user_id: uuid.UUID) -> bool:
 
 
 def update_user(session: Session, user: User) -> None:
+    note_auth_change(session)  # a role, a freeze or a password: cached principals must go
     session.add(user)
     session.flush()

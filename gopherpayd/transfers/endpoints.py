@@ -67,11 +67,11 @@ def parse_time_bound(name: str, text: str | None, *, end_of_day: bool) -> dateti
 
 
 @router.post("/transfers", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
-def send_money(
+async def send_money(
     body: TransferRequestBody, principal: CurrentUser, context: Context, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Send money to another user, all or nothing."""
-    return movement_response(service.send_money(context.db, context.settings, principal, body, key))
+    return movement_response(await service.send_money(context.db, context.settings, principal, body, key))
 
 
 @router.get("/transfers")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -15,7 +16,7 @@ from gopherpayd.identity.service import Principal, normalize_email
 from gopherpayd.kit.db import Database
 from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.settings import Settings
-from gopherpayd.transfers import engine, repository, views
+from gopherpayd.transfers import repository, views, writer
 from gopherpayd.transfers.engine import IdempotencyClaim, MoneyMovement, Selector, WalletTarget
 from gopherpayd.transfers.errors import (
     IdempotencyKeyInvalid,
@@ -135,13 +136,16 @@ def user_transfer(
     )
 
 
-def send_money(
+async def send_money(
     db: Database, settings: Settings, principal: Principal, body: TransferRequestBody, key: str | None
 ) -> MovementOutcome:
-    """Move money from the caller to another user, once per idempotency key."""
+    """Move money from the caller to another user, once per idempotency key.
+
+    Awaited on the event loop: the writer's thread does the database work, in whichever
+    batch this movement joins, so no worker thread waits for the commit.
+    """
     movement = user_transfer(principal, body, key, require_verified_email=settings.require_verified_email)
-    [outcome] = engine.execute(db, [movement], retries=settings.transfer_max_retries)
-    return outcome
+    return await asyncio.wrap_future(writer.writer_of(db, settings).submit(movement))
 
 
 def history(

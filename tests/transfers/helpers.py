@@ -106,6 +106,14 @@ def wait_for_lock_waiters(postgres_url: str, expected: int) -> None:
         time.sleep(0.01)
 
 
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll until `condition` holds; fail after the same generous bound as the lock waits."""
+    give_up = time.monotonic() + LOCK_WAIT_BOUND_SECONDS
+    while not condition():
+        assert time.monotonic() < give_up, f"gave up waiting until {what}"
+        time.sleep(0.01)
+
+
 @contextmanager
 def holding_wallet_lock(postgres_url: str, wallet_id: str) -> Iterator[psycopg.Connection]:
     """A second connection holding the wallet's row lock (as a transfer or a close would).

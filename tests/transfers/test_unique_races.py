@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,21 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from gopherpayd.app import create_app
 from gopherpayd.identity import service as identity_service
 from gopherpayd.kit.db import Database
 from gopherpayd.settings import Settings
+from gopherpayd.transfers.writer import writer_for
 from gopherpayd.wallets import service as wallet_service
 from tests.conftest import make_settings
 from tests.support.api import DEFAULT_PASSWORD, Account, Api
-from tests.transfers.helpers import InThread, all_at_once, holding_wallet_lock, wait_for_lock_waiters
+from tests.transfers.helpers import (
+    InThread,
+    all_at_once,
+    holding_wallet_lock,
+    wait_for_lock_waiters,
+    wait_until,
+)
 
 RACERS = 12
 ROUNDS = 3
@@ -154,18 +164,61 @@ def test_simultaneous_reversals_of_one_transfer_reverse_it_once_and_refuse_the_r
 
 @only_postgres
 def test_reversals_queued_on_the_wallet_lock_reverse_once_and_the_rest_are_told_already_reversed(
-    client: TestClient, postgres_url: str, api: Api, admin: Account, alice: Account, bob: Account
+    settings: Settings, postgres_url: str, api: Api, admin: Account, alice: Account, bob: Account
 ) -> None:
-    """All of them pass the "not reversed yet" check before any can lock the wallets."""
+    """All of them pass the "not reversed yet" check before any can lock the wallets.
+
+    Each racer is a daemon of its own (an app with its own database pool and so its own
+    writer): within one daemon the writer queues them, and only one batch would wait."""
+    api.deposit(admin, alice.email, 1_000)
+    original = api.transfer(alice, bob.email, 100).json()
+    bob_wallet = original["recipient"]["wallet_id"]
+
+    with ExitStack() as daemons:
+        clients = [daemons.enter_context(separate_daemon(settings, postgres_url)) for _ in range(RACERS)]
+        with holding_wallet_lock(postgres_url, bob_wallet):
+            racing = [InThread(lambda c=c: reverse(c, admin, original["id"])) for c in clients]
+            wait_for_lock_waiters(postgres_url, RACERS)
+        responses = [thread.result() for thread in racing]
+
+    assert answers(responses) == Counter({(201, None): 1, (409, "already_reversed"): RACERS - 1})
+    assert (api.balance(alice), api.balance(bob)) == (1_000, 0)
+    assert api.audit(admin)["ok"] is True
+
+
+@only_postgres
+def test_reversals_queued_in_one_daemons_writer_reverse_once_and_the_rest_are_told_already_reversed(
+    client: TestClient,
+    db: Database,
+    postgres_url: str,
+    api: Api,
+    admin: Account,
+    alice: Account,
+    bob: Account,
+) -> None:
+    """Within one daemon one batch waits on the lock and the other reversals queue behind it
+    in the writer; they are refused by the precheck once the first has committed."""
     api.deposit(admin, alice.email, 1_000)
     original = api.transfer(alice, bob.email, 100).json()
     bob_wallet = original["recipient"]["wallet_id"]
 
     with holding_wallet_lock(postgres_url, bob_wallet):
         racing = [InThread(lambda: reverse(client, admin, original["id"])) for _ in range(RACERS)]
-        wait_for_lock_waiters(postgres_url, RACERS)
+        wait_for_lock_waiters(postgres_url, 1)
+        wait_until(lambda: writer_for(db).pending == RACERS, "every reversal reached the writer")
     responses = [thread.result() for thread in racing]
 
     assert answers(responses) == Counter({(201, None): 1, (409, "already_reversed"): RACERS - 1})
     assert (api.balance(alice), api.balance(bob)) == (1_000, 0)
     assert api.audit(admin)["ok"] is True
+
+
+@contextmanager
+def separate_daemon(settings: Settings, postgres_url: str) -> Iterator[TestClient]:
+    """Another daemon process on the same database, as far as the ledger can tell."""
+    database = Database(postgres_url)
+    try:
+        with TestClient(create_app(settings, database), raise_server_exceptions=False) as other:
+            yield other
+    finally:
+        database.dispose()

@@ -197,8 +197,7 @@ def events_replay(
         requested = state.client().post("/v1/admin/events/dead-letters/replay", {"reason": reason})
         count = requested.get("requested", 0) if isinstance(requested, dict) else 0
         state.renderer.info(f"Requested a replay of {views.plural(count, 'dead letter')}.")
-        if state.json_output:
-            state.renderer.json(requested)
+        views.show(state.renderer, requested)
         return
     if dead_letter_id is None:
         raise UsageError(
@@ -211,8 +210,7 @@ def events_replay(
         dead_letter = state.client().post(path, {"reason": reason})
     event = f" (event {dead_letter['event_id']})" if dead_letter.get("event_id") else ""
     state.renderer.info(f"Requested a replay of dead letter {dead_letter_id}{event}.")
-    if state.json_output:
-        state.renderer.json(dead_letter)
+    views.show(state.renderer, dead_letter)
 
 
 def _money_body(user: str, amount: str, currency: str, reason: str, memo: str | None) -> dict[str, Any]:
@@ -252,5 +250,4 @@ def _set_frozen(state: AppState, user: str, wallet: str | None, reason: str, *, 
         target = f"the {code} wallet of {user}"
     result = state.client().post(f"{path}/{action}", {"reason": reason})
     state.renderer.info(f"{'Froze' if frozen else 'Unfroze'} {target}.")
-    if state.json_output:
-        state.renderer.json(result)
+    views.show(state.renderer, result)

@@ -59,8 +59,7 @@ def notifications_read(
         marked = state.client().post("/v1/notifications/read-all")
         count = marked.get("marked", 0) if isinstance(marked, dict) else 0
         state.renderer.info(f"Marked {views.plural(count, 'notification')} read.")
-        if state.json_output:
-            state.renderer.json(marked)
+        views.show(state.renderer, marked)
         return
     if not notification_ids:
         raise UsageError(
@@ -72,8 +71,7 @@ def notifications_read(
         for notification_id in notification_ids:
             read.append(state.client().post(f"/v1/notifications/{quote(notification_id, safe='')}/read"))
             state.renderer.info(f"Marked notification {notification_id} read.")
-    if state.json_output:
-        state.renderer.json({"items": read})
+    views.show(state.renderer, {"items": read})
 
 
 def _show(state: AppState, *, unread: bool, limit: int) -> None:

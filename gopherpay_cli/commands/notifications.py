@@ -9,6 +9,7 @@ import typer
 
 from gopherpay_cli import views
 from gopherpay_cli.errors import UsageError, hints
+from gopherpay_cli.options import limit_option
 from gopherpay_cli.state import AppState, get_state, given_on_command_line
 
 app = typer.Typer()
@@ -20,7 +21,7 @@ notifications_app = typer.Typer(
 app.add_typer(notifications_app, name="notifications")
 
 UnreadOption = Annotated[bool, typer.Option("--unread", help="Only the notifications not read yet.")]
-LimitOption = Annotated[int, typer.Option("--limit", metavar="N", min=1, help="At most this many.")]
+LimitOption = Annotated[int, limit_option("At most this many.")]
 NOT_FOUND_HINT = "See your notifications: gopherpay notifications"
 
 

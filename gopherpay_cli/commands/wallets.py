@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from gopherpay_cli import views
-from gopherpay_cli.errors import UsageError, hints
-from gopherpay_cli.money import AmountError, parse_currency
+from gopherpay_cli.errors import hints
+from gopherpay_cli.options import currency_code
 from gopherpay_cli.state import get_state
 
 app = typer.Typer()
@@ -18,14 +18,6 @@ app.add_typer(wallets_app, name="wallets")
 CurrencyArgument = Annotated[
     str, typer.Argument(metavar="CURRENCY", help="ISO 4217 code, like USD (any case).")
 ]
-
-
-def currency_code(text: str) -> str:
-    """The upper-case code of a supported currency, or a usage error listing them."""
-    try:
-        return parse_currency(text).code
-    except AmountError as error:
-        raise UsageError(str(error)) from error
 
 
 @wallets_app.command("list")

@@ -1,14 +1,17 @@
 """How each API object looks on screen: `--json` as returned, else tables in major units.
 
 Every function takes the object the daemon answered and shows it through the
-Renderer, so commands never format anything themselves.
+Renderer, so commands never format anything themselves. `show` is the one place
+that chooses between `--json` and the human form; each `show_*` view is a human
+form that `@view` routes through it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from gopherpay_cli.money import format_amount
 from gopherpay_cli.render import Renderer, printable
@@ -28,6 +31,42 @@ HISTORY_CSV_HEADER = (
     "counterparty",
     "memo",
 )
+
+P = ParamSpec("P")
+ApiObject = TypeVar("ApiObject")
+
+
+def show(
+    renderer: Renderer,
+    api_object: Any,
+    render_human: Callable[[], None] | None = None,
+    *,
+    one_line: bool = False,
+) -> None:
+    """A command's result: with `--json`, `api_object` exactly as the daemon returned it
+    (one NDJSON line when `one_line`); otherwise `render_human()`, or nothing at all when
+    there is none (the command's message on stderr said what happened)."""
+    if renderer.json_output:
+        if one_line:
+            renderer.json_line(api_object)
+        else:
+            renderer.json(api_object)
+    elif render_human is not None:
+        render_human()
+
+
+def view(
+    render_human: Callable[Concatenate[Renderer, ApiObject, P], None],
+) -> Callable[Concatenate[Renderer, ApiObject, P], None]:
+    """Make `render_human(renderer, api_object, ...)` a view: with `--json` it prints `api_object`."""
+
+    @functools.wraps(render_human)
+    def show_api_object(
+        renderer: Renderer, api_object: ApiObject, /, *args: P.args, **kwargs: P.kwargs
+    ) -> None:
+        show(renderer, api_object, lambda: render_human(renderer, api_object, *args, **kwargs))
+
+    return show_api_object
 
 
 def timestamp(value: str | None) -> str:
@@ -96,10 +135,8 @@ def signed_amount_minor(transfer: dict[str, Any]) -> int:
     return -amount if transfer.get("direction") == "out" else amount
 
 
+@view
 def show_user(renderer: Renderer, user: dict[str, Any]) -> None:
-    if renderer.json_output:
-        renderer.json(user)
-        return
     verified = [("Verified", yes_no(user["email_verified"]))] if "email_verified" in user else []
     renderer.details(
         [
@@ -114,10 +151,8 @@ def show_user(renderer: Renderer, user: dict[str, Any]) -> None:
     )
 
 
+@view
 def show_sessions(renderer: Renderer, page: dict[str, Any]) -> None:
-    if renderer.json_output:
-        renderer.json(page)
-        return
     rows = [
         (
             session["id"] + (" (this one)" if session.get("current") else ""),
@@ -134,11 +169,19 @@ def show_sessions(renderer: Renderer, page: dict[str, Any]) -> None:
     renderer.table(("id", "created", "last used", "status", "address", "client"), rows)
 
 
-def show_wallets(renderer: Renderer, wallets: Sequence[dict[str, Any]], api_object: Any) -> None:
-    """Wallets with balances; `api_object` is what `--json` prints."""
-    if renderer.json_output:
-        renderer.json(api_object)
-        return
+@view
+def show_wallets(renderer: Renderer, page: dict[str, Any]) -> None:
+    """The caller's wallets with balances (the API's list of wallets)."""
+    _wallet_table(renderer, page.get("items", []))
+
+
+@view
+def show_wallet(renderer: Renderer, wallet: dict[str, Any]) -> None:
+    """One wallet with its balance."""
+    _wallet_table(renderer, [wallet])
+
+
+def _wallet_table(renderer: Renderer, wallets: Sequence[dict[str, Any]]) -> None:
     if not wallets:
         renderer.info("You have no open wallets. Open one with: gopherpay wallets open USD")
         return
@@ -154,10 +197,8 @@ def show_wallets(renderer: Renderer, wallets: Sequence[dict[str, Any]], api_obje
     renderer.table(("currency", "balance", "frozen", "wallet id"), rows, right_aligned=("balance",))
 
 
+@view
 def show_transfer(renderer: Renderer, transfer: dict[str, Any]) -> None:
-    if renderer.json_output:
-        renderer.json(transfer)
-        return
     pairs = [
         ("Transfer", transfer["id"]),
         ("Kind", transfer.get("kind", "")),
@@ -171,12 +212,10 @@ def show_transfer(renderer: Renderer, transfer: dict[str, Any]) -> None:
     renderer.details([(name, value) for name, value in pairs if value])
 
 
+@view
 def show_history(renderer: Renderer, page: dict[str, Any], *, as_csv: bool) -> None:
     """Transfers newest first: table, CSV (raw and formatted amounts) or the API page."""
     transfers = page.get("items", [])
-    if renderer.json_output:
-        renderer.json(page)
-        return
     if as_csv:
         renderer.csv(HISTORY_CSV_HEADER, [_history_csv_row(transfer) for transfer in transfers])
         return
@@ -215,12 +254,13 @@ def history_line(cells: Sequence[str]) -> str:
 
 def show_followed_transfer(renderer: Renderer, transfer: dict[str, Any], *, first: bool) -> None:
     """A transfer as it happens: a line of NDJSON, or a history row (after a header line if first)."""
-    if renderer.json_output:
-        renderer.json_line(transfer)
-        return
-    if first:
-        renderer.line(history_line(HISTORY_COLUMNS))
-    renderer.line(history_line(history_row(transfer)))
+
+    def print_row() -> None:
+        if first:
+            renderer.line(history_line(HISTORY_COLUMNS))
+        renderer.line(history_line(history_row(transfer)))
+
+    show(renderer, transfer, print_row, one_line=True)
 
 
 def notification_text(notification: dict[str, Any]) -> str:
@@ -229,10 +269,8 @@ def notification_text(notification: dict[str, Any]) -> str:
     return " — ".join(part for part in parts if part)
 
 
+@view
 def show_notifications(renderer: Renderer, page: dict[str, Any], *, unread_only: bool) -> None:
-    if renderer.json_output:
-        renderer.json(page)
-        return
     notifications = page.get("items", [])
     if not notifications:
         renderer.info("No unread notifications." if unread_only else "No notifications.")
@@ -265,10 +303,8 @@ def _history_csv_row(transfer: dict[str, Any]) -> tuple[str | int, ...]:
     )
 
 
+@view
 def show_admin_users(renderer: Renderer, page: dict[str, Any]) -> None:
-    if renderer.json_output:
-        renderer.json(page)
-        return
     rows = [
         (
             user.get("email", ""),
@@ -288,11 +324,9 @@ def _wallet_summary(wallet: dict[str, Any]) -> str:
     return f"{summary} (frozen)" if wallet.get("frozen") else summary
 
 
+@view
 def show_audit(renderer: Renderer, report: dict[str, Any]) -> None:
     """The audit report; violations, if any, come first."""
-    if renderer.json_output:
-        renderer.json(report)
-        return
     violations = report.get("violations", [])
     if violations:
         renderer.table(
@@ -319,10 +353,8 @@ def show_audit(renderer: Renderer, report: dict[str, Any]) -> None:
     renderer.details([(name.replace("_", " "), str(count)) for name, count in counts.items()])
 
 
+@view
 def show_audit_log(renderer: Renderer, page: dict[str, Any]) -> None:
-    if renderer.json_output:
-        renderer.json(page)
-        return
     rows = [
         (
             timestamp(entry.get("created_at")),
@@ -337,11 +369,9 @@ def show_audit_log(renderer: Renderer, page: dict[str, Any]) -> None:
     renderer.table(("date", "actor", "action", "target", "reason", "id"), rows)
 
 
+@view
 def show_events_status(renderer: Renderer, status: dict[str, Any]) -> None:
     """The event pipeline's health: outbox backlog, consumer lag, dead letters."""
-    if renderer.json_output:
-        renderer.json(status)
-        return
     lag = status.get("consumer_lag")
     renderer.details(
         [
@@ -364,10 +394,8 @@ def replay_state(dead_letter: dict[str, Any]) -> str:
     return "not replayed"
 
 
+@view
 def show_dead_letters(renderer: Renderer, page: dict[str, Any], *, pending_only: bool) -> None:
-    if renderer.json_output:
-        renderer.json(page)
-        return
     dead_letters = page.get("items", [])
     if not dead_letters:
         renderer.info("No dead letters awaiting replay." if pending_only else "No dead letters.")

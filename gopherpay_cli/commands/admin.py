@@ -9,16 +9,21 @@ from urllib.parse import quote
 import typer
 
 from gopherpay_cli import views
-from gopherpay_cli.commands.transfers import (
-    MEMO_MAX_LENGTH,
-    IdempotencyKeyOption,
-    amount_minor,
-    announce_replay,
-    idempotency_key,
-)
-from gopherpay_cli.commands.wallets import currency_code
+from gopherpay_cli.commands.transfers import announce_replay
 from gopherpay_cli.errors import ExitCode, GopherPayError, UsageError, hints
 from gopherpay_cli.money import format_amount
+from gopherpay_cli.options import (
+    MEMO_MAX_LENGTH,
+    AmountArgument,
+    CurrencyArgument,
+    IdempotencyKeyOption,
+    amount_minor,
+    checked_memo,
+    currency_code,
+    idempotency_key,
+    limit_option,
+    memo_option,
+)
 from gopherpay_cli.state import AppState, get_state
 
 app = typer.Typer(
@@ -32,8 +37,6 @@ events_app = typer.Typer(
 app.add_typer(events_app, name="events")
 
 UserArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The user's email address (or user id).")]
-AmountArgument = Annotated[str, typer.Argument(metavar="AMOUNT", help="Like 12.34 or 1,000.")]
-CurrencyArgument = Annotated[str, typer.Argument(metavar="CURRENCY", help="ISO 4217 code, like USD.")]
 ReasonOption = Annotated[
     str, typer.Option("--reason", metavar="TEXT", help="Why; recorded in the audit log.")
 ]
@@ -45,17 +48,15 @@ MoneyReasonOption = Annotated[
 ]
 MemoOption = Annotated[
     str | None,
-    typer.Option(
-        "--memo",
-        metavar="TEXT",
-        help=f"What the customer sees on the transfer (at most {MEMO_MAX_LENGTH} chars); none by default.",
+    memo_option(
+        f"What the customer sees on the transfer (at most {MEMO_MAX_LENGTH} chars); none by default."
     ),
 ]
 WalletOption = Annotated[
     str | None,
     typer.Option("--wallet", metavar="CURRENCY", help="Only this wallet, not the whole account."),
 ]
-LimitOption = Annotated[int, typer.Option("--limit", metavar="N", min=1, help="At most this many entries.")]
+LimitOption = Annotated[int, limit_option("At most this many entries.")]
 
 
 @app.command()
@@ -197,8 +198,7 @@ def events_replay(
         requested = state.client().post("/v1/admin/events/dead-letters/replay", {"reason": reason})
         count = requested.get("requested", 0) if isinstance(requested, dict) else 0
         state.renderer.info(f"Requested a replay of {views.plural(count, 'dead letter')}.")
-        if state.json_output:
-            state.renderer.json(requested)
+        views.show(state.renderer, requested)
         return
     if dead_letter_id is None:
         raise UsageError(
@@ -211,8 +211,7 @@ def events_replay(
         dead_letter = state.client().post(path, {"reason": reason})
     event = f" (event {dead_letter['event_id']})" if dead_letter.get("event_id") else ""
     state.renderer.info(f"Requested a replay of dead letter {dead_letter_id}{event}.")
-    if state.json_output:
-        state.renderer.json(dead_letter)
+    views.show(state.renderer, dead_letter)
 
 
 def _money_body(user: str, amount: str, currency: str, reason: str, memo: str | None) -> dict[str, Any]:
@@ -225,9 +224,7 @@ def _with_memo(body: dict[str, Any], memo: str | None) -> dict[str, Any]:
     """The customer-facing memo, sent only when given: the reason stays in the audit log."""
     if memo is None:
         return body
-    if len(memo) > MEMO_MAX_LENGTH:
-        raise UsageError(f"--memo is at most {MEMO_MAX_LENGTH} characters, got {len(memo)}")
-    return {**body, "memo": memo}
+    return {**body, "memo": checked_memo(memo)}
 
 
 def _move_money(
@@ -252,5 +249,4 @@ def _set_frozen(state: AppState, user: str, wallet: str | None, reason: str, *, 
         target = f"the {code} wallet of {user}"
     result = state.client().post(f"{path}/{action}", {"reason": reason})
     state.renderer.info(f"{'Froze' if frozen else 'Unfroze'} {target}.")
-    if state.json_output:
-        state.renderer.json(result)
+    views.show(state.renderer, result)

@@ -52,8 +52,7 @@ def signup(
     user = state.client().post("/v1/auth/signup", body, authenticated=False)
     _log_in(state, email, password)
     state.renderer.info(f"Signed up and logged in to {state.server} as {user['email']}.")
-    if state.json_output:
-        state.renderer.json(user)
+    views.show(state.renderer, user)
 
 
 @app.command()
@@ -70,8 +69,7 @@ def login(
     state.renderer.info(f"Logged in to {state.server} as {user.get('email', email)}.")
     if state.credentials.from_environment:
         state.renderer.warn("Note: GOPHERPAY_TOKEN is set and is used instead of this login.")
-    if state.json_output:
-        state.renderer.json(user)
+    views.show(state.renderer, user)
 
 
 @app.command()
@@ -136,8 +134,7 @@ def verify(
             error.hint = f"Too many wrong codes: this one no longer works. Get a new one: {RESEND_CODE}"
         raise
     state.renderer.info(f"Email address {user.get('email', '')} verified.")
-    if state.json_output:
-        state.renderer.json(user)
+    views.show(state.renderer, user)
 
 
 def _verification_code(text: str) -> str:
@@ -164,8 +161,7 @@ def _resend_code(state: AppState) -> None:
     expires_in = sent.get("expires_in") if isinstance(sent, dict) else None
     expiry = f"; it expires in {views.duration(expires_in)}" if isinstance(expires_in, int) else ""
     state.renderer.info(f"A new code is on its way to {email}{expiry}.")
-    if state.json_output:
-        state.renderer.json(sent)
+    views.show(state.renderer, sent)
 
 
 @sessions_app.command("list")

@@ -9,6 +9,7 @@ import typer
 
 from gopherpay_cli import views
 from gopherpay_cli.errors import UsageError, hints
+from gopherpay_cli.options import limit_option
 from gopherpay_cli.state import AppState, get_state, given_on_command_line
 
 app = typer.Typer()
@@ -20,7 +21,7 @@ notifications_app = typer.Typer(
 app.add_typer(notifications_app, name="notifications")
 
 UnreadOption = Annotated[bool, typer.Option("--unread", help="Only the notifications not read yet.")]
-LimitOption = Annotated[int, typer.Option("--limit", metavar="N", min=1, help="At most this many.")]
+LimitOption = Annotated[int, limit_option("At most this many.")]
 NOT_FOUND_HINT = "See your notifications: gopherpay notifications"
 
 
@@ -59,8 +60,7 @@ def notifications_read(
         marked = state.client().post("/v1/notifications/read-all")
         count = marked.get("marked", 0) if isinstance(marked, dict) else 0
         state.renderer.info(f"Marked {views.plural(count, 'notification')} read.")
-        if state.json_output:
-            state.renderer.json(marked)
+        views.show(state.renderer, marked)
         return
     if not notification_ids:
         raise UsageError(
@@ -72,8 +72,7 @@ def notifications_read(
         for notification_id in notification_ids:
             read.append(state.client().post(f"/v1/notifications/{quote(notification_id, safe='')}/read"))
             state.renderer.info(f"Marked notification {notification_id} read.")
-    if state.json_output:
-        state.renderer.json({"items": read})
+    views.show(state.renderer, {"items": read})
 
 
 def _show(state: AppState, *, unread: bool, limit: int) -> None:

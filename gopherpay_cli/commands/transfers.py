@@ -10,49 +10,28 @@ from typing import Annotated, Any
 import typer
 
 from gopherpay_cli import views
-from gopherpay_cli.commands.wallets import currency_code
 from gopherpay_cli.errors import UsageError, hints
-from gopherpay_cli.money import AmountError, format_amount, parse_amount
+from gopherpay_cli.money import format_amount
+from gopherpay_cli.options import (
+    MEMO_MAX_LENGTH,
+    AmountArgument,
+    CurrencyArgument,
+    IdempotencyKeyOption,
+    amount_minor,
+    checked_memo,
+    currency_code,
+    idempotency_key,
+    limit_option,
+    memo_option,
+)
 from gopherpay_cli.state import AppState, get_state, given_on_command_line
 
 app = typer.Typer()
-
-MEMO_MAX_LENGTH = 280
-IDEMPOTENCY_KEY_MAX_LENGTH = 200
-
-IdempotencyKeyOption = Annotated[
-    str | None,
-    typer.Option(
-        "--idempotency-key",
-        metavar="KEY",
-        help="Reuse the key of an earlier attempt to retry it safely: the daemon "
-        "does the request at most once per key. Default: a new random key.",
-    ),
-]
 
 
 class Direction(StrEnum):
     incoming = "in"
     outgoing = "out"
-
-
-def amount_minor(amount: str, currency: str) -> int:
-    """Minor units for the amount the user typed, or a usage error saying what is wrong."""
-    try:
-        return parse_amount(amount, currency)
-    except AmountError as error:
-        raise UsageError(str(error)) from error
-
-
-def idempotency_key(given: str | None) -> str:
-    """The given key after checking the API's rules, or a new uuid4 for this invocation."""
-    if given is None:
-        return str(uuid.uuid4())
-    if not 1 <= len(given) <= IDEMPOTENCY_KEY_MAX_LENGTH or not (given.isascii() and given.isprintable()):
-        raise UsageError(
-            f"--idempotency-key must be 1-{IDEMPOTENCY_KEY_MAX_LENGTH} printable ASCII characters"
-        )
-    return given
 
 
 def announce_replay(state: AppState, replayed: bool) -> None:
@@ -65,15 +44,14 @@ def announce_replay(state: AppState, replayed: bool) -> None:
 @app.command()
 def transfer(
     ctx: typer.Context,
-    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="Like 12.34 or 1,000.")],
-    currency: Annotated[str, typer.Argument(metavar="CURRENCY", help="ISO 4217 code, like USD.")],
+    amount: AmountArgument,
+    currency: CurrencyArgument,
     to: Annotated[
         str,
         typer.Option("--to", metavar="EMAIL|WALLET_ID", help="The recipient's email address or wallet id."),
     ],
     memo: Annotated[
-        str | None,
-        typer.Option("--memo", metavar="TEXT", help="A note for both sides (at most 280 chars)."),
+        str | None, memo_option(f"A note for both sides (at most {MEMO_MAX_LENGTH} chars).")
     ] = None,
     key: IdempotencyKeyOption = None,
 ) -> None:
@@ -83,9 +61,7 @@ def transfer(
     recipient = _recipient(to)
     body: dict[str, Any] = {"amount": amount_minor(amount, code), "currency": code, **recipient}
     if memo is not None:
-        if len(memo) > MEMO_MAX_LENGTH:
-            raise UsageError(f"--memo is at most {MEMO_MAX_LENGTH} characters, got {len(memo)}")
-        body["memo"] = memo
+        body["memo"] = checked_memo(memo)
     # The daemon's message already says there is no account for an email address.
     not_found = None if "to_email" in recipient else "Check the wallet id with the recipient."
     with hints(
@@ -120,9 +96,7 @@ def history(
         str | None,
         typer.Option("--until", metavar="DATE", help="Up to this date or RFC 3339 time."),
     ] = None,
-    limit: Annotated[
-        int, typer.Option("--limit", metavar="N", min=1, help="At most this many transfers.")
-    ] = 50,
+    limit: Annotated[int, limit_option("At most this many transfers.")] = 50,
     as_csv: Annotated[
         bool,
         typer.Option(

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from gopherpay_cli import views
-from gopherpay_cli.errors import UsageError, hints
-from gopherpay_cli.money import AmountError, parse_currency
+from gopherpay_cli.errors import hints
+from gopherpay_cli.options import currency_code
 from gopherpay_cli.state import get_state
 
 app = typer.Typer()
@@ -20,20 +20,11 @@ CurrencyArgument = Annotated[
 ]
 
 
-def currency_code(text: str) -> str:
-    """The upper-case code of a supported currency, or a usage error listing them."""
-    try:
-        return parse_currency(text).code
-    except AmountError as error:
-        raise UsageError(str(error)) from error
-
-
 @wallets_app.command("list")
 def wallets_list(ctx: typer.Context) -> None:
     """List your open wallets with their balances."""
     state = get_state(ctx)
-    page = state.client().get("/v1/wallets")
-    views.show_wallets(state.renderer, page.get("items", []), page)
+    views.show_wallets(state.renderer, state.client().get("/v1/wallets"))
 
 
 @wallets_app.command("open")
@@ -44,8 +35,7 @@ def wallets_open(ctx: typer.Context, currency: CurrencyArgument) -> None:
     with hints(wallet_exists=f"You already have a {code} wallet: gopherpay balance {code}"):
         wallet = state.client().post("/v1/wallets", {"currency": code})
     state.renderer.info(f"Opened a {code} wallet (wallet {wallet['id']}).")
-    if state.json_output:
-        state.renderer.json(wallet)
+    views.show(state.renderer, wallet)
 
 
 @wallets_app.command("close")
@@ -55,8 +45,7 @@ def wallets_close(ctx: typer.Context, currency: CurrencyArgument) -> None:
     code = currency_code(currency)
     wallet = state.client().delete(f"/v1/wallets/{code}")
     state.renderer.info(f"Closed your {code} wallet.")
-    if state.json_output:
-        state.renderer.json(wallet)
+    views.show(state.renderer, wallet)
 
 
 @app.command()
@@ -70,9 +59,7 @@ def balance(
     """Show your balance in one currency, or in all of them."""
     state = get_state(ctx)
     if currency is None:
-        page = state.client().get("/v1/wallets")
-        views.show_wallets(state.renderer, page.get("items", []), page)
+        views.show_wallets(state.renderer, state.client().get("/v1/wallets"))
         return
     code = currency_code(currency)
-    wallet = state.client().get(f"/v1/wallets/{code}")
-    views.show_wallets(state.renderer, [wallet], wallet)
+    views.show_wallet(state.renderer, state.client().get(f"/v1/wallets/{code}"))

@@ -79,7 +79,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--json", dest="json_path", type=Path, help="also write every figure to this file")
     parser.add_argument("--workdir", type=Path, help="where logs and the tokens file go (a temp dir)")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run, about a minute: 1 round of 3 s, 20 users"
+        "--quick", action="store_true", help="smoke run of about a minute: 1 round, 2 s each, 20 users"
     )
     args = parser.parse_args(argv)
     options = Options(
@@ -96,7 +96,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         quick=args.quick,
     )
     if args.quick:
-        options.rounds, options.seconds, options.users = 1, 3.0, 20
+        options.rounds, options.seconds, options.users = 1, 2.0, 20
     if options.users < 2 or options.rounds < 1 or options.seconds <= 0 or not options.connections:
         parser.error("need at least 2 users, 1 round, a positive --seconds and one connection count")
     if options.batch < 2:
@@ -104,8 +104,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     return options
 
 
+_STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(f"[{time.monotonic() - _STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 def run_round(world: scratch.Scratch, options: Options, number: int) -> Round:
@@ -265,6 +268,7 @@ def main(
     try:
         say(f"setup: database {world.database}, {options.users} users (logs in {workdir})")
         scratch.populate(world, options.users)
+        say("setup done")
         rounds = []
         for number in range(1, options.rounds + 1):
             rounds.append(run_round(world, options, number))

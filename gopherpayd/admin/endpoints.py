@@ -24,6 +24,7 @@ from gopherpayd.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from gopherpayd.transfers import engine
 from gopherpayd.transfers.endpoints import MOVEMENT_RESPONSES, IdempotencyKey, movement_response
 from gopherpayd.transfers.schemas import TransferOut
+from gopherpayd.vocabulary import TransferKind
 from gopherpayd.wallets.endpoints import CurrencyPath
 from gopherpayd.wallets.schemas import WalletOut
 
@@ -46,7 +47,7 @@ def list_users(
 
 
 def _cash(
-    kind: str, admin: CurrentAdmin, context: Context, body: CashMovementRequest, key: str | None
+    kind: TransferKind, admin: CurrentAdmin, context: Context, body: CashMovementRequest, key: str | None
 ) -> JSONResponse:
     movement = context.db.run(lambda s: service.cash_movement(s, admin, kind, body, key))
     [result] = engine.execute(context.db, [movement], retries=context.settings.transfer_max_retries)
@@ -58,7 +59,7 @@ def deposit(
     body: CashMovementRequest, admin: CurrentAdmin, context: Context, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Bring money in from the outside world into a user's wallet."""
-    return _cash("deposit", admin, context, body, key)
+    return _cash(TransferKind.DEPOSIT, admin, context, body, key)
 
 
 @router.post("/withdrawals", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
@@ -66,7 +67,7 @@ def withdraw(
     body: CashMovementRequest, admin: CurrentAdmin, context: Context, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Pay money out of a user's wallet to the outside world."""
-    return _cash("withdrawal", admin, context, body, key)
+    return _cash(TransferKind.WITHDRAWAL, admin, context, body, key)
 
 
 @router.post(

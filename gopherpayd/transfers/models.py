@@ -7,18 +7,20 @@ from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from gopherpayd.kit.models import fk_field, id_field, minor_units_field, timestamp_field
+from gopherpayd.vocabulary import TransferKind, one_of
 
-TRANSFER_KINDS = ("transfer", "deposit", "withdrawal", "reversal")
 MAX_MEMO_LENGTH = 280
+CLAIMED = 0
+"""The status_code of an idempotency key whose outcome is not written yet. Never committed: the
+claiming transaction settles it before it ends. Meanwhile a concurrent request with the key
+waits on the row, and a repeat of the key in the same batch is answered once it is settled."""
 
 
 class Transfer(SQLModel, table=True):
     __tablename__ = "transfers"
     __table_args__ = (
         CheckConstraint("amount > 0", name="ck_transfers_amount_positive"),
-        CheckConstraint(
-            "kind IN ('transfer', 'deposit', 'withdrawal', 'reversal')", name="ck_transfers_kind"
-        ),
+        CheckConstraint(one_of("kind", TransferKind), name="ck_transfers_kind"),
         CheckConstraint("from_wallet_id <> to_wallet_id", name="ck_transfers_distinct_wallets"),
         Index("ix_transfers_created", "created_at", "id"),
     )
@@ -65,5 +67,6 @@ class IdempotencyRecord(SQLModel, table=True):
     key: str = Field(max_length=200)
     request_hash: str = Field(max_length=64)
     status_code: int
+    """The HTTP status of the stored outcome; CLAIMED while the outcome is being written."""
     response_body: str = Field(sa_type=Text)
     created_at: datetime = timestamp_field()

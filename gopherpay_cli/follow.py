@@ -27,6 +27,7 @@ from gopherpay_cli import views
 from gopherpay_cli.errors import ApiError, DaemonUnreachable
 from gopherpay_cli.render import Renderer, printable
 from gopherpay_cli.sse import EventStreamDecoder, ServerSentEvent
+from gopherpayd.vocabulary import StreamFrame
 
 if TYPE_CHECKING:
     from gopherpay_cli.client import ApiClient
@@ -155,7 +156,7 @@ class Follower:
     def _handle(self, event: ServerSentEvent) -> None:
         if self._seen_before(event.id):
             return  # a daemon that resends an event must not make us print it twice
-        if event.event not in ("transfer", "notification"):
+        if event.event not in tuple(StreamFrame):
             return  # a kind of event this version of the CLI does not know
         try:
             payload = json.loads(event.data)
@@ -164,7 +165,7 @@ class Follower:
         if not isinstance(payload, dict):
             self._renderer.warn(f"Skipped event {event.id or '(no id)'}: its data is not a JSON object.")
             return
-        if event.event == "transfer":
+        if event.event == StreamFrame.TRANSFER:
             self._show_transfer(event, payload)
         elif not self._renderer.json_output:
             self._renderer.info(printable(f"Notification: {views.notification_text(payload)}"))

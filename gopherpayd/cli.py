@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gopherpayd import __version__
+from gopherpayd.vocabulary import Role
 
 if TYPE_CHECKING:
     import uvicorn
@@ -303,7 +304,7 @@ def create_admin(
             err=True,
         )
         raise typer.Exit(1)
-    _change_role(db, existing, service.ADMIN_ROLE, reason, "create-admin --promote-existing", yes)
+    _change_role(db, existing, Role.ADMIN, reason, "create-admin --promote-existing", yes)
 
 
 @app.command("set-role")
@@ -318,7 +319,7 @@ def set_role(
     """Give an existing account the role user or admin (e.g. undo a promotion), audited."""
     from gopherpayd.identity import operators, service
 
-    if role not in operators.ROLES:
+    if role not in tuple(Role):
         typer.echo(f"gopherpayd: --role must be user or admin, not {role!r}", err=True)
         raise typer.Exit(2)
     _check_reason(reason)
@@ -328,7 +329,7 @@ def set_role(
     if existing is None:
         typer.echo(f"gopherpayd: there is no account for {service.normalize_email(email)}", err=True)
         raise typer.Exit(1)
-    _change_role(db, existing, role, reason, "set-role", yes)
+    _change_role(db, existing, Role(role), reason, "set-role", yes)
 
 
 def _check_reason(reason: str) -> None:
@@ -365,7 +366,7 @@ def _database() -> tuple[Settings, Database]:
 
 
 def _change_role(
-    db: Database, existing: AccountState, role: str, reason: str, command: str, yes: bool
+    db: Database, existing: AccountState, role: Role, reason: str, command: str, yes: bool
 ) -> None:
     from gopherpayd.identity import operators
 

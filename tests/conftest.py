@@ -16,6 +16,7 @@ from gopherpayd.identity import service as identity_service
 from gopherpayd.kit.db import Database
 from gopherpayd.migrate import upgrade_to_head
 from gopherpayd.settings import Settings
+from gopherpayd.vocabulary import Role
 from tests.support.api import DEFAULT_PASSWORD, Account, Api
 from tests.support.databases import (
     TEST_BCRYPT_ROUNDS,
@@ -147,7 +148,7 @@ def admin(api: Api, db: Database, settings: Settings) -> Account:
     email = "operator@example.com"
     db.run(
         lambda s: identity_service.create_user(
-            s, settings, email, "Operator", DEFAULT_PASSWORD, role=identity_service.ADMIN_ROLE
+            s, settings, email, "Operator", DEFAULT_PASSWORD, role=Role.ADMIN
         )
     )
     return api.login(email)

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from gopherpayd.audit.models import AuditLogEntry
 from gopherpayd.identity.models import User
 from gopherpayd.kit.pagination import Cursor, newest_first
+from gopherpayd.vocabulary import WalletKind
 
 
 def _rows(session: Session, sql: str) -> list[Any]:
@@ -89,7 +90,10 @@ def entries_not_matching_transfer(session: Session) -> list[Any]:
 
 
 def negative_user_wallets(session: Session) -> list[Any]:
-    return _rows(session, "SELECT id, currency, balance FROM wallets WHERE kind = 'user' AND balance < 0")
+    return _rows(
+        session,
+        f"SELECT id, currency, balance FROM wallets WHERE kind = '{WalletKind.USER}' AND balance < 0",  # noqa: S608 - fixed SQL
+    )
 
 
 def closed_wallets_holding_money(session: Session) -> list[Any]:
@@ -113,7 +117,8 @@ def currency_totals(session: Session) -> list[tuple[str, int, int, int, int]]:
         f"""
         SELECT t.currency, CASE WHEN s.id = t.from_wallet_id THEN 'in' ELSE 'out' END AS direction,
                {_split_sum("t.amount", "amount")}
-        FROM transfers t JOIN wallets s ON s.kind = 'system' AND s.id IN (t.from_wallet_id, t.to_wallet_id)
+        FROM transfers t
+        JOIN wallets s ON s.kind = '{WalletKind.SYSTEM}' AND s.id IN (t.from_wallet_id, t.to_wallet_id)
         GROUP BY t.currency, CASE WHEN s.id = t.from_wallet_id THEN 'in' ELSE 'out' END
         """,  # noqa: S608 - fixed SQL
     )
@@ -122,7 +127,7 @@ def currency_totals(session: Session) -> list[tuple[str, int, int, int, int]]:
     for currency, kind, hi, lo in wallets:
         total = exact_total(hi, lo)
         all_totals[currency] = all_totals.get(currency, 0) + total
-        if kind == "user":
+        if kind == WalletKind.USER:
             user_totals[currency] = user_totals.get(currency, 0) + total
     flows: dict[tuple[str, str], int] = {}
     for currency, direction, hi, lo in movements:

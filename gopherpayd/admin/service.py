@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from gopherpayd.admin import repository
 from gopherpayd.admin.errors import OwnAccount
+from gopherpayd.admin.invariants import INVARIANTS, currency_ledgers
 from gopherpayd.admin.schemas import (
     AdminUserOut,
     AdminUserPage,
@@ -38,6 +39,7 @@ from gopherpayd.transfers.engine import MoneyMovement, Selector, WalletTarget, c
 from gopherpayd.transfers.errors import NotReversible, TransferNotFound
 from gopherpayd.transfers.outcomes import MovementOutcome
 from gopherpayd.transfers.service import idempotency_claim, own_wallet, recipient_by_email
+from gopherpayd.vocabulary import EventType, TransferKind
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets import service as wallet_service
 from gopherpayd.wallets.models import Wallet
@@ -102,7 +104,7 @@ def deposit(
     db: Database, settings: Settings, admin: Principal, body: CashMovementRequest, key: str | None
 ) -> MovementOutcome:
     """Money in from the outside world, into a user's wallet, once per idempotency key."""
-    movement = db.run(cash_movement, admin, "deposit", body, key)
+    movement = db.run(cash_movement, admin, TransferKind.DEPOSIT, body, key)
     return _execute(db, settings, movement)
 
 
@@ -110,7 +112,7 @@ def withdraw(
     db: Database, settings: Settings, admin: Principal, body: CashMovementRequest, key: str | None
 ) -> MovementOutcome:
     """Money out of a user's wallet, to the outside world, once per idempotency key."""
-    movement = db.run(cash_movement, admin, "withdrawal", body, key)
+    movement = db.run(cash_movement, admin, TransferKind.WITHDRAWAL, body, key)
     return _execute(db, settings, movement)
 
 
@@ -132,17 +134,17 @@ def _execute(db: Database, settings: Settings, movement: MoneyMovement) -> Movem
 
 
 def cash_movement(
-    session: Session, admin: Principal, kind: str, body: CashMovementRequest, key: str | None
+    session: Session, admin: Principal, kind: TransferKind, body: CashMovementRequest, key: str | None
 ) -> MoneyMovement:
     """A deposit (outside world -> user) or withdrawal (user -> outside world)."""
     user = find_user(session, body.user)
     currency = wallet_service.supported_currency(body.currency)
-    refuse_own_account(admin, {user.id}, "deposit into" if kind == "deposit" else "withdraw from")
+    refuse_own_account(admin, {user.id}, "deposit into" if kind == TransferKind.DEPOSIT else "withdraw from")
     # Without a memo the request hashes as it did before there was one: old keys still replay.
     request = body.model_dump(mode="json", exclude={"memo"} if body.memo is None else set())
     request |= {"user": str(user.id), "currency": currency}
     claim = idempotency_claim(admin, key, kind, request)
-    if kind == "deposit":
+    if kind == TransferKind.DEPOSIT:
         source, destination = (
             system_wallet(currency),
             recipient_by_email(user.email, currency, None),
@@ -176,7 +178,7 @@ def reversal(
     original = transfer_repository.get(session, transfer_id)
     if original is None:
         raise TransferNotFound(f"no transfer {transfer_id}")
-    if original.kind == "reversal":
+    if original.kind == TransferKind.REVERSAL:
         raise NotReversible(f"transfer {transfer_id} is itself a reversal")
     source = wallet_repository.get(session, original.to_wallet_id)
     destination = wallet_repository.get(session, original.from_wallet_id)
@@ -187,9 +189,9 @@ def reversal(
     request = {"transfer_id": str(transfer_id), "reason": reason}
     if body.memo is not None:
         request["memo"] = body.memo
-    claim = idempotency_claim(admin, key, "reversal", request)
+    claim = idempotency_claim(admin, key, TransferKind.REVERSAL, request)
     return MoneyMovement(
-        kind="reversal",
+        kind=TransferKind.REVERSAL,
         amount=original.amount,
         currency=original.currency,
         source=reversal_wallet(source.id),
@@ -218,9 +220,9 @@ def set_user_frozen(session: Session, admin: Principal, ref: str, frozen: bool, 
     if frozen:
         identity_repository.revoke_sessions(session, user.id, "account_frozen", now)
         # The reason is internal (the audit log has it); the customer is told only that they are frozen.
-        outbox.emit(session, "account.frozen", user.id, {})
+        outbox.emit(session, EventType.ACCOUNT_FROZEN, user.id, {})
     else:
-        outbox.emit(session, "account.unfrozen", user.id, {})
+        outbox.emit(session, EventType.ACCOUNT_UNFROZEN, user.id, {})
     action = "freeze_user" if frozen else "unfreeze_user"
     record(session, AuditNote(admin.user_id, action, f"user:{user.id}", reason, {"email": user.email}))
     return user
@@ -232,7 +234,7 @@ def set_wallet_frozen(
     user = find_user(session, ref)
     wallet = wallet_service.set_wallet_frozen(session, user.id, currency, frozen)
     payload = {"wallet_id": str(wallet.id), "currency": wallet.currency}
-    outbox.emit(session, "wallet.frozen" if frozen else "wallet.unfrozen", user.id, payload)
+    outbox.emit(session, EventType.WALLET_FROZEN if frozen else EventType.WALLET_UNFROZEN, user.id, payload)
     action = "freeze_wallet" if frozen else "unfreeze_wallet"
     record(
         session,
@@ -247,81 +249,30 @@ def set_wallet_frozen(
     return wallet
 
 
-def _as_uuid(value: object) -> uuid.UUID:
-    """Raw SQL hands back SQLite's 32-hex-digit ids as text; show every id one way."""
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
 def audit(session: Session) -> AuditReport:
-    """Check every ledger invariant and report each violation found."""
-    violations: list[Violation] = []
-    for wallet_id, currency, balance, total in repository.wallets_not_matching_entries(session):
-        violations.append(
-            Violation(
-                invariant="wallet_balance_equals_entries",
-                subject=f"wallet:{_as_uuid(wallet_id)}",
-                detail=f"balance {balance} {currency} but its entries sum to {total}",
-            )
-        )
-    for transfer_id, currency, total, lines in repository.unbalanced_transfers(session):
-        violations.append(
-            Violation(
-                invariant="transfer_entries_sum_to_zero",
-                subject=f"transfer:{_as_uuid(transfer_id)}",
-                detail=f"{lines} entries summing to {total} {currency} (expected 2 summing to 0)",
-            )
-        )
-    for entry_id, transfer_id, *currencies in repository.entries_not_matching_transfer(session):
-        violations.append(
-            Violation(
-                invariant="entries_match_transfer",
-                subject=f"entry:{_as_uuid(entry_id)}",
-                detail=f"entry of transfer {_as_uuid(transfer_id)} disagrees with it ({currencies})",
-            )
-        )
-    for wallet_id, currency, balance in repository.negative_user_wallets(session):
-        violations.append(
-            Violation(
-                invariant="user_wallet_non_negative",
-                subject=f"wallet:{_as_uuid(wallet_id)}",
-                detail=f"balance {balance} {currency} is below zero",
-            )
-        )
-    for wallet_id, currency, balance in repository.closed_wallets_holding_money(session):
-        violations.append(
-            Violation(
-                invariant="closed_wallet_is_empty",
-                subject=f"wallet:{_as_uuid(wallet_id)}",
-                detail=f"closed, yet holds {balance} {currency} its owner can no longer see",
-            )
-        )
+    """Check every ledger invariant that has an audit query and report each violation found."""
+    violations = [
+        Violation(invariant=invariant.name, subject=subject, detail=detail)
+        for invariant in INVARIANTS
+        if invariant.audit_query is not None
+        for subject, detail in invariant.audit_query(session)
+    ]
     totals = []
-    for currency, wallets_total, deposits, withdrawals, all_wallets in repository.currency_totals(session):
+    for ledger in currency_ledgers(session):
         totals.append(
             CurrencyTotals(
-                currency=currency,
-                wallets_total=wallets_total,
-                deposits=deposits,
-                withdrawals=withdrawals,
+                currency=ledger.currency,
+                wallets_total=ledger.wallets_total,
+                deposits=ledger.deposits,
+                withdrawals=ledger.withdrawals,
             )
         )
-        if wallets_total != deposits - withdrawals:
-            violations.append(
-                Violation(
-                    invariant="money_conserved",
-                    subject=f"currency:{currency}",
-                    detail=f"user wallets hold {wallets_total} but deposits - withdrawals = "
-                    f"{deposits - withdrawals}",
+        for invariant in INVARIANTS:
+            detail = invariant.currency_violation(ledger) if invariant.currency_violation else None
+            if detail is not None:
+                violations.append(
+                    Violation(invariant=invariant.name, subject=f"currency:{ledger.currency}", detail=detail)
                 )
-            )
-        if all_wallets != 0:
-            violations.append(
-                Violation(
-                    invariant="ledger_sums_to_zero",
-                    subject=f"currency:{currency}",
-                    detail=f"all {currency} wallets, the system wallet included, sum to {all_wallets}",
-                )
-            )
     return AuditReport(
         ok=not violations,
         checked_at=utcnow(),

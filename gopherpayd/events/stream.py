@@ -25,6 +25,7 @@ from gopherpayd.notifications import messages
 from gopherpayd.outbox import catalog
 from gopherpayd.transfers import repository as transfer_repository
 from gopherpayd.transfers import views
+from gopherpayd.vocabulary import StreamFrame
 
 KEEP_ALIVE_SECONDS = 15.0
 RECHECK_SECONDS = 1.0
@@ -63,7 +64,7 @@ def _next_batch(
                     "type": event.type,
                     "transfer": described.model_dump(mode="json"),
                 }
-                frames.append((row.user_seq, _frame(row.user_seq, "transfer", data)))
+                frames.append((row.user_seq, _frame(row.user_seq, StreamFrame.TRANSFER, data)))
             else:
                 title, body = messages.inbox_message(event)
                 data = {
@@ -73,7 +74,7 @@ def _next_batch(
                     "body": body,
                     "data": event.payload,
                 }
-                frames.append((row.user_seq, _frame(row.user_seq, "notification", data)))
+                frames.append((row.user_seq, _frame(row.user_seq, StreamFrame.NOTIFICATION, data)))
         # Checked after reading: whatever was read committed before this check passed, so an
         # event committed after a logout or a freeze is never sent.
         still_allowed(session)

@@ -7,11 +7,12 @@ from sqlalchemy import BigInteger, CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
 from gopherpayd.kit.models import fk_field, id_field, timestamp_field
+from gopherpayd.vocabulary import Role, one_of
 
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('user', 'admin')", name="ck_users_role"),)
+    __table_args__ = (CheckConstraint(one_of("role", Role), name="ck_users_role"),)
 
     id: uuid.UUID = id_field()
     email: str = Field(max_length=254, unique=True, index=True)
@@ -21,7 +22,7 @@ class User(SQLModel, table=True):
     a new address whose skeleton an account already has is refused."""
     full_name: str = Field(max_length=200)
     password_hash: str = Field(max_length=100)
-    role: str = Field(default="user", max_length=10)
+    role: str = Field(default=Role.USER, max_length=10)
     frozen: bool = Field(default=False)
     created_at: datetime = timestamp_field()
     password_changed_at: datetime = timestamp_field()

@@ -20,8 +20,7 @@ from gopherpayd.identity import repository, service
 from gopherpayd.identity.errors import UserNotFound
 from gopherpayd.identity.models import User
 from gopherpayd.settings import Settings
-
-ROLES = (service.USER_ROLE, service.ADMIN_ROLE)
+from gopherpayd.vocabulary import Role
 
 
 @dataclass(frozen=True)
@@ -72,16 +71,17 @@ def create_admin(
 ) -> User:
     """A new operator account (its address vouched for by whoever runs the daemon)."""
     user = service.create_user(
-        session, settings, email, full_name, "", role=service.ADMIN_ROLE, password_hash=password_hash
+        session, settings, email, full_name, "", role=Role.ADMIN, password_hash=password_hash
     )
     details = {"email": user.email, "role": user.role, **console_details("create-admin")}
     record(session, AuditNote(None, "create_admin", f"user:{user.id}", reason, details))
     return user
 
 
-def set_role(session: Session, email: str, role: str, reason: str, command: str) -> tuple[AccountState, User]:
+def set_role(
+    session: Session, email: str, role: Role, reason: str, command: str
+) -> tuple[AccountState, User]:
     """Give an existing account `role`; returns what it was before, and the account."""
-    assert role in ROLES
     user = repository.get_user_by_email(session, service.normalize_email(email))
     if user is None:
         raise UserNotFound(f"no account for {service.normalize_email(email)}")

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictStr, field_validator
 
 from gopherpayd.identity.models import AuthSession, User
+from gopherpayd.vocabulary import Role
 
 # Passwords are checked for byte length in the service (a clear 400); this cap
 # only keeps absurd payloads out before bcrypt is ever reached.
@@ -51,7 +52,7 @@ class UserOut(BaseModel):
     id: uuid.UUID
     email: str
     full_name: str
-    role: Literal["user", "admin"]
+    role: Role
     frozen: bool
     email_verified: bool
     created_at: datetime

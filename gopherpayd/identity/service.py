@@ -31,9 +31,7 @@ from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.outcome import Outcome
 from gopherpayd.outbox import service as outbox
 from gopherpayd.settings import Settings
-
-ADMIN_ROLE = "admin"
-USER_ROLE = "user"
+from gopherpayd.vocabulary import EventType, Role
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == ADMIN_ROLE
+        return self.role == Role.ADMIN
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,7 @@ def create_user(
     email: str,
     full_name: str,
     password: str,
-    role: str = USER_ROLE,
+    role: Role = Role.USER,
     *,
     password_hash: str | None = None,
 ) -> User:
@@ -111,10 +109,10 @@ def create_user(
         password_hash=password_hash or passwords.hash_password(password, settings.bcrypt_rounds),
         role=role,
         # Operators are created by whoever runs the daemon: their address is vouched for.
-        email_verified_at=utcnow() if role == ADMIN_ROLE else None,
+        email_verified_at=utcnow() if role == Role.ADMIN else None,
     )
     repository.add(session, user)
-    outbox.emit(session, "user.signed_up", user.id, {"full_name": full_name})
+    outbox.emit(session, EventType.USER_SIGNED_UP, user.id, {"full_name": full_name})
     if user.email_verified_at is None:
         verification.send_code(session, settings, user)
     return user
@@ -187,7 +185,7 @@ def finish_login(
     ):
         outbox.emit(
             session,
-            "user.new_login",
+            EventType.USER_NEW_LOGIN,
             user.id,
             {"user_agent": client.user_agent, "client_ip": client.address, "at": now.isoformat()},
         )

@@ -36,6 +36,7 @@ from gopherpayd.kit.errors import TooManyAttempts
 from gopherpayd.kit.outcome import Outcome
 from gopherpayd.outbox import service as outbox
 from gopherpayd.settings import Settings
+from gopherpayd.vocabulary import EventType
 
 logger = logging.getLogger("gopherpayd.identity")
 CODE_DIGITS = 6
@@ -107,7 +108,7 @@ def send_code(session: Session, settings: Settings, user: User) -> int:
     session.flush()
     outbox.emit(
         session,
-        "user.email_verification",
+        EventType.USER_EMAIL_VERIFICATION,
         user.id,
         {SEALED_CODE_KEY: seal_code(settings, user.id, code), "expires_in": settings.verification_code_ttl},
     )

@@ -7,6 +7,7 @@ from typing import Any
 from gopherpayd.events.envelope import Event
 from gopherpayd.identity import verification
 from gopherpayd.settings import Settings
+from gopherpayd.vocabulary import EventType
 from gopherpayd.wallets.currencies import CURRENCIES, format_minor
 
 
@@ -49,31 +50,31 @@ def inbox_message(event: Event) -> tuple[str, str]:
     balance = f" New balance: {_money(p, 'new_balance')}." if "new_balance" in p else ""
     counterparty = p.get("counterparty") or "the outside world"
     match event.type:
-        case "transfer.sent":
+        case EventType.TRANSFER_SENT:
             return f"You sent {_money(p, 'amount')}", f"To {counterparty}{memo}.{balance}"
-        case "transfer.received":
+        case EventType.TRANSFER_RECEIVED:
             return f"You received {_money(p, 'amount')}", f"From {counterparty}{memo}.{balance}"
-        case "transfer.reversed":
+        case EventType.TRANSFER_REVERSED:
             verb = "returned to you" if p.get("direction") == "in" else "taken back"
             return f"{_money(p, 'amount')} {verb}", f"An operator reversed a transfer{memo}.{balance}"
-        case "wallet.deposit":
+        case EventType.WALLET_DEPOSIT:
             return (
                 f"Deposit of {_money(p, 'amount')}",
                 f"Money arrived from outside GopherPay{memo}.{balance}",
             )
-        case "wallet.withdrawal":
+        case EventType.WALLET_WITHDRAWAL:
             return f"Withdrawal of {_money(p, 'amount')}", f"Money paid out of GopherPay{memo}.{balance}"
-        case "user.signed_up":
+        case EventType.USER_SIGNED_UP:
             return "Welcome to GopherPay", f"Your account {p.get('email')} is ready."
-        case "user.new_login":
+        case EventType.USER_NEW_LOGIN:
             where = p.get("client_ip") or "an unknown address"
             return "New login to your account", f"From {where} ({p.get('user_agent') or 'unknown client'})."
-        case "account.frozen":
+        case EventType.ACCOUNT_FROZEN:
             return "Your account is frozen", "Logins and payments are blocked. Contact support."
-        case "account.unfrozen":
+        case EventType.ACCOUNT_UNFROZEN:
             return "Your account is active again", "Logins and payments work again."
-        case "wallet.frozen":
+        case EventType.WALLET_FROZEN:
             return f"Your {p.get('currency')} wallet is frozen", "It can neither send nor receive money."
-        case "wallet.unfrozen":
+        case EventType.WALLET_UNFROZEN:
             return f"Your {p.get('currency')} wallet is active again", "It can send and receive money."
     return event.type, ""

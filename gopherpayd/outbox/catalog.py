@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gopherpayd.vocabulary import EventType
+
 
 @dataclass(frozen=True)
 class EventKind:
@@ -17,21 +19,21 @@ class EventKind:
     """Whether it announces a transfer (streamed as the Transfer object)."""
 
 
-EVENTS: dict[str, EventKind] = {
-    "user.signed_up": EventKind("identity", "welcome"),
+EVENTS: dict[EventType, EventKind] = {
+    EventType.USER_SIGNED_UP: EventKind("identity", "welcome"),
     # The code must reach the mailbox only: showing it in the app would let anyone
     # who signs up with someone else's address verify it.
-    "user.email_verification": EventKind("identity", "email-verification", inbox=False),
-    "user.new_login": EventKind("identity", "new-login"),
-    "account.frozen": EventKind("identity", "account-frozen"),
-    "account.unfrozen": EventKind("identity", "account-unfrozen"),
-    "transfer.sent": EventKind("transfers", "transfer-sent", transfer=True),
-    "transfer.received": EventKind("transfers", "transfer-received", transfer=True),
-    "transfer.reversed": EventKind("transfers", "transfer-reversed", transfer=True),
-    "wallet.deposit": EventKind("transfers", "deposit", transfer=True),
-    "wallet.withdrawal": EventKind("transfers", "withdrawal", transfer=True),
-    "wallet.frozen": EventKind("wallets", "wallet-frozen"),
-    "wallet.unfrozen": EventKind("wallets", "wallet-unfrozen"),
+    EventType.USER_EMAIL_VERIFICATION: EventKind("identity", "email-verification", inbox=False),
+    EventType.USER_NEW_LOGIN: EventKind("identity", "new-login"),
+    EventType.ACCOUNT_FROZEN: EventKind("identity", "account-frozen"),
+    EventType.ACCOUNT_UNFROZEN: EventKind("identity", "account-unfrozen"),
+    EventType.TRANSFER_SENT: EventKind("transfers", "transfer-sent", transfer=True),
+    EventType.TRANSFER_RECEIVED: EventKind("transfers", "transfer-received", transfer=True),
+    EventType.TRANSFER_REVERSED: EventKind("transfers", "transfer-reversed", transfer=True),
+    EventType.WALLET_DEPOSIT: EventKind("transfers", "deposit", transfer=True),
+    EventType.WALLET_WITHDRAWAL: EventKind("transfers", "withdrawal", transfer=True),
+    EventType.WALLET_FROZEN: EventKind("wallets", "wallet-frozen"),
+    EventType.WALLET_UNFROZEN: EventKind("wallets", "wallet-unfrozen"),
 }
 FAMILIES = sorted({kind.family for kind in EVENTS.values()})
 DEAD_LETTER_FAMILY = "dead-letters"
@@ -39,7 +41,12 @@ UNKNOWN_KIND = EventKind("identity", None, inbox=False)
 
 
 def kind_of(event_type: str) -> EventKind:
-    return EVENTS.get(event_type, UNKNOWN_KIND)
+    """An event read back (outbox row, Kafka message): a type this version does not know
+    (a newer daemon's) is delivered nowhere and shown nowhere."""
+    try:
+        return EVENTS.get(EventType(event_type), UNKNOWN_KIND)
+    except ValueError:
+        return UNKNOWN_KIND
 
 
 def topic_for(prefix: str, event_type: str) -> str:

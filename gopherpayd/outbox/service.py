@@ -10,18 +10,21 @@ from sqlmodel import Session
 
 from gopherpayd.outbox import repository
 from gopherpayd.outbox.models import OutboxEvent
+from gopherpayd.vocabulary import EventType
 
 
-def emit(session: Session, event_type: str, user_id: uuid.UUID, payload: dict[str, Any]) -> None:
+def emit(session: Session, event_type: EventType, user_id: uuid.UUID, payload: dict[str, Any]) -> None:
     """Record that `event_type` happened to `user_id`; delivered after commit.
 
     The event takes the user's next sequence number, so the live stream can resume
-    exactly where a client left off.
+    exactly where a client left off. A type that is no EventType raises ValueError here:
+    written, it would reach no workflow and no inbox.
     """
+    event_type = EventType(event_type)
     seq, email = repository.next_user_seq(session, user_id)
     body = {"user_id": str(user_id), "email": email, **payload}
     event = OutboxEvent(
-        event_type=event_type,
+        event_type=event_type.value,
         aggregate_key=str(user_id),
         user_seq=seq,
         payload=json.dumps(body, sort_keys=True, default=str),

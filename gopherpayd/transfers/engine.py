@@ -38,10 +38,11 @@ from gopherpayd.transfers.errors import (
 from gopherpayd.transfers.models import IDEMPOTENCY_CLAIMED, Entry, IdempotencyRecord, Transfer
 from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
 from gopherpayd.transfers.schemas import TransferOut
+from gopherpayd.vocabulary import EventType, TransferKind, WalletKind
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets.currencies import format_minor
 from gopherpayd.wallets.errors import WalletClosed, WalletFrozen
-from gopherpayd.wallets.models import SYSTEM_WALLET, USER_WALLET, Wallet
+from gopherpayd.wallets.models import Wallet
 
 MAX_AMOUNT_MINOR = 2**63 - 1
 """The largest amount a BIGINT holds."""
@@ -71,7 +72,7 @@ class IdempotencyClaim:
 
 @dataclass(frozen=True)
 class MoneyMovement:
-    kind: str
+    kind: TransferKind
     amount: int
     """Minor units of `currency`, > 0."""
     currency: str
@@ -192,11 +193,7 @@ def _refuse(session: Session, record: IdempotencyRecord | None, refusal: AppErro
 
 
 def _resolve(session: Session, movement: MoneyMovement) -> tuple[WalletTarget, WalletTarget]:
-    if not 0 < movement.amount <= MAX_AMOUNT_MINOR:
-        raise InvalidAmount(
-            f"amount must be a whole number of minor units between 1 and {MAX_AMOUNT_MINOR}, "
-            f"got {movement.amount}"
-        )
+    check_amount_in_range(movement.amount)
     if movement.precheck is not None:
         movement.precheck(session)
     source = movement.source(session)
@@ -208,8 +205,7 @@ def _resolve(session: Session, movement: MoneyMovement) -> tuple[WalletTarget, W
             raise WalletClosed(f"wallet {target.wallet.id} is closed; it can neither send nor receive")
     if source.owner_frozen:
         raise AccountFrozen(f"account {source.owner_label} is frozen; no money can leave it")
-    if source.wallet and destination.wallet and source.wallet.id == destination.wallet.id:
-        raise SelfTransfer("money cannot be sent to the wallet it comes from")
+    check_distinct_wallets(source.wallet, destination.wallet)
     return source, destination
 
 
@@ -230,7 +226,7 @@ def _materialize(session: Session, target: WalletTarget, locked: dict[uuid.UUID,
     wallet = Wallet(
         owner_id=None if target.open_system else target.open_for_owner,
         currency=target.currency,
-        kind=SYSTEM_WALLET if target.open_system else USER_WALLET,
+        kind=WalletKind.SYSTEM if target.open_system else WalletKind.USER,
     )
     wallet_repository.add(session, wallet)
     locked[wallet.id] = wallet
@@ -250,7 +246,7 @@ def _move(
     for wallet, label in ((source, "sending"), (destination, "receiving")):
         if wallet.frozen:
             raise WalletFrozen(f"{label} wallet {wallet.id} is frozen")
-    if source.kind == USER_WALLET and source.balance < movement.amount:
+    if source.kind == WalletKind.USER and source.balance < movement.amount:
         raise InsufficientFunds(
             f"wallet {source.id} has {format_minor(source.balance, source.currency)}, "
             f"transfer needs {format_minor(movement.amount, movement.currency)}"
@@ -302,6 +298,27 @@ def _move(
     return transfer, source, destination
 
 
+def check_amount_in_range(amount: int) -> None:
+    """Invariant: a transfer moves more than nothing, and no more than a BIGINT holds.
+
+    Database twins: ck_transfers_amount_positive, and ck_entries_amount_nonzero for its
+    entries, which carry the amount and its negation.
+    """
+    if not 0 < amount <= MAX_AMOUNT_MINOR:
+        raise InvalidAmount(
+            f"amount must be a whole number of minor units between 1 and {MAX_AMOUNT_MINOR}, got {amount}"
+        )
+
+
+def check_distinct_wallets(source: Wallet | None, destination: Wallet | None) -> None:
+    """Invariant: money moves between two different wallets (twin: ck_transfers_distinct_wallets).
+
+    A wallet still to be opened (None) is a new one, so it differs from the other side.
+    """
+    if source and destination and source.id == destination.id:
+        raise SelfTransfer("money cannot be sent to the wallet it comes from")
+
+
 def check_wallet_open(wallet: Wallet) -> None:
     """Invariant: money never enters or leaves a closed wallet (twin: ck_wallets_closed_is_empty).
 
@@ -340,16 +357,17 @@ def check_user_balance_non_negative(wallet: Wallet) -> None:
 
     Database twin: ck_wallets_user_balance_non_negative.
     """
-    if wallet.kind == USER_WALLET and wallet.balance < 0:
+    if wallet.kind == WalletKind.USER and wallet.balance < 0:
         raise AssertionError(f"wallet {wallet.id} would go negative")
 
 
-_EVENT_TYPES = {
-    "transfer": ("transfer.sent", "transfer.received"),
-    "deposit": (None, "wallet.deposit"),
-    "withdrawal": ("wallet.withdrawal", None),
-    "reversal": ("transfer.reversed", "transfer.reversed"),
+_EVENT_TYPES: dict[TransferKind, tuple[EventType | None, EventType | None]] = {
+    TransferKind.TRANSFER: (EventType.TRANSFER_SENT, EventType.TRANSFER_RECEIVED),
+    TransferKind.DEPOSIT: (None, EventType.WALLET_DEPOSIT),
+    TransferKind.WITHDRAWAL: (EventType.WALLET_WITHDRAWAL, None),
+    TransferKind.REVERSAL: (EventType.TRANSFER_REVERSED, EventType.TRANSFER_REVERSED),
 }
+"""What each kind of transfer tells its sender and its recipient (None: nothing)."""
 
 
 def _announce(session: Session, transfer: TransferOut, source_balance: int, destination_balance: int) -> None:

@@ -7,8 +7,8 @@ from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from gopherpayd.kit.models import fk_field, id_field, minor_units_field, timestamp_field
+from gopherpayd.vocabulary import TransferKind, one_of
 
-TRANSFER_KINDS = ("transfer", "deposit", "withdrawal", "reversal")
 MAX_MEMO_LENGTH = 280
 IDEMPOTENCY_CLAIMED = 0
 """`IdempotencyRecord.status_code` of a key claimed by a movement whose outcome is not known yet."""
@@ -18,9 +18,7 @@ class Transfer(SQLModel, table=True):
     __tablename__ = "transfers"
     __table_args__ = (
         CheckConstraint("amount > 0", name="ck_transfers_amount_positive"),
-        CheckConstraint(
-            "kind IN ('transfer', 'deposit', 'withdrawal', 'reversal')", name="ck_transfers_kind"
-        ),
+        CheckConstraint(one_of("kind", TransferKind), name="ck_transfers_kind"),
         CheckConstraint("from_wallet_id <> to_wallet_id", name="ck_transfers_distinct_wallets"),
         Index("ix_transfers_created", "created_at", "id"),
     )

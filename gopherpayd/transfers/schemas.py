@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, StrictStr, model_validator
 
 from gopherpayd.transfers.models import MAX_MEMO_LENGTH
+from gopherpayd.vocabulary import TransferKind
 from gopherpayd.wallets.schemas import CURRENCY_PATTERN
 
 
@@ -38,7 +39,7 @@ class PartyOut(BaseModel):
 
 class TransferOut(BaseModel):
     id: uuid.UUID
-    kind: Literal["transfer", "deposit", "withdrawal", "reversal"]
+    kind: TransferKind
     amount: int = Field(description="Minor units of `currency`, always > 0")
     currency: str
     sender: PartyOut

@@ -29,9 +29,9 @@ from gopherpayd.transfers.errors import (
 from gopherpayd.transfers.outcomes import MovementOutcome
 from gopherpayd.transfers.repository import HistoryFilter
 from gopherpayd.transfers.schemas import TransferOut, TransferPage, TransferRequestBody
+from gopherpayd.vocabulary import TransferKind, WalletKind
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets.errors import WalletNotFound
-from gopherpayd.wallets.models import USER_WALLET
 from gopherpayd.wallets.service import supported_currency
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -98,7 +98,7 @@ def recipient_by_email(email: str, currency: str, sender_id: uuid.UUID | None) -
 def recipient_by_wallet(wallet_id: uuid.UUID, sender_id: uuid.UUID) -> Selector:
     def select(session: Session) -> WalletTarget:
         wallet = wallet_repository.get(session, wallet_id)
-        if wallet is None or wallet.kind != USER_WALLET or wallet.closed_at is not None:
+        if wallet is None or wallet.kind != WalletKind.USER or wallet.closed_at is not None:
             raise RecipientNotFound(f"no open wallet {wallet_id}")
         assert wallet.owner_id is not None  # ck_wallets_system_has_no_owner
         if wallet.owner_id == sender_id:
@@ -125,14 +125,14 @@ def user_transfer(
         assert body.to_wallet_id is not None  # schema: exactly one recipient
         destination = recipient_by_wallet(body.to_wallet_id, principal.user_id)
     return MoneyMovement(
-        kind="transfer",
+        kind=TransferKind.TRANSFER,
         amount=body.amount,
         currency=currency,
         source=own_wallet(principal.user_id, currency, require_verified_email=require_verified_email),
         destination=destination,
         initiated_by=principal.user_id,
         memo=body.memo,
-        idempotency=idempotency_claim(principal, key, "transfer", request),
+        idempotency=idempotency_claim(principal, key, TransferKind.TRANSFER, request),
     )
 
 

@@ -10,7 +10,8 @@ from gopherpayd.identity.models import User
 from gopherpayd.transfers import repository
 from gopherpayd.transfers.models import Transfer
 from gopherpayd.transfers.schemas import PartyOut, TransferOut
-from gopherpayd.wallets.models import SYSTEM_WALLET, Wallet
+from gopherpayd.vocabulary import WalletKind
+from gopherpayd.wallets.models import Wallet
 
 
 def _party(wallet: Wallet, owner: User | None) -> PartyOut:
@@ -19,7 +20,7 @@ def _party(wallet: Wallet, owner: User | None) -> PartyOut:
         user_id=owner.id if owner else None,
         email=owner.email if owner else None,
         full_name=owner.full_name if owner else None,
-        system=wallet.kind == SYSTEM_WALLET,
+        system=wallet.kind == WalletKind.SYSTEM,
     )
 
 

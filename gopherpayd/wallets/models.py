@@ -7,18 +7,19 @@ from sqlalchemy import CheckConstraint, Index, text
 from sqlmodel import Field, SQLModel
 
 from gopherpayd.kit.models import fk_field, id_field, minor_units_field, timestamp_field
+from gopherpayd.vocabulary import WalletKind, one_of
 
-USER_WALLET = "user"
-SYSTEM_WALLET = "system"
 CLOSED_IS_EMPTY = "ck_wallets_closed_is_empty"
+IS_USER = f"kind = '{WalletKind.USER}'"
+IS_SYSTEM = f"kind = '{WalletKind.SYSTEM}'"
 
 
 class Wallet(SQLModel, table=True):
     __tablename__ = "wallets"
     __table_args__ = (
-        CheckConstraint("kind IN ('user', 'system')", name="ck_wallets_kind"),
-        CheckConstraint("(kind = 'system') = (owner_id IS NULL)", name="ck_wallets_system_has_no_owner"),
-        CheckConstraint("kind = 'system' OR balance >= 0", name="ck_wallets_user_balance_non_negative"),
+        CheckConstraint(one_of("kind", WalletKind), name="ck_wallets_kind"),
+        CheckConstraint(f"({IS_SYSTEM}) = (owner_id IS NULL)", name="ck_wallets_system_has_no_owner"),
+        CheckConstraint(f"{IS_SYSTEM} OR balance >= 0", name="ck_wallets_user_balance_non_negative"),
         # Twin of the engine's check_wallet_open: a closed wallet holds nothing, so no money
         # can be stranded where its owner no longer sees it.
         CheckConstraint("closed_at IS NULL OR balance = 0", name=CLOSED_IS_EMPTY),
@@ -27,22 +28,22 @@ class Wallet(SQLModel, table=True):
             "owner_id",
             "currency",
             unique=True,
-            sqlite_where=text("closed_at IS NULL AND kind = 'user'"),
-            postgresql_where=text("closed_at IS NULL AND kind = 'user'"),
+            sqlite_where=text(f"closed_at IS NULL AND {IS_USER}"),
+            postgresql_where=text(f"closed_at IS NULL AND {IS_USER}"),
         ),
         Index(
             "uq_wallets_system_currency",
             "currency",
             unique=True,
-            sqlite_where=text("kind = 'system'"),
-            postgresql_where=text("kind = 'system'"),
+            sqlite_where=text(IS_SYSTEM),
+            postgresql_where=text(IS_SYSTEM),
         ),
     )
 
     id: uuid.UUID = id_field()
     owner_id: uuid.UUID | None = fk_field("users.id", nullable=True, index=True)
     currency: str = Field(min_length=3, max_length=3)
-    kind: str = Field(default=USER_WALLET, max_length=10)
+    kind: str = Field(default=WalletKind.USER, max_length=10)
     balance: int = minor_units_field(default=0)
     """Minor units. User wallets: money held, never negative. The system wallet
     stands for the outside world: minus the money that has come into GopherPay."""

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 
 from sqlmodel import Session, col, select
 
-from gopherpayd.wallets.models import SYSTEM_WALLET, USER_WALLET, Wallet
+from gopherpayd.vocabulary import WalletKind
+from gopherpayd.wallets.models import Wallet
 
 
 def add(session: Session, wallet: Wallet) -> Wallet:
@@ -24,7 +25,7 @@ def get_open_user_wallet(session: Session, owner_id: uuid.UUID, currency: str) -
     query = select(Wallet).where(
         Wallet.owner_id == owner_id,
         Wallet.currency == currency,
-        Wallet.kind == USER_WALLET,
+        Wallet.kind == WalletKind.USER,
         col(Wallet.closed_at).is_(None),
     )
     return session.exec(query).first()
@@ -41,7 +42,7 @@ def list_all_wallet_ids_of(session: Session, owner_id: uuid.UUID) -> list[uuid.U
 
 
 def get_system_wallet(session: Session, currency: str) -> Wallet | None:
-    query = select(Wallet).where(Wallet.kind == SYSTEM_WALLET, Wallet.currency == currency)
+    query = select(Wallet).where(Wallet.kind == WalletKind.SYSTEM, Wallet.currency == currency)
     return session.exec(query).first()
 
 

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import LostRace
+from gopherpayd.vocabulary import WalletKind
 from gopherpayd.wallets import repository
 from gopherpayd.wallets.currencies import CURRENCIES, format_minor, get_currency
 from gopherpayd.wallets.errors import (
@@ -17,7 +18,7 @@ from gopherpayd.wallets.errors import (
     WalletNotEmpty,
     WalletNotFound,
 )
-from gopherpayd.wallets.models import USER_WALLET, Wallet
+from gopherpayd.wallets.models import Wallet
 
 
 def supported_currency(code: str) -> str:
@@ -34,7 +35,7 @@ def open_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet:
     currency = supported_currency(currency)
     if repository.get_open_user_wallet(session, owner_id, currency) is not None:
         raise WalletExists(f"you already have a {currency} wallet")
-    return repository.add(session, Wallet(owner_id=owner_id, currency=currency, kind=USER_WALLET))
+    return repository.add(session, Wallet(owner_id=owner_id, currency=currency, kind=WalletKind.USER))
 
 
 def list_wallets(session: Session, owner_id: uuid.UUID) -> list[Wallet]:

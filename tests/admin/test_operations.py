@@ -8,6 +8,7 @@ from sqlalchemy import text
 from gopherpayd.identity import service as identity_service
 from gopherpayd.kit.db import Database
 from gopherpayd.settings import Settings
+from gopherpayd.vocabulary import Role
 from tests.support.api import DEFAULT_PASSWORD, Account, Api
 
 
@@ -24,7 +25,7 @@ def second_operator(api: Api, db: Database, settings: Settings) -> Account:
     email = "second-operator@example.com"
     db.run(
         lambda s: identity_service.create_user(
-            s, settings, email, "Second Operator", DEFAULT_PASSWORD, role=identity_service.ADMIN_ROLE
+            s, settings, email, "Second Operator", DEFAULT_PASSWORD, role=Role.ADMIN
         )
     )
     return api.login(email)

@@ -23,6 +23,7 @@ from gopherpayd.identity import passwords
 from gopherpayd.identity import service as identity_service
 from gopherpayd.kit.db import Database
 from gopherpayd.settings import Settings
+from gopherpayd.vocabulary import Role
 from tests.support.api import DEFAULT_PASSWORD, Account, Api
 from tests.support.daemon import run_daemon
 from tests.support.databases import create_postgres_database, drop_postgres_database
@@ -159,7 +160,7 @@ def alice_with_money_and_bob(
     url: str, db: Database, settings: Settings
 ) -> Iterator[tuple[Api, Account, Account]]:
     """An operator, Alice with 10.00 USD and Bob, on the daemon at `url`."""
-    admin_role = identity_service.ADMIN_ROLE
+    admin_role = Role.ADMIN
     db.run(
         lambda s: identity_service.create_user(
             s, settings, "operator@example.com", "Operator", DEFAULT_PASSWORD, role=admin_role

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gopherpayd.identity import service as identity_service
 from gopherpayd.identity.service import Principal
 from gopherpayd.kit.db import Database
 from gopherpayd.settings import Settings
+from gopherpayd.vocabulary import Role
 from tests.support.api import Account, Api
 from tests.support.daemon import RunningDaemon
 from tests.support.databases import create_postgres_database, drop_postgres_database, empty_all_tables
@@ -22,7 +22,7 @@ from tests.transfers.helpers import Fund, MakePrincipal, OperatorOf, create_admi
 
 @pytest.fixture
 def make_principal(db: Database, settings: Settings) -> MakePrincipal:
-    def make(email: str, role: str = identity_service.USER_ROLE) -> Principal:
+    def make(email: str, role: Role = Role.USER) -> Principal:
         return create_principal(db, settings, email, role)
 
     return make
@@ -30,7 +30,7 @@ def make_principal(db: Database, settings: Settings) -> MakePrincipal:
 
 @pytest.fixture
 def operator(make_principal: MakePrincipal) -> Principal:
-    return make_principal("operator@example.com", role=identity_service.ADMIN_ROLE)
+    return make_principal("operator@example.com", role=Role.ADMIN)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from gopherpayd.kit.db import Database
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import engine
 from gopherpayd.transfers.outcomes import Moved
+from gopherpayd.vocabulary import Role
 from tests.support.api import DEFAULT_PASSWORD, Account, Api
 from tests.support.daemon import RunningDaemon, executable
 from tests.support.databases import TEST_BCRYPT_ROUNDS
@@ -43,9 +44,7 @@ def settings_for(database_url: str, data_dir: Path) -> Settings:
     )
 
 
-def create_principal(
-    db: Database, settings: Settings, email: str, role: str = identity_service.USER_ROLE
-) -> Principal:
+def create_principal(db: Database, settings: Settings, email: str, role: Role = Role.USER) -> Principal:
     """Create a user through the identity service and return them as an authenticated caller."""
     name = email.split("@")[0].title()
     user = db.run(

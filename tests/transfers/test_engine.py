@@ -25,6 +25,7 @@ from gopherpayd.transfers.engine import MoneyMovement, WalletTarget
 from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
 from gopherpayd.transfers.schemas import TransferOut, TransferRequestBody
 from gopherpayd.transfers.service import user_transfer
+from gopherpayd.vocabulary import Role
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets import service as wallet_service
 from gopherpayd.wallets.models import Wallet
@@ -611,7 +612,7 @@ def test_the_database_refuses_a_zero_entry(db: Database, two_wallets: tuple[str,
 def postgres_ledger(postgres_db: Database, tmp_path: Path) -> dict[str, uuid.UUID]:
     """On Postgres alone: one real transfer alice -> bob of 100 USD, made by the engine."""
     settings = settings_for(postgres_db.url, tmp_path)
-    operator_ = create_principal(postgres_db, settings, "operator@example.com", identity_service.ADMIN_ROLE)
+    operator_ = create_principal(postgres_db, settings, "operator@example.com", Role.ADMIN)
     alice_ = create_principal(postgres_db, settings, "alice@example.com")
     bob_ = create_principal(postgres_db, settings, "bob@example.com")
     deposit(postgres_db, operator_, alice_, 1_000)

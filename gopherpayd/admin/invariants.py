@@ -1,0 +1,269 @@
+"""Every ledger invariant in one list: its name, the Python check that enforces it, its
+database twin, and the audit query that looks for rows breaking it.
+
+An invariant is enforced twice (DESIGN.md, Money): by the engine before it writes, and by
+the database whatever writes. `gopherpay admin audit` runs the audit queries of this list, in
+its order, and reports each violation under the invariant's name. Some invariants have no
+Python check of their own: the engine builds its rows so (`by construction` below). Some
+have no audit query: their twin makes a violating row impossible to write, and the audit
+was never asked to look for one. tests/test_invariants.py holds each twin to the databases
+it names and each audit query to a clean ledger.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from gopherpayd.admin import repository
+from gopherpayd.transfers import engine
+from gopherpayd.wallets.models import CLOSED_IS_EMPTY
+
+SQLITE = "sqlite"
+POSTGRES = "postgresql"
+BOTH_BACKENDS = frozenset({SQLITE, POSTGRES})
+"""Dialect names, as SQLAlchemy spells them."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named CHECK constraint."""
+
+    table: str
+    name: str
+    backends: frozenset[str] = BOTH_BACKENDS
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A named trigger; SQLite has no deferred constraint triggers, so only on Postgres."""
+
+    table: str
+    name: str
+    backends: frozenset[str] = frozenset({POSTGRES})
+
+
+@dataclass(frozen=True)
+class Unique:
+    """A unique constraint on `columns`; unnamed, so each backend names it its own way."""
+
+    table: str
+    columns: tuple[str, ...]
+    backends: frozenset[str] = BOTH_BACKENDS
+
+
+Twin = Check | Trigger | Unique
+Finding = tuple[str, str]
+"""One violation an audit query found: its subject (`wallet:<id>`) and what is wrong."""
+
+
+@dataclass(frozen=True)
+class CurrencyLedger:
+    """One currency's sums, as the audit reads them (exact: Python ints)."""
+
+    currency: str
+    wallets_total: int
+    """Everything user wallets hold."""
+    deposits: int
+    """Everything that came in from the system wallet."""
+    withdrawals: int
+    """Everything that went out to the system wallet."""
+    all_wallets: int
+    """Every wallet, the system wallet included."""
+
+
+def currency_ledgers(session: Session) -> list[CurrencyLedger]:
+    return [CurrencyLedger(*row) for row in repository.currency_totals(session)]
+
+
+@dataclass(frozen=True)
+class Invariant:
+    name: str
+    """What the audit reports a violation under."""
+    statement: str
+    python_check: Callable[..., None] | None
+    """The function that refuses a write breaking it; None: the engine builds its rows so."""
+    twins: tuple[Twin, ...] = ()
+    """What makes the database refuse a violating row, whatever wrote it."""
+    audit_query: Callable[[Session], list[Finding]] | None = None
+    """The audit's search of the whole ledger for rows that break it."""
+    currency_violation: Callable[[CurrencyLedger], str | None] | None = None
+    """The audit's test of one currency's sums: what is wrong with them, or None."""
+
+    @property
+    def audited(self) -> bool:
+        return self.audit_query is not None or self.currency_violation is not None
+
+
+def _as_uuid(value: object) -> uuid.UUID:
+    """Raw SQL hands back SQLite's 32-hex-digit ids as text; show every id one way."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _wallets_not_matching_entries(session: Session) -> list[Finding]:
+    return [
+        (
+            f"wallet:{_as_uuid(wallet_id)}",
+            f"balance {balance} {currency} but its entries sum to {total}",
+        )
+        for wallet_id, currency, balance, total in repository.wallets_not_matching_entries(session)
+    ]
+
+
+def _unbalanced_transfers(session: Session) -> list[Finding]:
+    return [
+        (
+            f"transfer:{_as_uuid(transfer_id)}",
+            f"{lines} entries summing to {total} {currency} (expected 2 summing to 0)",
+        )
+        for transfer_id, currency, total, lines in repository.unbalanced_transfers(session)
+    ]
+
+
+def _entries_not_matching_transfer(session: Session) -> list[Finding]:
+    return [
+        (
+            f"entry:{_as_uuid(entry_id)}",
+            f"entry of transfer {_as_uuid(transfer_id)} disagrees with it ({currencies})",
+        )
+        for entry_id, transfer_id, *currencies in repository.entries_not_matching_transfer(session)
+    ]
+
+
+def _negative_user_wallets(session: Session) -> list[Finding]:
+    return [
+        (
+            f"wallet:{_as_uuid(wallet_id)}",
+            f"balance {balance} {currency} is below zero",
+        )
+        for wallet_id, currency, balance in repository.negative_user_wallets(session)
+    ]
+
+
+def _closed_wallets_holding_money(session: Session) -> list[Finding]:
+    return [
+        (
+            f"wallet:{_as_uuid(wallet_id)}",
+            f"closed, yet holds {balance} {currency} its owner can no longer see",
+        )
+        for wallet_id, currency, balance in repository.closed_wallets_holding_money(session)
+    ]
+
+
+def _money_not_conserved(ledger: CurrencyLedger) -> str | None:
+    if ledger.wallets_total == ledger.deposits - ledger.withdrawals:
+        return None
+    return (
+        f"user wallets hold {ledger.wallets_total} but deposits - withdrawals = "
+        f"{ledger.deposits - ledger.withdrawals}"
+    )
+
+
+def _ledger_not_zero(ledger: CurrencyLedger) -> str | None:
+    if ledger.all_wallets == 0:
+        return None
+    return f"all {ledger.currency} wallets, the system wallet included, sum to {ledger.all_wallets}"
+
+
+WALLET_BALANCE_EQUALS_ENTRIES = Invariant(
+    "wallet_balance_equals_entries",
+    "Each wallet's balance equals the sum of its entries.",
+    None,  # by construction: _move changes each balance by its entry's amount
+    audit_query=_wallets_not_matching_entries,
+)
+TRANSFER_ENTRIES_SUM_TO_ZERO = Invariant(
+    "transfer_entries_sum_to_zero",
+    "A transfer has two entries, and they sum to zero per currency.",
+    engine.check_entries_balance,
+    (Trigger("entries", "trg_entries_sum_to_zero"),),
+    audit_query=_unbalanced_transfers,
+)
+ENTRIES_MATCH_TRANSFER = Invariant(
+    "entries_match_transfer",
+    "A transfer's entries debit its source and credit its destination by its amount, in its currency, "
+    "which is also their wallets' currency.",
+    None,  # by construction: _move writes the entries from the transfer it has just written
+    audit_query=_entries_not_matching_transfer,
+)
+USER_WALLET_NON_NEGATIVE = Invariant(
+    "user_wallet_non_negative",
+    "A user wallet never goes below zero (the system wallet does: it stands for the outside world).",
+    engine.check_user_balance_non_negative,
+    (Check("wallets", "ck_wallets_user_balance_non_negative"),),
+    audit_query=_negative_user_wallets,
+)
+CLOSED_WALLET_IS_EMPTY = Invariant(
+    "closed_wallet_is_empty",
+    "Money never enters or leaves a closed wallet, which holds nothing.",
+    engine.check_wallet_open,
+    (Check("wallets", CLOSED_IS_EMPTY),),
+    audit_query=_closed_wallets_holding_money,
+)
+MONEY_CONSERVED = Invariant(
+    "money_conserved",
+    "Per currency, user wallets hold what was deposited minus what was withdrawn.",
+    None,  # follows from the entries summing to zero
+    currency_violation=_money_not_conserved,
+)
+LEDGER_SUMS_TO_ZERO = Invariant(
+    "ledger_sums_to_zero",
+    "Per currency, all wallets together, the system wallet included, hold zero.",
+    None,  # follows from the entries summing to zero
+    currency_violation=_ledger_not_zero,
+)
+TRANSFER_AMOUNT_POSITIVE = Invariant(
+    "transfer_amount_positive",
+    "A transfer moves more than nothing.",
+    engine.check_amount_in_range,
+    (Check("transfers", "ck_transfers_amount_positive"),),
+)
+ENTRY_AMOUNT_NONZERO = Invariant(
+    "entry_amount_nonzero",
+    "An entry changes its wallet's balance: it carries its transfer's amount or its negation.",
+    engine.check_amount_in_range,
+    (Check("entries", "ck_entries_amount_nonzero"),),
+)
+TRANSFER_BETWEEN_TWO_WALLETS = Invariant(
+    "transfer_between_two_wallets",
+    "Money moves from one wallet to another one.",
+    engine.check_distinct_wallets,
+    (Check("transfers", "ck_transfers_distinct_wallets"),),
+)
+TRANSFER_REVERSED_AT_MOST_ONCE = Invariant(
+    "transfer_reversed_at_most_once",
+    "A transfer is reversed at most once.",
+    engine.check_not_reversed_yet,
+    (Unique("transfers", ("reverses_transfer_id",)),),
+)
+SYSTEM_WALLET_HAS_NO_OWNER = Invariant(
+    "system_wallet_has_no_owner",
+    "The system wallet belongs to no one; every user wallet belongs to someone.",
+    None,  # by construction: the engine opens system wallets without an owner, user wallets with one
+    (Check("wallets", "ck_wallets_system_has_no_owner"),),
+)
+LEDGER_HISTORY_APPEND_ONLY = Invariant(
+    "ledger_history_append_only",
+    "Transfers and entries are history: written once, never updated or deleted.",
+    None,  # by construction: nothing in the daemon updates or deletes them
+    (Trigger("transfers", "trg_transfers_append_only"), Trigger("entries", "trg_entries_append_only")),
+)
+
+INVARIANTS: tuple[Invariant, ...] = (
+    # The audited ones first, in the order the audit has always reported them.
+    WALLET_BALANCE_EQUALS_ENTRIES,
+    TRANSFER_ENTRIES_SUM_TO_ZERO,
+    ENTRIES_MATCH_TRANSFER,
+    USER_WALLET_NON_NEGATIVE,
+    CLOSED_WALLET_IS_EMPTY,
+    MONEY_CONSERVED,
+    LEDGER_SUMS_TO_ZERO,
+    TRANSFER_AMOUNT_POSITIVE,
+    ENTRY_AMOUNT_NONZERO,
+    TRANSFER_BETWEEN_TWO_WALLETS,
+    TRANSFER_REVERSED_AT_MOST_ONCE,
+    SYSTEM_WALLET_HAS_NO_OWNER,
+    LEDGER_HISTORY_APPEND_ONLY,
+)

@@ -1,0 +1,74 @@
+"""The words the ledger, the database and the CLI share: kinds, roles, event types.
+
+Each is a `StrEnum`, so a member is the very string that is stored, sent and compared, and a
+typo is a name error instead of a value nobody matches. The CHECK constraints that hold a
+column to one of these lists are generated from them (`one_of`). This module knows
+no domain rule and imports nothing of GopherPay: the CLI may import it too.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TransferKind(StrEnum):
+    """What a transfer is (transfers.kind, ck_transfers_kind)."""
+
+    TRANSFER = "transfer"
+    """A user sending money to another user."""
+    DEPOSIT = "deposit"
+    """Money from the outside world (the system wallet) into a user's wallet."""
+    WITHDRAWAL = "withdrawal"
+    """Money from a user's wallet out to the outside world."""
+    REVERSAL = "reversal"
+    """An operator's compensating transfer: another one's amount, back the other way."""
+
+
+class WalletKind(StrEnum):
+    """Whose wallet it is (wallets.kind, ck_wallets_kind)."""
+
+    USER = "user"
+    """A user's money: never below zero."""
+    SYSTEM = "system"
+    """The outside world, one per currency: minus the money that came into GopherPay."""
+
+
+class Role(StrEnum):
+    """What an account may do (users.role, ck_users_role, the access token's `role` claim)."""
+
+    USER = "user"
+    ADMIN = "admin"
+    """An operator: the admin endpoints and commands."""
+
+
+class EventType(StrEnum):
+    """Every event written to the outbox; outbox.catalog says where each one goes."""
+
+    USER_SIGNED_UP = "user.signed_up"
+    USER_EMAIL_VERIFICATION = "user.email_verification"
+    USER_NEW_LOGIN = "user.new_login"
+    ACCOUNT_FROZEN = "account.frozen"
+    ACCOUNT_UNFROZEN = "account.unfrozen"
+    TRANSFER_SENT = "transfer.sent"
+    TRANSFER_RECEIVED = "transfer.received"
+    TRANSFER_REVERSED = "transfer.reversed"
+    WALLET_DEPOSIT = "wallet.deposit"
+    WALLET_WITHDRAWAL = "wallet.withdrawal"
+    WALLET_FROZEN = "wallet.frozen"
+    WALLET_UNFROZEN = "wallet.unfrozen"
+
+
+class StreamFrame(StrEnum):
+    """The SSE event names of a user's live stream (`gopherpay history --follow` reads them)."""
+
+    TRANSFER = "transfer"
+    """A transfer event, carrying the Transfer object."""
+    NOTIFICATION = "notification"
+    """Any other event shown to the user, carrying its inbox title and body."""
+
+
+def one_of(column: str, values: type[StrEnum]) -> str:
+    """The SQL condition holding `column` to the members of `values`, in their order:
+    `one_of("role", Role) == "role IN ('user', 'admin')"`, the text the migrations wrote."""
+    quoted = ", ".join("'" + member.value.replace("'", "''") + "'" for member in values)
+    return f"{column} IN ({quoted})"

@@ -11,6 +11,8 @@ from gopherpayd.audit.models import AuditLogEntry
 from gopherpayd.kit.db import Database
 
 INDIA = timezone(timedelta(hours=5, minutes=30))
+only_sqlite = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+only_postgres = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
 
 def entry(created_at: datetime) -> AuditLogEntry:
@@ -36,11 +38,10 @@ def test_a_time_written_at_another_offset_reads_back_as_the_same_instant_in_utc(
     assert read.isoformat() == "2026-03-01T04:00:00.123456+00:00"
 
 
+@only_sqlite
 def test_sqlite_stores_the_utc_wall_clock_so_that_its_text_comparisons_order_instants(
     db: Database,
 ) -> None:
-    if not db.is_sqlite:
-        pytest.skip("Postgres stores an instant, not text")
     written = entry(datetime(2026, 3, 1, 9, 30, tzinfo=INDIA))
     db.run(lambda s: s.add(written))
 
@@ -50,9 +51,8 @@ def test_sqlite_stores_the_utc_wall_clock_so_that_its_text_comparisons_order_ins
     assert stored == "2026-03-01 04:00:00.000000"
 
 
+@only_postgres
 def test_postgres_hands_back_utc_whatever_the_session_time_zone(db: Database) -> None:
-    if db.is_sqlite:
-        pytest.skip("SQLite has no session time zone")
     written = entry(datetime(2026, 3, 1, 4, 0, tzinfo=UTC))
     db.run(lambda s: s.add(written))
 

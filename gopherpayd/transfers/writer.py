@@ -24,7 +24,7 @@ import logging
 import queue
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -60,7 +60,6 @@ class WriterStats:
     batches: int = 0
     movements: int = 0
     splits: int = 0
-    largest_batch: int = 0
     batch_sizes: list[int] = field(default_factory=list)
     """The last `RECENT` batch sizes, oldest first."""
 
@@ -69,7 +68,6 @@ class WriterStats:
     def note_batch(self, size: int) -> None:
         self.batches += 1
         self.movements += size
-        self.largest_batch = max(self.largest_batch, size)
         self.batch_sizes.append(size)
         del self.batch_sizes[: -self.RECENT]
 
@@ -129,11 +127,6 @@ class CoalescingWriter:
     def execute(self, movement: MoneyMovement) -> MovementOutcome:
         """Run one movement in whatever batch it joins, and wait for its result."""
         return self.submit(movement).result()
-
-    def execute_many(self, movements: Sequence[MoneyMovement]) -> list[MovementOutcome]:
-        """Run movements, each in whichever batch it joins (never all-or-nothing)."""
-        futures = [self.submit(movement) for movement in movements]
-        return [future.result() for future in futures]
 
     def _run(self) -> None:
         while True:
@@ -196,12 +189,12 @@ _writers: weakref.WeakKeyDictionary[Database, CoalescingWriter] = weakref.WeakKe
 _writers_lock = threading.Lock()
 
 
-def writer_for(db: Database, *, max_batch: int = DEFAULT_MAX_BATCH, retries: int = 8) -> CoalescingWriter:
+def writer_for(db: Database) -> CoalescingWriter:
     """The one writer of this database in this process (made on first use)."""
     with _writers_lock:
         writer = _writers.get(db)
         if writer is None:
-            writer = CoalescingWriter(db, max_batch=max_batch, retries=retries)
+            writer = CoalescingWriter(db)
             _writers[db] = writer
         return writer
 

@@ -33,6 +33,7 @@ from gopherpayd.transfers.errors import (
     IdempotencyKeyReused,
     InsufficientFunds,
     InvalidAmount,
+    LinkedFailed,
     SelfTransfer,
 )
 from gopherpayd.transfers.models import IDEMPOTENCY_CLAIMED, Entry, IdempotencyRecord, Transfer
@@ -87,14 +88,47 @@ class MoneyMovement:
     """Rules that need the database before any wallet is touched (e.g. not reversed yet)."""
 
 
-def execute(db: Database, movements: list[MoneyMovement], *, retries: int = 8) -> list[MovementOutcome]:
+def execute(
+    db: Database, movements: list[MoneyMovement], *, retries: int = 8, atomic: bool = False
+) -> list[MovementOutcome]:
     """Run a batch in one transaction; rerun it when it loses a race to another one.
 
     Losing a race on a unique index (the idempotency key, a wallet being opened, the one
     reversal a transfer may have) means the winner has committed: on the rerun the loser
     replays the key, uses the wallet, or is refused `already_reversed` by its precheck.
+
+    `atomic`: all or nothing. When any movement is refused (a stored refusal replayed
+    counts), the transaction is rolled back, so nothing is written, not even an
+    idempotency record: the first refused movement gets its refusal and every other one
+    `linked_failed`. A rerun of the same batch is evaluated afresh.
     """
-    return db.run(partial(_apply_batch, movements=movements), retries=retries, retry_on=is_lost_race)
+    try:
+        return db.run(
+            partial(_apply_batch, movements=movements, atomic=atomic), retries=retries, retry_on=is_lost_race
+        )
+    except _AtomicBatchFailed as failed:
+        return failed.outcomes
+
+
+class _AtomicBatchFailed(Exception):
+    """Raised inside the transaction to roll an atomic batch back, carrying its outcomes."""
+
+    def __init__(self, outcomes: list[MovementOutcome]) -> None:
+        super().__init__("an item of an atomic batch was refused")
+        self.outcomes = outcomes
+
+
+def _fail_together(results: list[MovementOutcome]) -> list[MovementOutcome] | None:
+    """The outcomes of an atomic batch that cannot commit, or None when every item moved."""
+    culprit = next((i for i, result in enumerate(results) if isinstance(result, Refused)), None)
+    if culprit is None:
+        return None
+    return [
+        result
+        if i == culprit
+        else Refused(LinkedFailed(f"nothing moved: item {culprit} of this atomic batch was refused"))
+        for i, result in enumerate(results)
+    ]
 
 
 @dataclass
@@ -106,7 +140,9 @@ class _Pending:
     destination: WalletTarget
 
 
-def _apply_batch(session: Session, movements: list[MoneyMovement]) -> list[MovementOutcome]:
+def _apply_batch(
+    session: Session, movements: list[MoneyMovement], atomic: bool = False
+) -> list[MovementOutcome]:
     results: list[MovementOutcome | None] = [None] * len(movements)
     pending: list[_Pending] = []
     # Keys claimed by an earlier movement of this batch: their outcome is known only at the end.
@@ -151,7 +187,10 @@ def _apply_batch(session: Session, movements: list[MoneyMovement]) -> list[Movem
         results[item.index] = result
     for index, stored, claim in repeats:
         results[index] = _replay(stored, claim)
-    return [result for result in results if result is not None]
+    outcomes = [result for result in results if result is not None]
+    if atomic and (failed := _fail_together(outcomes)) is not None:
+        raise _AtomicBatchFailed(failed)
+    return outcomes
 
 
 def _claim_key(session: Session, claim: IdempotencyClaim) -> IdempotencyRecord:

@@ -49,3 +49,9 @@ class IdempotencyKeyInvalid(BadRequest):
 
 class IdempotencyKeyReused(Conflict):
     code, title = "idempotency_key_reused", "Idempotency key reused"
+
+
+class LinkedFailed(Conflict):
+    """An item of an atomic batch that was fine on its own: another item failed, so none moved."""
+
+    code, title = "linked_failed", "Linked movement failed"

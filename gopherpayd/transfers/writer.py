@@ -27,6 +27,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from gopherpayd.kit.db import Database
 from gopherpayd.settings import Settings
@@ -51,6 +52,14 @@ def _apply(db: Database, movements: list[MoneyMovement], retries: int) -> list[M
 class _Job:
     movement: MoneyMovement
     future: Future[MovementOutcome] = field(default_factory=Future)
+
+
+@dataclass
+class _Group:
+    """An atomic batch: committed alone, all or nothing, never merged with others nor split."""
+
+    movements: list[MoneyMovement]
+    future: Future[list[MovementOutcome]] = field(default_factory=Future)
 
 
 @dataclass
@@ -94,7 +103,9 @@ class CoalescingWriter:
         self.stats = WriterStats()
         self._apply = apply
         self._idle_seconds = idle_seconds
-        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Job | _Group] = queue.SimpleQueue()
+        self._held: _Group | None = None
+        """A group met while draining a batch: it goes next, alone (only the thread touches it)."""
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._waiting = 0
@@ -111,6 +122,21 @@ class CoalescingWriter:
         """Queue a movement; the future holds its result, or the error it alone caused."""
         job = _Job(movement)
         job.future.add_done_callback(self._answered)
+        self._enqueue(job)
+        return job.future
+
+    def submit_atomic(self, movements: list[MoneyMovement]) -> Future[list[MovementOutcome]]:
+        """Queue an atomic batch; the future holds one outcome per movement, in order.
+
+        The group gets a transaction of its own (`engine.execute(..., atomic=True)`): when
+        any movement is refused, none moves and the others are refused `linked_failed`.
+        """
+        group = _Group(list(movements))
+        group.future.add_done_callback(self._answered)
+        self._enqueue(group)
+        return group.future
+
+    def _enqueue(self, job: _Job | _Group) -> None:
         with self._lock:
             self._pending += 1
             self._waiting += 1
@@ -118,9 +144,8 @@ class CoalescingWriter:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="gopherpayd-writer", daemon=True)
                 self._thread.start()
-        return job.future
 
-    def _answered(self, _future: Future[MovementOutcome]) -> None:
+    def _answered(self, _future: Future[Any]) -> None:
         with self._lock:
             self._pending -= 1
 
@@ -133,10 +158,17 @@ class CoalescingWriter:
             batch = self._take()
             if not batch:
                 return
-            self._commit(batch)
+            if isinstance(batch, _Group):
+                self._commit_group(batch)
+            else:
+                self._commit(batch)
 
-    def _take(self) -> list[_Job]:
-        """The first waiting job (after at most the idle spell) and every one behind it."""
+    def _take(self) -> list[_Job] | _Group:
+        """The first waiting job (after at most the idle spell) and every one behind it, up
+        to the next group; a group is taken alone."""
+        if self._held is not None:
+            group, self._held = self._held, None
+            return group
         try:
             first = self._queue.get(timeout=self._idle_seconds)
         except queue.Empty:
@@ -145,15 +177,41 @@ class CoalescingWriter:
                     self._thread = None
                     return []
             first = self._queue.get()
+        if isinstance(first, _Group):
+            with self._lock:
+                self._waiting -= 1
+            return first
         batch = [first]
         while len(batch) < self.max_batch:
             try:
-                batch.append(self._queue.get_nowait())
+                job = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if isinstance(job, _Group):
+                self._held = job
+                break
+            batch.append(job)
         with self._lock:
-            self._waiting -= len(batch)
+            self._waiting -= len(batch) + (self._held is not None)
         return batch
+
+    def _commit_group(self, group: _Group) -> None:
+        if not group.future.set_running_or_notify_cancel():
+            return
+        db = self._db()
+        try:
+            if db is None:
+                raise RuntimeError("the database of this writer was closed")
+            results = engine.execute(db, group.movements, retries=self.retries, atomic=True)
+        except Exception as error:
+            logger.warning("an atomic batch failed: %s", type(error).__name__)
+            group.future.set_exception(error)
+            return
+        except BaseException as error:
+            group.future.set_exception(error)
+            raise
+        self.stats.note_batch(len(group.movements))
+        group.future.set_result(results)
 
     def _commit(self, batch: list[_Job]) -> None:
         """Commit the batch; when the whole transaction fails, split it until the culprit is alone."""

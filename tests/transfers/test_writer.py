@@ -20,7 +20,7 @@ from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
 from gopherpayd.transfers.writer import CoalescingWriter, writer_for
 from tests.support.api import Account, Api
 from tests.transfers.helpers import Fund, MakePrincipal, wait_until
-from tests.transfers.test_engine import balance, count, send
+from tests.transfers.test_engine import balance, count, row_counts, send
 
 GATE_BOUND_SECONDS = 30.0
 
@@ -246,3 +246,53 @@ def test_concurrent_http_transfers_go_through_one_writer_and_all_get_their_own_a
     assert writer_for(db).stats.movements - before == 20
     assert api.balance(erin) == sum(range(1, 21))
     assert api.audit(admin)["ok"] is True
+
+
+def test_an_atomic_group_moves_everything_or_nothing_and_names_the_culprit(
+    db: Database, fund: Fund, alice: Principal, bob: Principal
+) -> None:
+    fund(alice, 1_000)
+    writer = CoalescingWriter(db)
+    before = row_counts(db)
+    keys = [f"atomic-{n}" for n in range(3)]
+    failing = [
+        send(alice, bob.email, 100, key=keys[0]),
+        send(alice, bob.email, 5_000, key=keys[1]),
+        send(alice, bob.email, 100, key=keys[2]),
+    ]
+
+    answers = [(status(r), code(r)) for r in writer.submit_atomic(failing).result(GATE_BOUND_SECONDS)]
+
+    assert answers == [(409, "linked_failed"), (409, "insufficient_funds"), (409, "linked_failed")]
+    assert row_counts(db) == before  # not even the idempotency records
+    assert balance(db, alice) == 1_000
+
+    fixed = [send(alice, bob.email, 100, key=k) for k in keys]
+    first = writer.submit_atomic(fixed).result(GATE_BOUND_SECONDS)
+    again = writer.submit_atomic(fixed).result(GATE_BOUND_SECONDS)
+
+    assert [status(r) for r in first] == [201, 201, 201]
+    assert [(status(r), r.replayed) for r in again] == [(201, True)] * 3
+    assert (balance(db, alice), balance(db, bob)) == (700, 300)
+
+
+def test_a_group_queued_behind_single_movements_commits_alone_and_they_still_coalesce(
+    db: Database, fund: Fund, alice: Principal, bob: Principal
+) -> None:
+    fund(alice, 1_000)
+    gated = GatedEngine()
+    writer = CoalescingWriter(db, apply=gated)
+
+    blocker = writer.submit(send(alice, bob.email, 1))
+    assert gated.first_batch_started.wait(GATE_BOUND_SECONDS)
+    before = [writer.submit(send(alice, bob.email, 1)) for _ in range(3)]
+    group = writer.submit_atomic([send(alice, bob.email, 2) for _ in range(4)])
+    after = [writer.submit(send(alice, bob.email, 1)) for _ in range(2)]
+    gated.gate.set()
+
+    assert [status(f.result(GATE_BOUND_SECONDS)) for f in [blocker, *before, *after]] == [201] * 6
+    assert [status(r) for r in group.result(GATE_BOUND_SECONDS)] == [201] * 4
+    assert gated.batches == [1, 3, 2]  # the group went through engine.execute(atomic=True), alone
+    assert writer.stats.batch_sizes == [1, 3, 4, 2]
+    assert writer.pending == 0
+    assert balance(db, bob) == 1 + 3 + 8 + 2

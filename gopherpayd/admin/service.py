@@ -38,6 +38,7 @@ from gopherpayd.transfers import writer
 from gopherpayd.transfers.engine import MoneyMovement, Selector, WalletTarget, check_not_reversed_yet
 from gopherpayd.transfers.errors import NotReversible, TransferNotFound
 from gopherpayd.transfers.outcomes import MovementOutcome
+from gopherpayd.transfers.reads import BatchReads, ReadHints
 from gopherpayd.transfers.service import idempotency_claim, own_wallet, recipient_by_email
 from gopherpayd.vocabulary import EventType, TransferKind
 from gopherpayd.wallets import repository as wallet_repository
@@ -73,8 +74,8 @@ def search_users(session: Session, text: str | None, cursor: str | None, limit: 
 
 
 def system_wallet(currency: str) -> Selector:
-    def select(session: Session) -> WalletTarget:
-        wallet = wallet_repository.get_system_wallet(session, currency)
+    def select(reads: BatchReads) -> WalletTarget:
+        wallet = reads.system_wallet(currency)
         if wallet is None:
             return WalletTarget(open_system=True, currency=currency, owner_label="outside world")
         return WalletTarget(wallet=wallet, currency=currency, owner_label="outside world")
@@ -85,8 +86,8 @@ def system_wallet(currency: str) -> Selector:
 def reversal_wallet(wallet_id: uuid.UUID) -> Selector:
     """One side of the transfer being reversed, read afresh in the engine's transaction."""
 
-    def select(session: Session) -> WalletTarget:
-        wallet = wallet_repository.get(session, wallet_id)
+    def select(reads: BatchReads) -> WalletTarget:
+        wallet = reads.wallet(wallet_id)
         assert wallet is not None  # foreign key
         if wallet.closed_at is not None:
             raise NotReversible(f"wallet {wallet.id} has been closed; the money cannot move back")
@@ -168,6 +169,7 @@ def cash_movement(
         memo=body.memo,
         idempotency=claim,
         audit=note,
+        reads=ReadHints(users=(user.id,), emails=(user.email,), system_currencies=(currency,)),
     )
 
 
@@ -200,6 +202,7 @@ def reversal(
         memo=body.memo,
         idempotency=claim,
         reverses_transfer_id=original.id,
+        reads=ReadHints(wallets=(source.id, destination.id)),
         # Refused before any wallet is read; the engine checks again under the wallet locks.
         precheck=lambda s: check_not_reversed_yet(s, original.id),
         audit=AuditNote(

@@ -129,7 +129,7 @@ class PostgresListener:
                     self._hub.wake(["*"])  # anything missed while reconnecting
                     while not self._stop.is_set():
                         for notice in connection.notifies(timeout=STOP_CHECK_SECONDS):
-                            self._hub.wake([notice.payload])
+                            self._hub.wake(notice.payload.split(","))
             except psycopg.Error as error:
                 logger.warning("event listener lost its connection (%s); reconnecting", type(error).__name__)
                 self._stop.wait(delay)

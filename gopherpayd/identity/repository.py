@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from gopherpayd.identity.models import AuthSession, LoginFailure, RefreshToken, SignupAttempt, User
 from gopherpayd.identity.session_cache import note_auth_change
+from gopherpayd.kit.models import table_of
 from gopherpayd.kit.pagination import Cursor, newest_first
 
 
@@ -170,3 +171,17 @@ def update_user(session: Session, user: User) -> None:
     note_auth_change(session)  # a role, a freeze or a password: cached principals must go
     session.add(user)
     session.flush()
+
+
+def lock_users_frozen(session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, bool]:
+    """Lock users in ascending id order (one statement) and read whether each is frozen now."""
+    if not user_ids:
+        return {}
+    users = table_of(User).c
+    query = (
+        select(users.id, users.frozen)
+        .where(users.id.in_(sorted(set(user_ids))))
+        .order_by(users.id)
+        .with_for_update()
+    )
+    return {row.id: bool(row.frozen) for row in session.execute(query).all()}

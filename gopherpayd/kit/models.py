@@ -4,8 +4,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Uuid
-from sqlmodel import Field
+from sqlalchemy import BigInteger, Table, Uuid
+from sqlmodel import Field, SQLModel
 
 from gopherpayd.kit.clock import UtcDateTime, utcnow
 
@@ -34,4 +34,10 @@ def minor_units_field(**kwargs: Any) -> Any:
     return Field(sa_type=BigInteger, nullable=False, **kwargs)
 
 
-__all__ = ["datetime", "fk_field", "id_field", "minor_units_field", "timestamp_field"]
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model, for set-based statements that skip the ORM."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+__all__ = ["datetime", "fk_field", "id_field", "minor_units_field", "table_of", "timestamp_field"]

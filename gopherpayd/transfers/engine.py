@@ -1,32 +1,50 @@
 """The transfer engine: a batch of money movements in, one result per movement out.
 
-One database transaction carries the whole batch. For each movement it writes
-the transfer, its two entries, both balance changes, the outbox events and the
-idempotency record; a refused movement leaves nothing behind but its refusal,
-remembered under its idempotency key. Wallets are locked once for the batch, in
-ascending id order, so batches moving money in opposite directions cannot
-deadlock; a deadlock or serialization failure that happens anyway reruns the
-batch a bounded number of times, and so does a lost race on a unique index (two
-reversals of one transfer, two openers of one wallet) or on a wallet closed while
-the batch waited for its lock: the rerun reads afresh and answers as if the two had
-run one after the other.
+One database transaction carries the whole batch, and the batch costs a handful of
+statements whatever its size:
+
+1. the idempotency records of the batch's keys, in one query;
+2. what the movements' selectors read (users, their open wallets, system wallets), in a
+   few queries for the whole batch (`reads.BatchReads`);
+3. every wallet the batch touches, locked in ascending id order in one statement, so
+   batches moving money in opposite directions, in this process or another, cannot
+   deadlock;
+4. the rules, checked in Python against the locked balances, movement after movement:
+   a refused movement changes nothing and is answered with its refusal; a wallet that
+   many movements touch (a hot wallet) is changed in memory each time;
+5. the writes, one statement per table: new wallets, transfers, entries, one balance
+   update for all touched wallets, the users' event numbers, the outbox events, the audit
+   notes, the idempotency records, and one NOTIFY.
+
+A deadlock or serialization failure that happens anyway reruns the batch a bounded
+number of times, and so does a lost race on a unique index (two reversals of one
+transfer, two openers of one wallet, two batches with one idempotency key) or on a
+wallet closed while the batch waited for its lock: the rerun reads afresh and answers
+as if the two had run one after the other. The database's own twins of the invariants
+(CHECK constraints, the deferred sum-to-zero trigger) stay on: a batch they reject fails
+as a whole, and the writer splits it until the movement at fault is alone.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
 from gopherpayd.audit import service as audit_log
+from gopherpayd.identity import repository as identity_repository
 from gopherpayd.identity.errors import AccountFrozen
+from gopherpayd.identity.models import User
+from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import Database, LostRace, is_lost_race
 from gopherpayd.kit.errors import AppError
 from gopherpayd.outbox import service as outbox
-from gopherpayd.transfers import idempotency, repository, views
+from gopherpayd.transfers import idempotency, repository
 from gopherpayd.transfers.errors import (
     AlreadyReversed,
     CurrencyMismatch,
@@ -34,11 +52,13 @@ from gopherpayd.transfers.errors import (
     InsufficientFunds,
     InvalidAmount,
     LinkedFailed,
+    RecipientFrozen,
     SelfTransfer,
 )
-from gopherpayd.transfers.models import IDEMPOTENCY_CLAIMED, Entry, IdempotencyRecord, Transfer
+from gopherpayd.transfers.models import IdempotencyRecord
 from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
-from gopherpayd.transfers.schemas import TransferOut
+from gopherpayd.transfers.reads import BatchReads, ReadHints
+from gopherpayd.transfers.schemas import PartyOut, TransferOut
 from gopherpayd.vocabulary import EventType, TransferKind, WalletKind
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets.currencies import format_minor
@@ -59,9 +79,12 @@ class WalletTarget:
     currency: str = ""
     owner_frozen: bool = False
     owner_label: str = ""
+    refuse_frozen_owner: bool = False
+    """Refuse the movement when the owner is frozen: checked again under the owner's row lock,
+    so a freeze that commits while the batch waits for its locks still stops it."""
 
 
-Selector = Callable[[Session], WalletTarget]
+Selector = Callable[[BatchReads], WalletTarget]
 
 
 @dataclass(frozen=True)
@@ -86,6 +109,8 @@ class MoneyMovement:
     audit: audit_log.AuditNote | None = None
     precheck: Callable[[Session], None] | None = None
     """Rules that need the database before any wallet is touched (e.g. not reversed yet)."""
+    reads: ReadHints = ReadHints()
+    """What the selectors will look up, fetched for the whole batch at once."""
 
 
 def execute(
@@ -98,24 +123,13 @@ def execute(
     replays the key, uses the wallet, or is refused `already_reversed` by its precheck.
 
     `atomic`: all or nothing. When any movement is refused (a stored refusal replayed
-    counts), the transaction is rolled back, so nothing is written, not even an
-    idempotency record: the first refused movement gets its refusal and every other one
-    `linked_failed`. A rerun of the same batch is evaluated afresh.
+    counts), nothing is written, not even an idempotency record: the first refused
+    movement gets its refusal and every other one `linked_failed`. A rerun of the same
+    batch is evaluated afresh.
     """
-    try:
-        return db.run(
-            partial(_apply_batch, movements=movements, atomic=atomic), retries=retries, retry_on=is_lost_race
-        )
-    except _AtomicBatchFailed as failed:
-        return failed.outcomes
-
-
-class _AtomicBatchFailed(Exception):
-    """Raised inside the transaction to roll an atomic batch back, carrying its outcomes."""
-
-    def __init__(self, outcomes: list[MovementOutcome]) -> None:
-        super().__init__("an item of an atomic batch was refused")
-        self.outcomes = outcomes
+    return db.run(
+        partial(_apply_batch, movements=movements, atomic=atomic), retries=retries, retry_on=is_lost_race
+    )
 
 
 def _fail_together(results: list[MovementOutcome]) -> list[MovementOutcome] | None:
@@ -132,79 +146,142 @@ def _fail_together(results: list[MovementOutcome]) -> list[MovementOutcome] | No
 
 
 @dataclass
+class LockedWallet:
+    """A wallet as the batch holds it under its row lock: the balance changes in memory."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID | None
+    currency: str
+    kind: str
+    balance: int
+    frozen: bool
+    closed_at: datetime | None
+    opened: bool = False
+    """Opened by this batch: inserted with its final balance instead of updated."""
+    start_balance: int = 0
+
+
+@dataclass
 class _Pending:
     index: int
     movement: MoneyMovement
-    record: IdempotencyRecord | None
     source: WalletTarget
     destination: WalletTarget
+
+
+@dataclass
+class _Writes:
+    """The rows a batch writes, collected while its movements are checked."""
+
+    now: datetime
+    opened: dict[tuple[uuid.UUID | None, str], LockedWallet] = field(default_factory=dict)
+    transfers: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    announcements: list[outbox.Announcement] = field(default_factory=list)
+    audit_notes: list[audit_log.AuditNote] = field(default_factory=list)
+    reversed: set[uuid.UUID] = field(default_factory=set)
 
 
 def _apply_batch(
     session: Session, movements: list[MoneyMovement], atomic: bool = False
 ) -> list[MovementOutcome]:
-    results: list[MovementOutcome | None] = [None] * len(movements)
-    pending: list[_Pending] = []
-    # Keys claimed by an earlier movement of this batch: their outcome is known only at the end.
-    repeats: list[tuple[int, IdempotencyRecord, IdempotencyClaim]] = []
-    for index, movement in enumerate(movements):
-        record: IdempotencyRecord | None = None
-        if movement.idempotency is not None:
-            stored = repository.get_idempotency_record(
-                session, movement.idempotency.scope, movement.idempotency.key
-            )
-            if stored is not None and stored.status_code == IDEMPOTENCY_CLAIMED:
-                repeats.append((index, stored, movement.idempotency))
-                continue
-            if stored is not None:
-                results[index] = _replay(stored, movement.idempotency)
-                continue
-            record = _claim_key(session, movement.idempotency)
-        try:
-            with session.begin_nested():
-                source, destination = _resolve(session, movement)
-        except AppError as refusal:
-            results[index] = _refuse(session, record, refusal)
-            continue
-        pending.append(_Pending(index, movement, record, source, destination))
+    claims = [m.idempotency for m in movements if m.idempotency is not None]
+    stored = repository.get_idempotency_records(session, [(c.scope, c.key) for c in claims])
+    reads = BatchReads(session)
+    reads.prefetch(m.reads for m in movements)
 
-    locked = wallet_repository.lock_in_id_order(
-        session,
-        [t.wallet.id for p in pending for t in (p.source, p.destination) if t.wallet is not None],
-    )
+    results: list[MovementOutcome | None] = [None] * len(movements)
+    first_with_key: dict[tuple[str, str], int] = {}
+    repeats: list[tuple[int, int]] = []
+    """(index, index of the earlier movement of this batch with the same key)."""
+    pending: list[_Pending] = []
+    for index, movement in enumerate(movements):
+        claim = movement.idempotency
+        if claim is not None:
+            scope_key = (claim.scope, claim.key)
+            if scope_key in first_with_key:
+                repeats.append((index, first_with_key[scope_key]))
+                continue
+            if (record := stored.get(scope_key)) is not None:
+                results[index] = _replay(record, claim)
+                continue
+            first_with_key[scope_key] = index
+        try:
+            source, destination = _resolve(session, reads, movement)
+        except AppError as refusal:
+            results[index] = Refused(refusal)
+            continue
+        pending.append(_Pending(index, movement, source, destination))
+
+    locked = _lock(session, [t.wallet for p in pending for t in (p.source, p.destination) if t.wallet])
+    frozen = identity_repository.lock_users_frozen(session, _guarded_owners(pending))
+    writes = _Writes(now=utcnow())
     for item in pending:
         try:
-            with session.begin_nested():
-                transfer, debited, credited = _move(session, item, locked)
-                body = views.describe(session, [transfer], item.movement.initiated_by)[0]
-                _announce(session, body, debited.balance, credited.balance)
-                if item.movement.audit is not None:
-                    audit_log.record(session, item.movement.audit)
-                result: MovementOutcome = Moved(body)
-                _settle(session, item.record, result)
+            _check_owners_not_frozen(item, frozen)
+            results[item.index] = Moved(_move(session, reads, writes, item, locked))
         except AppError as refusal:
-            result = _refuse(session, item.record, refusal)
-        results[item.index] = result
-    for index, stored, claim in repeats:
-        results[index] = _replay(stored, claim)
+            results[item.index] = Refused(refusal)
+
+    records: dict[int, IdempotencyRecord] = {}
+    for index in first_with_key.values():  # the keys this batch answers first
+        outcome, claim = results[index], movements[index].idempotency
+        assert outcome is not None and claim is not None
+        records[index] = _record(claim, outcome, writes.now)
+    for index, first in repeats:
+        claim = movements[index].idempotency
+        assert claim is not None
+        results[index] = _replay(records[first], claim)
     outcomes = [result for result in results if result is not None]
+    assert len(outcomes) == len(movements)
     if atomic and (failed := _fail_together(outcomes)) is not None:
-        raise _AtomicBatchFailed(failed)
+        return failed  # nothing written: the transaction ends with only reads and locks behind it
+    _write(session, writes, locked, list(records.values()))
     return outcomes
 
 
-def _claim_key(session: Session, claim: IdempotencyClaim) -> IdempotencyRecord:
-    """Insert the key first: a concurrent request with the same key waits on it here."""
-    record = IdempotencyRecord(
-        scope=claim.scope,
-        key=claim.key,
-        request_hash=claim.request_hash,
-        status_code=IDEMPOTENCY_CLAIMED,
-        response_body="",
-    )
-    repository.add(session, record)
-    repository.flush(session)
-    return record
+def _lock(session: Session, wallets: Iterable[Wallet]) -> dict[uuid.UUID, LockedWallet]:
+    """Every wallet the batch touches, read afresh under row locks taken in id order."""
+    known = {wallet.id: wallet for wallet in wallets}
+    fresh = wallet_repository.lock_rows_in_id_order(session, known)
+    locked = {}
+    for row in fresh:
+        wallet = known[row.id]
+        locked[row.id] = LockedWallet(
+            id=row.id,
+            owner_id=wallet.owner_id,
+            currency=wallet.currency,
+            kind=wallet.kind,
+            balance=int(row.balance),
+            frozen=bool(row.frozen),
+            closed_at=row.closed_at,
+            start_balance=int(row.balance),
+        )
+    return locked
+
+
+def _guarded_owners(pending: list[_Pending]) -> list[uuid.UUID]:
+    owners = []
+    for item in pending:
+        for target in (item.source, item.destination):
+            owner = target.wallet.owner_id if target.wallet is not None else target.open_for_owner
+            if target.refuse_frozen_owner and owner is not None:
+                owners.append(owner)
+    return owners
+
+
+def _check_owners_not_frozen(item: _Pending, frozen: dict[uuid.UUID, bool]) -> None:
+    """The selectors' frozen checks, again, on the owners' rows as locked by this batch."""
+    for target, refusal in (
+        (item.source, lambda label: AccountFrozen(f"account {label} is frozen; no money can leave it")),
+        (
+            item.destination,
+            lambda label: RecipientFrozen(f"account {label} is frozen and cannot receive money"),
+        ),
+    ):
+        owner = target.wallet.owner_id if target.wallet is not None else target.open_for_owner
+        if target.refuse_frozen_owner and owner is not None and frozen.get(owner, False):
+            raise refusal(target.owner_label)
 
 
 def _replay(stored: IdempotencyRecord, claim: IdempotencyClaim) -> MovementOutcome:
@@ -218,25 +295,23 @@ def _replay(stored: IdempotencyRecord, claim: IdempotencyClaim) -> MovementOutco
     return idempotency.replay(stored)
 
 
-def _settle(session: Session, record: IdempotencyRecord | None, outcome: MovementOutcome) -> None:
-    if record is not None:
-        idempotency.remember(record, outcome)
-        repository.add(session, record)
-        repository.flush(session)
+def _record(claim: IdempotencyClaim, outcome: MovementOutcome, now: datetime) -> IdempotencyRecord:
+    record = IdempotencyRecord(
+        scope=claim.scope, key=claim.key, request_hash=claim.request_hash, status_code=0, response_body=""
+    )
+    record.created_at = now
+    idempotency.remember(record, outcome)
+    return record
 
 
-def _refuse(session: Session, record: IdempotencyRecord | None, refusal: AppError) -> MovementOutcome:
-    outcome = Refused(refusal)
-    _settle(session, record, outcome)
-    return outcome
-
-
-def _resolve(session: Session, movement: MoneyMovement) -> tuple[WalletTarget, WalletTarget]:
+def _resolve(
+    session: Session, reads: BatchReads, movement: MoneyMovement
+) -> tuple[WalletTarget, WalletTarget]:
     check_amount_in_range(movement.amount)
     if movement.precheck is not None:
         movement.precheck(session)
-    source = movement.source(session)
-    destination = movement.destination(session)
+    source = movement.source(reads)
+    destination = movement.destination(reads)
     for target in (source, destination):
         if target.currency != movement.currency:
             raise CurrencyMismatch(f"wallet holds {target.currency}, the transfer is in {movement.currency}")
@@ -248,39 +323,46 @@ def _resolve(session: Session, movement: MoneyMovement) -> tuple[WalletTarget, W
     return source, destination
 
 
-def _materialize(session: Session, target: WalletTarget, locked: dict[uuid.UUID, Wallet]) -> Wallet:
+def _materialize(
+    target: WalletTarget, locked: dict[uuid.UUID, LockedWallet], writes: _Writes
+) -> LockedWallet:
+    """The locked wallet of `target`, or the one to open for it (kept only if the movement moves)."""
     if target.wallet is not None:
         return locked[target.wallet.id]
     owner_id = None if target.open_system else target.open_for_owner
-    for wallet in locked.values():
-        # Opened by an earlier movement of this batch (and not rolled back with its refusal).
-        if (
-            wallet in session
-            and wallet.closed_at is None
-            and (wallet.owner_id, wallet.currency) == (owner_id, target.currency)
-        ):
-            return wallet
+    opened = writes.opened.get((owner_id, target.currency))
+    if opened is not None:  # by an earlier movement of this batch
+        return opened
     # A wallet nobody else can see yet needs no lock; a concurrent opener of the
-    # same wallet trips the unique index and reruns.
-    wallet = Wallet(
-        owner_id=None if target.open_system else target.open_for_owner,
+    # same wallet trips the unique index at insert and the batch reruns.
+    return LockedWallet(
+        id=uuid.uuid4(),
+        owner_id=owner_id,
         currency=target.currency,
         kind=WalletKind.SYSTEM if target.open_system else WalletKind.USER,
+        balance=0,
+        frozen=False,
+        closed_at=None,
+        opened=True,
     )
-    wallet_repository.add(session, wallet)
-    locked[wallet.id] = wallet
-    return wallet
 
 
 def _move(
-    session: Session, item: _Pending, locked: dict[uuid.UUID, Wallet]
-) -> tuple[Transfer, Wallet, Wallet]:
+    session: Session,
+    reads: BatchReads,
+    writes: _Writes,
+    item: _Pending,
+    locked: dict[uuid.UUID, LockedWallet],
+) -> TransferOut:
+    """Check one movement against the locked balances; if it may move, record its rows."""
     movement = item.movement
-    source = _materialize(session, item.source, locked)
-    destination = _materialize(session, item.destination, locked)
+    source = _materialize(item.source, locked, writes)
+    destination = _materialize(item.destination, locked, writes)
     for wallet in (source, destination):
         check_wallet_open(wallet)
     if movement.reverses_transfer_id is not None:
+        if movement.reverses_transfer_id in writes.reversed:
+            raise AlreadyReversed(f"transfer {movement.reverses_transfer_id} is being reversed in this batch")
         check_not_reversed_yet(session, movement.reverses_transfer_id)
     for wallet, label in ((source, "sending"), (destination, "receiving")):
         if wallet.frozen:
@@ -299,42 +381,103 @@ def _move(
             f"{format_minor(movement.amount, movement.currency)} would take a balance past the largest "
             f"one a wallet can hold ({format_minor(MAX_AMOUNT_MINOR, movement.currency)})"
         )
-    transfer = Transfer(
-        kind=movement.kind,
-        amount=movement.amount,
-        currency=movement.currency,
-        from_wallet_id=source.id,
-        to_wallet_id=destination.id,
-        memo=movement.memo,
-        initiated_by=movement.initiated_by,
-        reverses_transfer_id=movement.reverses_transfer_id,
-    )
-    repository.add(session, transfer)
-    repository.flush(session)  # no ORM relationships: the transfer row must exist before its entries
-    entries = [
-        Entry(
-            transfer_id=transfer.id,
-            wallet_id=source.id,
-            amount=-movement.amount,
-            currency=movement.currency,
-        ),
-        Entry(
-            transfer_id=transfer.id,
-            wallet_id=destination.id,
-            amount=movement.amount,
-            currency=movement.currency,
-        ),
-    ]
-    check_entries_balance(entries)
-    for entry in entries:
-        repository.add(session, entry)
+    # Every rule holds: from here on the movement happens.
+    for wallet in (source, destination):
+        if wallet.opened:
+            writes.opened[(wallet.owner_id, wallet.currency)] = wallet
+            locked[wallet.id] = wallet
+    if movement.reverses_transfer_id is not None:
+        writes.reversed.add(movement.reverses_transfer_id)
+    transfer_id = uuid.uuid4()
+    entries = [(source.id, -movement.amount), (destination.id, movement.amount)]
+    check_entries_balance([(movement.currency, amount) for _wallet_id, amount in entries])
     source.balance -= movement.amount
     destination.balance += movement.amount
     check_user_balance_non_negative(source)
-    session.add(source)
-    session.add(destination)
-    repository.flush(session)
-    return transfer, source, destination
+    writes.transfers.append(
+        {
+            "id": transfer_id,
+            "kind": str(TransferKind(movement.kind)),
+            "amount": movement.amount,
+            "currency": movement.currency,
+            "from_wallet_id": source.id,
+            "to_wallet_id": destination.id,
+            "memo": movement.memo,
+            "initiated_by": movement.initiated_by,
+            "reverses_transfer_id": movement.reverses_transfer_id,
+            "created_at": writes.now,
+        }
+    )
+    writes.entries += [
+        {
+            "id": uuid.uuid4(),
+            "transfer_id": transfer_id,
+            "wallet_id": wallet_id,
+            "amount": amount,
+            "currency": movement.currency,
+            "created_at": writes.now,
+        }
+        for wallet_id, amount in entries
+    ]
+    sender, recipient = _party(reads, source), _party(reads, destination)
+    viewer = movement.initiated_by
+    body = TransferOut(
+        id=transfer_id,
+        kind=movement.kind,
+        amount=movement.amount,
+        currency=movement.currency,
+        sender=sender,
+        recipient=recipient,
+        memo=movement.memo,
+        reverses_transfer_id=movement.reverses_transfer_id,
+        created_at=writes.now,
+        direction="in" if recipient.user_id == viewer else "out" if sender.user_id == viewer else None,
+    )
+    writes.announcements += _announcements(body, source.balance, destination.balance)
+    if movement.audit is not None:
+        writes.audit_notes.append(movement.audit)
+    return body
+
+
+def _party(reads: BatchReads, wallet: LockedWallet) -> PartyOut:
+    owner: User | None = reads.user(wallet.owner_id) if wallet.owner_id is not None else None
+    return PartyOut(
+        wallet_id=wallet.id,
+        user_id=owner.id if owner else None,
+        email=owner.email if owner else None,
+        full_name=owner.full_name if owner else None,
+        system=wallet.kind == WalletKind.SYSTEM,
+    )
+
+
+def _write(
+    session: Session, writes: _Writes, locked: dict[uuid.UUID, LockedWallet], records: list[IdempotencyRecord]
+) -> None:
+    """The batch's rows, one statement per table (new wallets first: the rest refers to them)."""
+    wallet_repository.insert_opened(
+        session,
+        [
+            {
+                "id": w.id,
+                "owner_id": w.owner_id,
+                "currency": w.currency,
+                "kind": w.kind,
+                "balance": w.balance,
+                "frozen": False,
+                "created_at": writes.now,
+                "closed_at": None,
+            }
+            for w in writes.opened.values()
+        ],
+    )
+    repository.insert_transfers(session, writes.transfers, writes.entries)
+    wallet_repository.set_balances(
+        session, {w.id: w.balance for w in locked.values() if not w.opened and w.balance != w.start_balance}
+    )
+    outbox.emit_many(session, writes.announcements)
+    for note in writes.audit_notes:
+        audit_log.record(session, note)
+    repository.insert_idempotency_records(session, records)
 
 
 def check_amount_in_range(amount: int) -> None:
@@ -358,7 +501,18 @@ def check_distinct_wallets(source: Wallet | None, destination: Wallet | None) ->
         raise SelfTransfer("money cannot be sent to the wallet it comes from")
 
 
-def check_wallet_open(wallet: Wallet) -> None:
+class _WalletState(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def balance(self) -> int: ...
+    @property
+    def closed_at(self) -> datetime | None: ...
+
+
+def check_wallet_open(wallet: _WalletState) -> None:
     """Invariant: money never enters or leaves a closed wallet (twin: ck_wallets_closed_is_empty).
 
     The wallet was open when the movement was resolved; closed now, under the lock, means it
@@ -381,17 +535,20 @@ def check_not_reversed_yet(session: Session, transfer_id: uuid.UUID) -> None:
         raise AlreadyReversed(f"transfer {transfer_id} was already reversed by {existing.id}")
 
 
-def check_entries_balance(entries: list[Entry]) -> None:
-    """Invariant: a transfer's entries sum to zero per currency (twin: trg_entries_sum_to_zero)."""
+def check_entries_balance(entries: Iterable[tuple[str, int]]) -> None:
+    """Invariant: a transfer's entries, (currency, signed amount), sum to zero per currency.
+
+    Database twin: trg_entries_sum_to_zero.
+    """
     totals: dict[str, int] = {}
-    for entry in entries:
-        totals[entry.currency] = totals.get(entry.currency, 0) + entry.amount
+    for currency, amount in entries:
+        totals[currency] = totals.get(currency, 0) + amount
     unbalanced = {currency: total for currency, total in totals.items() if total != 0}
     if unbalanced:
         raise AssertionError(f"entries do not sum to zero: {unbalanced}")
 
 
-def check_user_balance_non_negative(wallet: Wallet) -> None:
+def check_user_balance_non_negative(wallet: _WalletState) -> None:
     """Invariant: a user wallet never goes below zero.
 
     Database twin: ck_wallets_user_balance_non_negative.
@@ -409,8 +566,10 @@ _EVENT_TYPES: dict[TransferKind, tuple[EventType | None, EventType | None]] = {
 """What each kind of transfer tells its sender and its recipient (None: nothing)."""
 
 
-def _announce(session: Session, transfer: TransferOut, source_balance: int, destination_balance: int) -> None:
-    """Tell both parties, in user-id order so two transactions lock user rows alike."""
+def _announcements(
+    transfer: TransferOut, source_balance: int, destination_balance: int
+) -> list[outbox.Announcement]:
+    """What the transfer tells its sender and its recipient (each in their own stream)."""
     sent_type, received_type = _EVENT_TYPES[transfer.kind]
     common = {
         "transfer_id": str(transfer.id),
@@ -423,10 +582,10 @@ def _announce(session: Session, transfer: TransferOut, source_balance: int, dest
         (sent_type, transfer.sender, transfer.recipient, "out", source_balance),
         (received_type, transfer.recipient, transfer.sender, "in", destination_balance),
     ]
-    announcements = [
-        (
-            party.user_id,
+    return [
+        outbox.Announcement(
             event_type,
+            party.user_id,
             {
                 **common,
                 "direction": direction,
@@ -439,6 +598,3 @@ def _announce(session: Session, transfer: TransferOut, source_balance: int, dest
         for event_type, party, other, direction, balance in sides
         if event_type is not None and party.user_id is not None
     ]
-    for user_id, event_type, payload in sorted(announcements, key=lambda a: str(a[0])):
-        assert user_id is not None
-        outbox.emit(session, event_type, user_id, payload)

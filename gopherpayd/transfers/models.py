@@ -10,8 +10,6 @@ from gopherpayd.kit.models import fk_field, id_field, minor_units_field, timesta
 from gopherpayd.vocabulary import TransferKind, one_of
 
 MAX_MEMO_LENGTH = 280
-IDEMPOTENCY_CLAIMED = 0
-"""`IdempotencyRecord.status_code` of a key claimed by a movement whose outcome is not known yet."""
 
 
 class Transfer(SQLModel, table=True):
@@ -65,7 +63,9 @@ class IdempotencyRecord(SQLModel, table=True):
     key: str = Field(max_length=200)
     request_hash: str = Field(max_length=64)
     status_code: int
-    """The outcome's status (201, or the refusal's); IDEMPOTENCY_CLAIMED until it is known."""
+    """The outcome's status: 201, or the refusal's. Written once, with the outcome, in the
+    transaction that decided it: a concurrent request with the same key waits on the unique
+    index, and when the first commits its transaction fails and reruns as a replay."""
     response_body: str = Field(sa_type=Text)
     """The outcome as JSON: see gopherpayd.transfers.idempotency."""
     created_at: datetime = timestamp_field()

@@ -6,22 +6,45 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import insert, or_, tuple_
 from sqlmodel import Session, col, select
 
 from gopherpayd.identity.models import User
+from gopherpayd.kit.models import table_of
 from gopherpayd.kit.pagination import Cursor, newest_first
 from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
 from gopherpayd.wallets.models import Wallet
 
 
-def add(session: Session, row: Transfer | Entry | IdempotencyRecord) -> None:
-    session.add(row)
+def insert_transfers(
+    session: Session, transfers: list[dict[str, Any]], entries: list[dict[str, Any]]
+) -> None:
+    """Insert transfer rows, then their entries, one statement each (every column given)."""
+    if transfers:
+        session.execute(insert(table_of(Transfer)), transfers)
+    if entries:
+        session.execute(insert(table_of(Entry)), entries)
 
 
-def flush(session: Session) -> None:
-    session.flush()
+def insert_idempotency_records(session: Session, records: list[IdempotencyRecord]) -> None:
+    """Insert the records in one statement; a key another transaction has taken aborts it."""
+    columns = table_of(IdempotencyRecord).columns.keys()
+    if records:
+        rows = [{name: getattr(record, name) for name in columns} for record in records]
+        session.execute(insert(table_of(IdempotencyRecord)), rows)
+
+
+def get_idempotency_records(
+    session: Session, scope_keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], IdempotencyRecord]:
+    """The stored records of these (scope, key) pairs, in one query."""
+    if not scope_keys:
+        return {}
+    pairs = tuple_(col(IdempotencyRecord.scope), col(IdempotencyRecord.key))
+    query = select(IdempotencyRecord).where(pairs.in_(sorted(set(scope_keys))))
+    return {(record.scope, record.key): record for record in session.exec(query).all()}
 
 
 def get(session: Session, transfer_id: uuid.UUID) -> Transfer | None:

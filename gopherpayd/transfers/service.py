@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gopherpayd.identity import repository as identity_repository
 from gopherpayd.identity.errors import EmailNotVerified
 from gopherpayd.identity.service import Principal, normalize_email
 from gopherpayd.kit.db import Database
@@ -27,6 +26,7 @@ from gopherpayd.transfers.errors import (
     TransferNotFound,
 )
 from gopherpayd.transfers.outcomes import MovementOutcome
+from gopherpayd.transfers.reads import BatchReads, ReadHints
 from gopherpayd.transfers.repository import HistoryFilter
 from gopherpayd.transfers.schemas import TransferOut, TransferPage, TransferRequestBody
 from gopherpayd.vocabulary import TransferKind, WalletKind
@@ -55,8 +55,8 @@ def idempotency_claim(
 
 
 def own_wallet(user_id: uuid.UUID, currency: str, *, require_verified_email: bool = False) -> Selector:
-    def select(session: Session) -> WalletTarget:
-        user = identity_repository.get_user(session, user_id)
+    def select(reads: BatchReads) -> WalletTarget:
+        user = reads.user(user_id)
         if user is None:
             raise RecipientNotFound(f"no user {user_id}")
         if require_verified_email and user.email_verified_at is None:
@@ -64,13 +64,17 @@ def own_wallet(user_id: uuid.UUID, currency: str, *, require_verified_email: boo
                 f"verify {user.email} before sending money: "
                 "gopherpay verify CODE (or gopherpay verify --resend)"
             )
-        wallet = wallet_repository.get_open_user_wallet(session, user_id, currency)
+        wallet = reads.open_user_wallet(user_id, currency)
         if wallet is None:
             raise WalletNotFound(
                 f"{user.email} has no {currency} wallet; open one with: gopherpay wallets open {currency}"
             )
         return WalletTarget(
-            wallet=wallet, currency=currency, owner_frozen=user.frozen, owner_label=user.email
+            wallet=wallet,
+            currency=currency,
+            owner_frozen=user.frozen,
+            owner_label=user.email,
+            refuse_frozen_owner=True,
         )
 
     return select
@@ -79,35 +83,41 @@ def own_wallet(user_id: uuid.UUID, currency: str, *, require_verified_email: boo
 def recipient_by_email(email: str, currency: str, sender_id: uuid.UUID | None) -> Selector:
     """The recipient's wallet in `currency`, opened for them if they have none."""
 
-    def select(session: Session) -> WalletTarget:
-        user = identity_repository.get_user_by_email(session, normalize_email(email))
+    def select(reads: BatchReads) -> WalletTarget:
+        user = reads.user_by_email(normalize_email(email))
         if user is None:
             raise RecipientNotFound(f"no account for {email}; ask them to sign up first")
         if user.id == sender_id:
             raise SelfTransfer("you cannot send money to yourself")
         if user.frozen:
             raise RecipientFrozen(f"account {user.email} is frozen and cannot receive money")
-        wallet = wallet_repository.get_open_user_wallet(session, user.id, currency)
+        wallet = reads.open_user_wallet(user.id, currency)
         if wallet is None:
-            return WalletTarget(open_for_owner=user.id, currency=currency, owner_label=user.email)
-        return WalletTarget(wallet=wallet, currency=currency, owner_label=user.email)
+            return WalletTarget(
+                open_for_owner=user.id, currency=currency, owner_label=user.email, refuse_frozen_owner=True
+            )
+        return WalletTarget(
+            wallet=wallet, currency=currency, owner_label=user.email, refuse_frozen_owner=True
+        )
 
     return select
 
 
 def recipient_by_wallet(wallet_id: uuid.UUID, sender_id: uuid.UUID) -> Selector:
-    def select(session: Session) -> WalletTarget:
-        wallet = wallet_repository.get(session, wallet_id)
+    def select(reads: BatchReads) -> WalletTarget:
+        wallet = reads.wallet(wallet_id)
         if wallet is None or wallet.kind != WalletKind.USER or wallet.closed_at is not None:
             raise RecipientNotFound(f"no open wallet {wallet_id}")
         assert wallet.owner_id is not None  # ck_wallets_system_has_no_owner
         if wallet.owner_id == sender_id:
             raise SelfTransfer("you cannot send money to your own wallet")
-        owner = identity_repository.get_user(session, wallet.owner_id)
+        owner = reads.user(wallet.owner_id)
         assert owner is not None  # foreign key
         if owner.frozen:
             raise RecipientFrozen(f"account {owner.email} is frozen and cannot receive money")
-        return WalletTarget(wallet=wallet, currency=wallet.currency, owner_label=owner.email)
+        return WalletTarget(
+            wallet=wallet, currency=wallet.currency, owner_label=owner.email, refuse_frozen_owner=True
+        )
 
     return select
 
@@ -121,9 +131,11 @@ def user_transfer(
     if body.to_email is not None:
         request["to_email"] = normalize_email(body.to_email)
         destination = recipient_by_email(body.to_email, currency, principal.user_id)
+        reads = ReadHints(users=(principal.user_id,), emails=(request["to_email"],))
     else:
         assert body.to_wallet_id is not None  # schema: exactly one recipient
         destination = recipient_by_wallet(body.to_wallet_id, principal.user_id)
+        reads = ReadHints(users=(principal.user_id,), wallets=(body.to_wallet_id,))
     return MoneyMovement(
         kind=TransferKind.TRANSFER,
         amount=body.amount,
@@ -133,6 +145,7 @@ def user_transfer(
         initiated_by=principal.user_id,
         memo=body.memo,
         idempotency=idempotency_claim(principal, key, TransferKind.TRANSFER, request),
+        reads=reads,
     )
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from sqlalchemy import Row, case, insert, update
 from sqlmodel import Session, col, select
 
+from gopherpayd.kit.models import table_of
 from gopherpayd.vocabulary import WalletKind
 from gopherpayd.wallets.models import Wallet
 
@@ -61,3 +64,38 @@ def lock_in_id_order(session: Session, wallet_ids: Iterable[uuid.UUID]) -> dict[
         .execution_options(populate_existing=True)
     )
     return {wallet.id: wallet for wallet in session.exec(query).all()}
+
+
+WALLETS = table_of(Wallet)
+
+
+def lock_rows_in_id_order(session: Session, wallet_ids: Iterable[uuid.UUID]) -> list[Row[Any]]:
+    """Lock wallets in one statement, in ascending id order, and read what can change under
+    the lock: (id, balance, frozen, closed_at). Plain rows: the ORM's copies are left alone."""
+    ordered = sorted(set(wallet_ids))
+    if not ordered:
+        return []
+    c = WALLETS.c
+    query = (
+        select(c.id, c.balance, c.frozen, c.closed_at)
+        .where(c.id.in_(ordered))
+        .order_by(c.id)
+        .with_for_update()
+    )
+    return list(session.execute(query).all())
+
+
+def insert_opened(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert wallets opened by a batch (every column given) in one statement."""
+    if rows:
+        session.execute(insert(WALLETS), rows)
+
+
+def set_balances(session: Session, balances: Mapping[uuid.UUID, int]) -> None:
+    """Set many locked wallets' balances in one statement."""
+    if not balances:
+        return
+    c = WALLETS.c
+    ids = sorted(balances)
+    new_balance = case(*[(c.id == wallet_id, balances[wallet_id]) for wallet_id in ids], else_=c.balance)
+    session.execute(update(WALLETS).where(c.id.in_(ids)).values(balance=new_balance))

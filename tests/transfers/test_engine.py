@@ -23,6 +23,7 @@ from gopherpayd.settings import Settings
 from gopherpayd.transfers import engine
 from gopherpayd.transfers.engine import MoneyMovement, WalletTarget
 from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
+from gopherpayd.transfers.reads import BatchReads
 from gopherpayd.transfers.schemas import TransferOut, TransferRequestBody
 from gopherpayd.transfers.service import user_transfer
 from gopherpayd.vocabulary import Role
@@ -75,16 +76,6 @@ def row_counts(db: Database) -> dict[str, int]:
         table: count(db, table)
         for table in ("transfers", "entries", "outbox", "audit_log", "idempotency_keys", "wallets")
     }
-
-
-@pytest.fixture
-def alice(make_principal: MakePrincipal) -> Principal:
-    return make_principal("alice@example.com")
-
-
-@pytest.fixture
-def bob(make_principal: MakePrincipal) -> Principal:
-    return make_principal("bob@example.com")
 
 
 @pytest.fixture
@@ -222,10 +213,8 @@ def test_a_movement_aimed_at_a_closed_wallet_is_refused_and_moves_nothing(
     closed = db.run(lambda s: wallet_service.open_wallet(s, bob.user_id, "USD"))
     db.run(lambda s: wallet_service.close_wallet(s, bob.user_id, "USD"))
 
-    def the_closed_wallet(session: Session) -> WalletTarget:
-        return WalletTarget(
-            wallet=wallet_repository.get(session, closed.id), currency="USD", owner_label=bob.email
-        )
+    def the_closed_wallet(reads: BatchReads) -> WalletTarget:
+        return WalletTarget(wallet=reads.wallet(closed.id), currency="USD", owner_label=bob.email)
 
     [result] = engine.execute(
         db, [dataclasses.replace(send(alice, bob.email, 100), destination=the_closed_wallet)]

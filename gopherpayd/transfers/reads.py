@@ -1,0 +1,138 @@
+"""What a batch of movements reads before it locks anything, fetched in a few statements.
+
+Each movement names what its selectors will look up (`ReadHints`); the engine fetches
+all of it for the whole batch at once: one query for the users, one for their open
+wallets, the named wallets and the system wallets. The selectors then read from these
+caches. A lookup nobody hinted at still works, with a query of its own, so a missing hint
+costs time, never correctness. Nothing here is locked: the engine locks the wallets it
+will change afterwards, in one statement, and rechecks under that lock what can change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select
+
+from gopherpayd.identity.models import User
+from gopherpayd.vocabulary import WalletKind
+from gopherpayd.wallets.models import Wallet
+
+
+@dataclass(frozen=True)
+class ReadHints:
+    """What a movement's selectors will ask for."""
+
+    users: tuple[uuid.UUID, ...] = ()
+    """Users by id; their open wallets come with them."""
+    emails: tuple[str, ...] = ()
+    """Users by normalized email; their open wallets come with them."""
+    wallets: tuple[uuid.UUID, ...] = ()
+    """Wallets by id, with their owners."""
+    system_currencies: tuple[str, ...] = ()
+    """System wallets by currency."""
+
+
+class BatchReads:
+    """The users and wallets one batch reads, cached for the length of its transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._users: dict[uuid.UUID, User | None] = {}
+        self._by_email: dict[str, User | None] = {}
+        self._wallets: dict[uuid.UUID, Wallet | None] = {}
+        self._open: dict[tuple[uuid.UUID, str], Wallet] = {}
+        self._owners_loaded: set[uuid.UUID] = set()
+        """Users whose open wallets are all in `_open`: a miss there means they have none."""
+        self._system: dict[str, Wallet | None] = {}
+
+    def prefetch(self, hints: Iterable[ReadHints]) -> None:
+        user_ids: set[uuid.UUID] = set()
+        emails: set[str] = set()
+        wallet_ids: set[uuid.UUID] = set()
+        currencies: set[str] = set()
+        for hint in hints:
+            user_ids.update(hint.users)
+            emails.update(hint.emails)
+            wallet_ids.update(hint.wallets)
+            currencies.update(hint.system_currencies)
+        self._load_users(user_ids, emails)
+        self._load_wallets({u.id for u in self._users.values() if u is not None}, wallet_ids, currencies)
+        owners = {w.owner_id for w in self._wallets.values() if w is not None and w.owner_id is not None}
+        self._load_users(owners - self._users.keys(), set())
+
+    def _load_users(self, user_ids: set[uuid.UUID], emails: set[str]) -> None:
+        if not user_ids and not emails:
+            return
+        query = select(User).where(or_(col(User.id).in_(user_ids), col(User.email).in_(emails)))
+        for user in self.session.exec(query).all():
+            self._users[user.id] = user
+            self._by_email[user.email] = user
+        for user_id in user_ids:
+            self._users.setdefault(user_id, None)
+        for email in emails:
+            self._by_email.setdefault(email, None)
+
+    def _load_wallets(
+        self, owner_ids: set[uuid.UUID], wallet_ids: set[uuid.UUID], currencies: set[str]
+    ) -> None:
+        wanted = []
+        if owner_ids:
+            wanted.append(
+                and_(
+                    col(Wallet.owner_id).in_(owner_ids),
+                    col(Wallet.closed_at).is_(None),
+                    col(Wallet.kind) == WalletKind.USER,
+                )
+            )
+        if wallet_ids:
+            wanted.append(col(Wallet.id).in_(wallet_ids))
+        if currencies:
+            wanted.append(and_(col(Wallet.kind) == WalletKind.SYSTEM, col(Wallet.currency).in_(currencies)))
+        if not wanted:
+            return
+        for wallet in self.session.exec(select(Wallet).where(or_(*wanted))).all():
+            self._remember_wallet(wallet)
+        self._owners_loaded |= owner_ids
+        for wallet_id in wallet_ids:
+            self._wallets.setdefault(wallet_id, None)
+        for currency in currencies:
+            self._system.setdefault(currency, None)
+
+    def _remember_wallet(self, wallet: Wallet) -> None:
+        self._wallets[wallet.id] = wallet
+        if wallet.kind == WalletKind.SYSTEM:
+            self._system[wallet.currency] = wallet
+        elif wallet.closed_at is None and wallet.owner_id is not None:
+            self._open[(wallet.owner_id, wallet.currency)] = wallet
+
+    def user(self, user_id: uuid.UUID) -> User | None:
+        if user_id not in self._users:
+            self._load_users({user_id}, set())
+        return self._users[user_id]
+
+    def user_by_email(self, email: str) -> User | None:
+        """The user with this (normalized) email."""
+        if email not in self._by_email:
+            self._load_users(set(), {email})
+        return self._by_email[email]
+
+    def wallet(self, wallet_id: uuid.UUID) -> Wallet | None:
+        if wallet_id not in self._wallets:
+            self._load_wallets(set(), {wallet_id}, set())
+        return self._wallets[wallet_id]
+
+    def open_user_wallet(self, owner_id: uuid.UUID, currency: str) -> Wallet | None:
+        found = self._open.get((owner_id, currency))
+        if found is not None or owner_id in self._owners_loaded:
+            return found
+        self._load_wallets({owner_id}, set(), set())
+        return self._open.get((owner_id, currency))
+
+    def system_wallet(self, currency: str) -> Wallet | None:
+        if currency not in self._system:
+            self._load_wallets(set(), set(), {currency})
+        return self._system[currency]

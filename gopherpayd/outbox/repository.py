@@ -73,7 +73,7 @@ def take_user_seqs(session: Session, counts: Mapping[uuid.UUID, int]) -> dict[uu
 def add_event_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert outbox rows (every column given) in one statement."""
     if rows:
-        session.execute(insert(table_of(OutboxEvent)), rows)
+        session.execute(insert(table_of(OutboxEvent)).values(rows))
 
 
 def notify_listeners_of(session: Session, user_ids: Iterable[uuid.UUID]) -> None:

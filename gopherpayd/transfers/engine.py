@@ -39,7 +39,6 @@ from sqlmodel import Session
 from gopherpayd.audit import service as audit_log
 from gopherpayd.identity import repository as identity_repository
 from gopherpayd.identity.errors import AccountFrozen
-from gopherpayd.identity.models import User
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import Database, LostRace, is_lost_race
 from gopherpayd.kit.errors import AppError
@@ -55,15 +54,14 @@ from gopherpayd.transfers.errors import (
     RecipientFrozen,
     SelfTransfer,
 )
-from gopherpayd.transfers.models import IdempotencyRecord
 from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
-from gopherpayd.transfers.reads import BatchReads, ReadHints
+from gopherpayd.transfers.reads import BatchReads, ReadHints, WalletRow
+from gopherpayd.transfers.repository import StoredAnswer
 from gopherpayd.transfers.schemas import PartyOut, TransferOut
 from gopherpayd.vocabulary import EventType, TransferKind, WalletKind
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets.currencies import format_minor
 from gopherpayd.wallets.errors import WalletClosed, WalletFrozen
-from gopherpayd.wallets.models import Wallet
 
 MAX_AMOUNT_MINOR = 2**63 - 1
 """The largest amount a BIGINT holds."""
@@ -73,7 +71,7 @@ MAX_AMOUNT_MINOR = 2**63 - 1
 class WalletTarget:
     """Where money goes or comes from: an existing wallet, or one to open under the lock."""
 
-    wallet: Wallet | None = None
+    wallet: WalletRow | None = None
     open_for_owner: uuid.UUID | None = None
     open_system: bool = False
     currency: str = ""
@@ -223,7 +221,7 @@ def _apply_batch(
         except AppError as refusal:
             results[item.index] = Refused(refusal)
 
-    records: dict[int, IdempotencyRecord] = {}
+    records: dict[int, dict[str, Any]] = {}
     for index in first_with_key.values():  # the keys this batch answers first
         outcome, claim = results[index], movements[index].idempotency
         assert outcome is not None and claim is not None
@@ -231,7 +229,13 @@ def _apply_batch(
     for index, first in repeats:
         claim = movements[index].idempotency
         assert claim is not None
-        results[index] = _replay(records[first], claim)
+        first_answer = records[first]
+        results[index] = _replay(
+            StoredAnswer(
+                first_answer["request_hash"], first_answer["status_code"], first_answer["response_body"]
+            ),
+            claim,
+        )
     outcomes = [result for result in results if result is not None]
     assert len(outcomes) == len(movements)
     if atomic and (failed := _fail_together(outcomes)) is not None:
@@ -240,7 +244,7 @@ def _apply_batch(
     return outcomes
 
 
-def _lock(session: Session, wallets: Iterable[Wallet]) -> dict[uuid.UUID, LockedWallet]:
+def _lock(session: Session, wallets: Iterable[WalletRow]) -> dict[uuid.UUID, LockedWallet]:
     """Every wallet the batch touches, read afresh under row locks taken in id order."""
     known = {wallet.id: wallet for wallet in wallets}
     fresh = wallet_repository.lock_rows_in_id_order(session, known)
@@ -284,7 +288,7 @@ def _check_owners_not_frozen(item: _Pending, frozen: dict[uuid.UUID, bool]) -> N
             raise refusal(target.owner_label)
 
 
-def _replay(stored: IdempotencyRecord, claim: IdempotencyClaim) -> MovementOutcome:
+def _replay(stored: StoredAnswer, claim: IdempotencyClaim) -> MovementOutcome:
     if stored.request_hash != claim.request_hash:
         return Refused(
             IdempotencyKeyReused(
@@ -292,16 +296,20 @@ def _replay(stored: IdempotencyRecord, claim: IdempotencyClaim) -> MovementOutco
                 "use a new key for a new request"
             )
         )
-    return idempotency.replay(stored)
+    return idempotency.decode(stored.status_code, stored.response_body)
 
 
-def _record(claim: IdempotencyClaim, outcome: MovementOutcome, now: datetime) -> IdempotencyRecord:
-    record = IdempotencyRecord(
-        scope=claim.scope, key=claim.key, request_hash=claim.request_hash, status_code=0, response_body=""
-    )
-    record.created_at = now
-    idempotency.remember(record, outcome)
-    return record
+def _record(claim: IdempotencyClaim, outcome: MovementOutcome, now: datetime) -> dict[str, Any]:
+    status_code, response_body = idempotency.encode(outcome)
+    return {
+        "id": uuid.uuid4(),
+        "scope": claim.scope,
+        "key": claim.key,
+        "request_hash": claim.request_hash,
+        "status_code": status_code,
+        "response_body": response_body,
+        "created_at": now,
+    }
 
 
 def _resolve(
@@ -440,7 +448,7 @@ def _move(
 
 
 def _party(reads: BatchReads, wallet: LockedWallet) -> PartyOut:
-    owner: User | None = reads.user(wallet.owner_id) if wallet.owner_id is not None else None
+    owner = reads.user(wallet.owner_id) if wallet.owner_id is not None else None
     return PartyOut(
         wallet_id=wallet.id,
         user_id=owner.id if owner else None,
@@ -451,7 +459,7 @@ def _party(reads: BatchReads, wallet: LockedWallet) -> PartyOut:
 
 
 def _write(
-    session: Session, writes: _Writes, locked: dict[uuid.UUID, LockedWallet], records: list[IdempotencyRecord]
+    session: Session, writes: _Writes, locked: dict[uuid.UUID, LockedWallet], records: list[dict[str, Any]]
 ) -> None:
     """The batch's rows, one statement per table (new wallets first: the rest refers to them)."""
     wallet_repository.insert_opened(
@@ -492,7 +500,7 @@ def check_amount_in_range(amount: int) -> None:
         )
 
 
-def check_distinct_wallets(source: Wallet | None, destination: Wallet | None) -> None:
+def check_distinct_wallets(source: WalletRow | None, destination: WalletRow | None) -> None:
     """Invariant: money moves between two different wallets (twin: ck_transfers_distinct_wallets).
 
     A wallet still to be opened (None) is a new one, so it differs from the other side.

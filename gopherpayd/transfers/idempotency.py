@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 from gopherpayd.kit.errors import AppError
-from gopherpayd.transfers.models import IdempotencyRecord
 from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
 from gopherpayd.transfers.schemas import TransferOut
 
@@ -35,21 +34,19 @@ class StoredRefusal(AppError):
         return dict(self._problem)
 
 
-def remember(record: IdempotencyRecord, outcome: MovementOutcome) -> None:
-    """Keep `outcome` in `record`, so that every later request with its key gets it too."""
+def encode(outcome: MovementOutcome) -> tuple[int, str]:
+    """What a record keeps of `outcome`: (status_code, response_body)."""
     if isinstance(outcome, Moved):
-        record.status_code, document = MOVED_STATUS, outcome.transfer.model_dump(mode="json")
-    else:
-        record.status_code, document = outcome.refusal.status, outcome.refusal.to_problem()
-    record.response_body = _encode(document)
+        return MOVED_STATUS, _encode(outcome.transfer.model_dump(mode="json"))
+    return outcome.refusal.status, _encode(outcome.refusal.to_problem())
 
 
-def replay(record: IdempotencyRecord) -> MovementOutcome:
-    """The outcome `record` keeps, marked as replayed."""
-    document = json.loads(record.response_body)
-    if record.status_code < 400:
+def decode(status_code: int, response_body: str) -> MovementOutcome:
+    """The outcome a record keeps, marked as replayed."""
+    document = json.loads(response_body)
+    if status_code < 400:
         return Moved(TransferOut.model_validate(document), replayed=True)
-    return Refused(StoredRefusal(record.status_code, document), replayed=True)
+    return Refused(StoredRefusal(status_code, document), replayed=True)
 
 
 def as_stored(document: dict[str, Any]) -> dict[str, Any]:

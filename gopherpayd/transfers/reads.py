@@ -13,13 +13,40 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import and_, or_
-from sqlmodel import Session, col, select
+from sqlalchemy import and_, or_, select
+from sqlmodel import Session
 
 from gopherpayd.identity.models import User
+from gopherpayd.kit.models import table_of
 from gopherpayd.vocabulary import WalletKind
 from gopherpayd.wallets.models import Wallet
+
+USERS = table_of(User).c
+WALLETS = table_of(Wallet).c
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """The columns of a user that the transfer rules read."""
+
+    id: uuid.UUID
+    email: str
+    full_name: str
+    frozen: bool
+    email_verified_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WalletRow:
+    """The columns of a wallet that the transfer rules read (the balance is read under the lock)."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID | None
+    currency: str
+    kind: str
+    closed_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -37,17 +64,20 @@ class ReadHints:
 
 
 class BatchReads:
-    """The users and wallets one batch reads, cached for the length of its transaction."""
+    """The users and wallets one batch reads, cached for the length of its transaction.
+
+    Plain rows through SQLAlchemy Core: no ORM identity map or unit of work on the hot path.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._users: dict[uuid.UUID, User | None] = {}
-        self._by_email: dict[str, User | None] = {}
-        self._wallets: dict[uuid.UUID, Wallet | None] = {}
-        self._open: dict[tuple[uuid.UUID, str], Wallet] = {}
+        self._users: dict[uuid.UUID, UserRow | None] = {}
+        self._by_email: dict[str, UserRow | None] = {}
+        self._wallets: dict[uuid.UUID, WalletRow | None] = {}
+        self._open: dict[tuple[uuid.UUID, str], WalletRow] = {}
         self._owners_loaded: set[uuid.UUID] = set()
         """Users whose open wallets are all in `_open`: a miss there means they have none."""
-        self._system: dict[str, Wallet | None] = {}
+        self._system: dict[str, WalletRow | None] = {}
 
     def prefetch(self, hints: Iterable[ReadHints]) -> None:
         user_ids: set[uuid.UUID] = set()
@@ -67,8 +97,11 @@ class BatchReads:
     def _load_users(self, user_ids: set[uuid.UUID], emails: set[str]) -> None:
         if not user_ids and not emails:
             return
-        query = select(User).where(or_(col(User.id).in_(user_ids), col(User.email).in_(emails)))
-        for user in self.session.exec(query).all():
+        query = select(USERS.id, USERS.email, USERS.full_name, USERS.frozen, USERS.email_verified_at).where(
+            or_(USERS.id.in_(user_ids), USERS.email.in_(emails))
+        )
+        for row in self.session.execute(query).all():
+            user = UserRow(row.id, row.email, row.full_name, bool(row.frozen), row.email_verified_at)
             self._users[user.id] = user
             self._by_email[user.email] = user
         for user_id in user_ids:
@@ -83,56 +116,57 @@ class BatchReads:
         if owner_ids:
             wanted.append(
                 and_(
-                    col(Wallet.owner_id).in_(owner_ids),
-                    col(Wallet.closed_at).is_(None),
-                    col(Wallet.kind) == WalletKind.USER,
+                    WALLETS.owner_id.in_(owner_ids),
+                    WALLETS.closed_at.is_(None),
+                    WALLETS.kind == WalletKind.USER,
                 )
             )
         if wallet_ids:
-            wanted.append(col(Wallet.id).in_(wallet_ids))
+            wanted.append(WALLETS.id.in_(wallet_ids))
         if currencies:
-            wanted.append(and_(col(Wallet.kind) == WalletKind.SYSTEM, col(Wallet.currency).in_(currencies)))
+            wanted.append(and_(WALLETS.kind == WalletKind.SYSTEM, WALLETS.currency.in_(currencies)))
         if not wanted:
             return
-        for wallet in self.session.exec(select(Wallet).where(or_(*wanted))).all():
-            self._remember_wallet(wallet)
+        columns = (WALLETS.id, WALLETS.owner_id, WALLETS.currency, WALLETS.kind, WALLETS.closed_at)
+        for row in self.session.execute(select(*columns).where(or_(*wanted))).all():
+            self._remember_wallet(WalletRow(row.id, row.owner_id, row.currency, row.kind, row.closed_at))
         self._owners_loaded |= owner_ids
         for wallet_id in wallet_ids:
             self._wallets.setdefault(wallet_id, None)
         for currency in currencies:
             self._system.setdefault(currency, None)
 
-    def _remember_wallet(self, wallet: Wallet) -> None:
+    def _remember_wallet(self, wallet: WalletRow) -> None:
         self._wallets[wallet.id] = wallet
         if wallet.kind == WalletKind.SYSTEM:
             self._system[wallet.currency] = wallet
         elif wallet.closed_at is None and wallet.owner_id is not None:
             self._open[(wallet.owner_id, wallet.currency)] = wallet
 
-    def user(self, user_id: uuid.UUID) -> User | None:
+    def user(self, user_id: uuid.UUID) -> UserRow | None:
         if user_id not in self._users:
             self._load_users({user_id}, set())
         return self._users[user_id]
 
-    def user_by_email(self, email: str) -> User | None:
+    def user_by_email(self, email: str) -> UserRow | None:
         """The user with this (normalized) email."""
         if email not in self._by_email:
             self._load_users(set(), {email})
         return self._by_email[email]
 
-    def wallet(self, wallet_id: uuid.UUID) -> Wallet | None:
+    def wallet(self, wallet_id: uuid.UUID) -> WalletRow | None:
         if wallet_id not in self._wallets:
             self._load_wallets(set(), {wallet_id}, set())
         return self._wallets[wallet_id]
 
-    def open_user_wallet(self, owner_id: uuid.UUID, currency: str) -> Wallet | None:
+    def open_user_wallet(self, owner_id: uuid.UUID, currency: str) -> WalletRow | None:
         found = self._open.get((owner_id, currency))
         if found is not None or owner_id in self._owners_loaded:
             return found
         self._load_wallets({owner_id}, set(), set())
         return self._open.get((owner_id, currency))
 
-    def system_wallet(self, currency: str) -> Wallet | None:
+    def system_wallet(self, currency: str) -> WalletRow | None:
         if currency not in self._system:
             self._load_wallets(set(), set(), {currency})
         return self._system[currency]

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, or_, tuple_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from gopherpayd.identity.models import User
@@ -23,28 +24,41 @@ def insert_transfers(
 ) -> None:
     """Insert transfer rows, then their entries, one statement each (every column given)."""
     if transfers:
-        session.execute(insert(table_of(Transfer)), transfers)
+        session.execute(insert(table_of(Transfer)).values(transfers))
     if entries:
-        session.execute(insert(table_of(Entry)), entries)
+        session.execute(insert(table_of(Entry)).values(entries))
 
 
-def insert_idempotency_records(session: Session, records: list[IdempotencyRecord]) -> None:
-    """Insert the records in one statement; a key another transaction has taken aborts it."""
-    columns = table_of(IdempotencyRecord).columns.keys()
-    if records:
-        rows = [{name: getattr(record, name) for name in columns} for record in records]
-        session.execute(insert(table_of(IdempotencyRecord)), rows)
+def insert_idempotency_records(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert the records (every column given) in one statement; a key another transaction
+    has taken aborts it."""
+    if rows:
+        session.execute(insert(table_of(IdempotencyRecord)).values(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """What an idempotency record keeps: the request's hash and the outcome's encoding."""
+
+    request_hash: str
+    status_code: int
+    response_body: str
 
 
 def get_idempotency_records(
     session: Session, scope_keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], IdempotencyRecord]:
-    """The stored records of these (scope, key) pairs, in one query."""
+) -> dict[tuple[str, str], StoredAnswer]:
+    """The stored answers of these (scope, key) pairs, in one query."""
     if not scope_keys:
         return {}
-    pairs = tuple_(col(IdempotencyRecord.scope), col(IdempotencyRecord.key))
-    query = select(IdempotencyRecord).where(pairs.in_(sorted(set(scope_keys))))
-    return {(record.scope, record.key): record for record in session.exec(query).all()}
+    keys = table_of(IdempotencyRecord).c
+    query = sa_select(keys.scope, keys.key, keys.request_hash, keys.status_code, keys.response_body).where(
+        tuple_(keys.scope, keys.key).in_(sorted(set(scope_keys)))
+    )
+    return {
+        (row.scope, row.key): StoredAnswer(row.request_hash, row.status_code, row.response_body)
+        for row in session.execute(query).all()
+    }
 
 
 def get(session: Session, transfer_id: uuid.UUID) -> Transfer | None:
@@ -53,11 +67,6 @@ def get(session: Session, transfer_id: uuid.UUID) -> Transfer | None:
 
 def get_reversal_of(session: Session, transfer_id: uuid.UUID) -> Transfer | None:
     query = select(Transfer).where(Transfer.reverses_transfer_id == transfer_id)
-    return session.exec(query).first()
-
-
-def get_idempotency_record(session: Session, scope: str, key: str) -> IdempotencyRecord | None:
-    query = select(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
     return session.exec(query).first()
 
 

@@ -88,7 +88,7 @@ def lock_rows_in_id_order(session: Session, wallet_ids: Iterable[uuid.UUID]) -> 
 def insert_opened(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert wallets opened by a batch (every column given) in one statement."""
     if rows:
-        session.execute(insert(WALLETS), rows)
+        session.execute(insert(WALLETS).values(rows))
 
 
 def set_balances(session: Session, balances: Mapping[uuid.UUID, int]) -> None:

@@ -29,16 +29,6 @@ def make_principal(db: Database, settings: Settings) -> MakePrincipal:
 
 
 @pytest.fixture
-def alice(make_principal: MakePrincipal) -> Principal:
-    return make_principal("alice@example.com")
-
-
-@pytest.fixture
-def bob(make_principal: MakePrincipal) -> Principal:
-    return make_principal("bob@example.com")
-
-
-@pytest.fixture
 def operator(make_principal: MakePrincipal) -> Principal:
     return make_principal("operator@example.com", role=Role.ADMIN)
 

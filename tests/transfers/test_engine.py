@@ -79,6 +79,16 @@ def row_counts(db: Database) -> dict[str, int]:
 
 
 @pytest.fixture
+def alice(make_principal: MakePrincipal) -> Principal:
+    return make_principal("alice@example.com")
+
+
+@pytest.fixture
+def bob(make_principal: MakePrincipal) -> Principal:
+    return make_principal("bob@example.com")
+
+
+@pytest.fixture
 def carol(make_principal: MakePrincipal) -> Principal:
     return make_principal("carol@example.com")
 

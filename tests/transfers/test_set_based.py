@@ -23,7 +23,9 @@ from gopherpayd.transfers.outcomes import Moved
 from gopherpayd.transfers.writer import CoalescingWriter
 from gopherpayd.wallets import repository as wallet_repository
 from tests.transfers.helpers import Fund, MakePrincipal
-from tests.transfers.test_engine import balance, count, send, wallet_id
+from tests.transfers.test_engine import alice, balance, bob, count, send, wallet_id
+
+__all__ = ["alice", "bob"]  # fixtures shared with test_engine
 
 BOUND_SECONDS = 60.0
 

@@ -38,6 +38,16 @@ def amount(outcome: MovementOutcome) -> int:
     return outcome.transfer.amount
 
 
+@pytest.fixture
+def alice(make_principal: MakePrincipal) -> Principal:
+    return make_principal("alice@example.com")
+
+
+@pytest.fixture
+def bob(make_principal: MakePrincipal) -> Principal:
+    return make_principal("bob@example.com")
+
+
 class GatedEngine:
     """The real engine, except that the first batch waits at a gate until the test opens it,
     so that the test can queue movements behind a commit that is still running."""

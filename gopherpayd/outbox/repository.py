@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Uuid, case, column, insert, select, table, text, update
+from sqlalchemy import BigInteger, String, Uuid, case, column, select, table, text, update
 from sqlmodel import Session
 
+from gopherpayd.kit.db import insert_rows
 from gopherpayd.kit.models import table_of
 from gopherpayd.outbox.models import OutboxEvent
 
@@ -73,7 +74,7 @@ def take_user_seqs(session: Session, counts: Mapping[uuid.UUID, int]) -> dict[uu
 def add_event_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert outbox rows (every column given) in one statement."""
     if rows:
-        session.execute(insert(table_of(OutboxEvent)).values(rows))
+        insert_rows(session, table_of(OutboxEvent), rows)
 
 
 def notify_listeners_of(session: Session, user_ids: Iterable[uuid.UUID]) -> None:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, tuple_
+from sqlalchemy import or_, tuple_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from gopherpayd.identity.models import User
+from gopherpayd.kit.db import insert_rows
 from gopherpayd.kit.models import table_of
 from gopherpayd.kit.pagination import Cursor, newest_first
 from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
@@ -24,16 +25,16 @@ def insert_transfers(
 ) -> None:
     """Insert transfer rows, then their entries, one statement each (every column given)."""
     if transfers:
-        session.execute(insert(table_of(Transfer)).values(transfers))
+        insert_rows(session, table_of(Transfer), transfers)
     if entries:
-        session.execute(insert(table_of(Entry)).values(entries))
+        insert_rows(session, table_of(Entry), entries)
 
 
 def insert_idempotency_records(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert the records (every column given) in one statement; a key another transaction
     has taken aborts it."""
     if rows:
-        session.execute(insert(table_of(IdempotencyRecord)).values(rows))
+        insert_rows(session, table_of(IdempotencyRecord), rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Row, case, insert, update
+from sqlalchemy import Row, case, update
 from sqlmodel import Session, col, select
 
+from gopherpayd.kit.db import insert_rows
 from gopherpayd.kit.models import table_of
 from gopherpayd.vocabulary import WalletKind
 from gopherpayd.wallets.models import Wallet
@@ -88,7 +89,7 @@ def lock_rows_in_id_order(session: Session, wallet_ids: Iterable[uuid.UUID]) -> 
 def insert_opened(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert wallets opened by a batch (every column given) in one statement."""
     if rows:
-        session.execute(insert(WALLETS).values(rows))
+        insert_rows(session, WALLETS, rows)
 
 
 def set_balances(session: Session, balances: Mapping[uuid.UUID, int]) -> None:

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from gopherpayd.admin import service
 from gopherpayd.admin.schemas import (
@@ -47,7 +47,7 @@ def list_users(
 @router.post("/deposits", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
 def deposit(
     body: CashMovementRequest, admin: CurrentAdmin, context: Context, key: IdempotencyKey = None
-) -> JSONResponse:
+) -> Response:
     """Bring money in from the outside world into a user's wallet."""
     return movement_response(service.deposit(context.db, context.settings, admin, body, key))
 
@@ -55,7 +55,7 @@ def deposit(
 @router.post("/withdrawals", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
 def withdraw(
     body: CashMovementRequest, admin: CurrentAdmin, context: Context, key: IdempotencyKey = None
-) -> JSONResponse:
+) -> Response:
     """Pay money out of a user's wallet to the outside world."""
     return movement_response(service.withdraw(context.db, context.settings, admin, body, key))
 
@@ -72,7 +72,7 @@ def reverse(
     admin: CurrentAdmin,
     context: Context,
     key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     """Undo a transfer with a compensating transfer; history is never edited."""
     return movement_response(service.reverse(context.db, context.settings, admin, transfer_id, body, key))
 

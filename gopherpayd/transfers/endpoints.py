@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from gopherpayd.identity.dependencies import CurrentUser
 from gopherpayd.kit.clock import as_utc
@@ -32,17 +32,25 @@ MOVEMENT_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def movement_response(outcome: MovementOutcome) -> JSONResponse:
+def movement_response(outcome: MovementOutcome) -> Response:
     """A money movement's outcome as HTTP: 201 and the Transfer, or the refusal's problem
-    document (without the refusal's own headers); replays are marked and answer with the
-    document as stored."""
-    if isinstance(outcome, Moved):
-        status_code, document = idempotency.MOVED_STATUS, outcome.transfer.model_dump(mode="json")
-        media_type = "application/json"
-    else:
-        status_code, document = outcome.refusal.status, outcome.refusal.to_problem()
-        media_type = PROBLEM_CONTENT_TYPE
+    document (without the refusal's own headers); replays are marked.
+
+    A movement under an idempotency key answers with the very text its record keeps (keys
+    sorted): built once, and the same bytes for the first answer and every replay.
+    """
     headers = {"Idempotency-Replayed": "true"} if outcome.replayed else {}
+    if isinstance(outcome, Moved):
+        status_code, media_type = idempotency.MOVED_STATUS, "application/json"
+    else:
+        status_code, media_type = outcome.refusal.status, PROBLEM_CONTENT_TYPE
+    if outcome.encoded is not None:
+        return Response(outcome.encoded, status_code=status_code, headers=headers, media_type=media_type)
+    document = (
+        outcome.transfer.model_dump(mode="json")
+        if isinstance(outcome, Moved)
+        else outcome.refusal.to_problem()
+    )
     if outcome.replayed:
         document = idempotency.as_stored(document)
     return JSONResponse(document, status_code=status_code, headers=headers, media_type=media_type)
@@ -69,7 +77,7 @@ def parse_time_bound(name: str, text: str | None, *, end_of_day: bool) -> dateti
 @router.post("/transfers", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
 async def send_money(
     body: TransferRequestBody, principal: CurrentUser, context: Context, key: IdempotencyKey = None
-) -> JSONResponse:
+) -> Response:
     """Send money to another user, all or nothing."""
     return movement_response(await service.send_money(context.db, context.settings, principal, body, key))
 

@@ -27,6 +27,7 @@ as a whole, and the writer splits it until the movement at fault is alone.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -226,6 +227,7 @@ def _apply_batch(
         outcome, claim = results[index], movements[index].idempotency
         assert outcome is not None and claim is not None
         records[index] = _record(claim, outcome, writes.now)
+        results[index] = dataclasses.replace(outcome, encoded=records[index]["response_body"])
     for index, first in repeats:
         claim = movements[index].idempotency
         assert claim is not None

@@ -45,8 +45,8 @@ def decode(status_code: int, response_body: str) -> MovementOutcome:
     """The outcome a record keeps, marked as replayed."""
     document = json.loads(response_body)
     if status_code < 400:
-        return Moved(TransferOut.model_validate(document), replayed=True)
-    return Refused(StoredRefusal(status_code, document), replayed=True)
+        return Moved(TransferOut.model_validate(document), replayed=True, encoded=_encode(document))
+    return Refused(StoredRefusal(status_code, document), replayed=True, encoded=_encode(document))
 
 
 def as_stored(document: dict[str, Any]) -> dict[str, Any]:
@@ -56,4 +56,9 @@ def as_stored(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _encode(document: dict[str, Any]) -> str:
-    return json.dumps(document, sort_keys=True)
+    """Keys sorted, compact, UTF-8 as is: the bytes a JSON response of the document carries.
+
+    Records written before this form (with spaces after separators, non-ASCII escaped)
+    decode alike; a replay of one answers in this form, as replays always have.
+    """
+    return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

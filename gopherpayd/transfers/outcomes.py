@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gopherpayd.kit.errors import AppError
 from gopherpayd.transfers.schemas import TransferOut
@@ -15,6 +15,8 @@ class Moved:
     transfer: TransferOut
     replayed: bool = False
     """True when this is the outcome an earlier request with the same idempotency key got."""
+    encoded: str | None = field(default=None, compare=False)
+    """The transfer as JSON, as its idempotency record keeps it: built once, sent as is."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class Refused:
     refusal: AppError
     replayed: bool = False
     """True when this is the outcome an earlier request with the same idempotency key got."""
+    encoded: str | None = field(default=None, compare=False)
+    """The problem document as JSON, as its idempotency record keeps it: built once, sent as is."""
 
 
 MovementOutcome = Moved | Refused

@@ -167,10 +167,11 @@ async def _atomic(
     invalid = [index for index, movement in enumerate(prepared) if isinstance(movement, AppError)]
     if invalid:
         culprits = ", ".join(str(index) for index in invalid)
+        which = f"item {culprits} of this atomic batch is" if len(invalid) == 1 else f"items {culprits} are"
         return [
             Refused(movement)
             if isinstance(movement, AppError)
-            else Refused(LinkedFailed(f"nothing moved: item {culprits} of this atomic batch is invalid"))
+            else Refused(LinkedFailed(f"nothing moved: {which} invalid"))
             for movement in prepared
         ]
     movements = [movement for movement in prepared if isinstance(movement, MoneyMovement)]

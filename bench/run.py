@@ -25,7 +25,7 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import product, rawsql, scratch  # noqa: E402
+from bench import pipeline, product, rawsql, scratch  # noqa: E402
 from bench.product import LoadResult  # noqa: E402
 
 
@@ -42,6 +42,7 @@ class Options:
     json_path: Path | None = None
     workdir: Path | None = None
     quick: bool = False
+    pipeline: bool = False
 
 
 @dataclass
@@ -81,6 +82,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--quick", action="store_true", help="smoke run of about a minute: 1 round, 2 s each, 20 users"
     )
+    parser.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="then the event pipeline at half the max (Kafka, relay, worker, Novu; bench/pipeline.py)",
+    )
     args = parser.parse_args(argv)
     options = Options(
         users=args.users,
@@ -94,6 +100,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         json_path=args.json_path,
         workdir=args.workdir,
         quick=args.quick,
+        pipeline=args.pipeline,
     )
     if args.quick:
         options.rounds, options.seconds, options.users = 1, 2.0, 20
@@ -240,6 +247,17 @@ def table(summary: dict[str, Any], options: Options) -> str:
     return "\n".join(lines)
 
 
+def run_pipeline_leg(
+    world: scratch.Scratch, options: Options, rounds: list[Round]
+) -> pipeline.PipelineResult | None:
+    """With --pipeline: commit-to-Novu latency at half the last round's maximum (bench/pipeline.py)."""
+    if not options.pipeline:
+        return None
+    result = pipeline.run_leg(world, seconds=options.seconds, rate=rounds[-1].product_max / 2, say=say)
+    say(pipeline.describe(result))
+    return result
+
+
 def machine() -> dict[str, Any]:
     pg_version = subprocess.run(
         [rawsql.pgbench_executable(), "--version"], capture_output=True, text=True, check=False
@@ -275,6 +293,7 @@ def main(
             if on_round is not None:
                 on_round(rounds[-1])
         summary = summarize(rounds, options)
+        pipeline_leg = run_pipeline_leg(world, options, rounds)
     finally:
         if options.keep_db:
             say(f"kept the scratch database: {world.url}")
@@ -301,6 +320,9 @@ def main(
         ],
         "table": table(summary, options),
     }
+    if pipeline_leg is not None:
+        report["pipeline"] = pipeline_leg.as_dict()
+        report["table"] = f"{report['table']}\n{pipeline.describe(pipeline_leg)}"
     print(report["table"])
     if options.json_path is not None:
         options.json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")

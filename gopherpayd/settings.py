@@ -107,7 +107,13 @@ class Settings(BaseSettings):
     deliver_events_in_process: bool = True
     """Without Kafka, let serve hand outbox events to the notification handlers itself."""
     event_poll_interval: float = Field(default=0.2, gt=0, le=10)
-    """Seconds the relay and the in-process dispatcher wait when the outbox is empty."""
+    """Seconds the relay and the in-process dispatcher wait when the outbox is empty (a commit
+    wakes them sooner: on Postgres through LISTEN, in serve's own process at once)."""
+    event_batch_size: int = Field(default=200, ge=1, le=5000)
+    """The most events the relay or the in-process dispatcher publishes in one round, and the
+    worker takes from Kafka at once."""
+    worker_concurrency: int = Field(default=8, ge=1, le=64)
+    """Users whose events one worker delivers at the same time (each user's stay in order)."""
     max_streams_per_user: int = Field(default=5, ge=1, le=1000)
     """Event streams (GET /v1/stream) one user may hold open on one daemon process."""
     http_header_timeout: float = Field(default=10.0, gt=0, le=300)

@@ -4,8 +4,11 @@
 - `InProcessDispatcher` hands them straight to the handlers inside `serve`,
   the embedded default's transport.
 
-Both take rows the same way, mark them only once they are safely handed on, and
-re-drive dead letters an operator asked to replay.
+Both take rows the same way, in batches (one query claims up to `event_batch_size`
+rows, one statement marks them), mark them only once they are safely handed on, and
+re-drive dead letters an operator asked to replay. A commit that wrote events wakes
+them (in this process directly, across processes through Postgres LISTEN); otherwise
+they look again every `event_poll_interval` seconds.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlmodel import Session
 
 from gopherpayd.events import repository
 from gopherpayd.events.envelope import Event
+from gopherpayd.events.wakeups import PostgresListener, wake_on_local_commits
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import Database
 from gopherpayd.notifications.handler import NotificationHandler
@@ -27,7 +31,32 @@ from gopherpayd.outbox import catalog
 from gopherpayd.settings import Settings
 
 logger = logging.getLogger("gopherpayd.events")
-BATCH_SIZE = 200
+
+
+def in_user_order(events: list[tuple[Event, str]]) -> list[tuple[Event, str]]:
+    """The batch with each user's events in their sequence order (users' relative order kept
+    as claimed; events without a sequence number keep their claimed place among the user's)."""
+    position = {id(pair): index for index, pair in enumerate(events)}
+    return sorted(events, key=lambda pair: (pair[0].user_id, pair[0].user_seq or 0, position[id(pair)]))
+
+
+def handed_on_in_order(events: list[tuple[Event, str]], acknowledged: set[uuid.UUID]) -> set[uuid.UUID]:
+    """The acknowledged events up to each user's first unacknowledged one.
+
+    A user's later event stays in the outbox with the one that failed, so what is marked
+    is always a gap-free prefix of each user's events; the next round sends both again
+    (a duplicate that the worker's record of handled event ids makes harmless).
+    """
+    blocked: set[str] = set()
+    done: set[uuid.UUID] = set()
+    for event, _topic in events:
+        if event.user_id in blocked:
+            continue
+        if event.id in acknowledged:
+            done.add(event.id)
+        else:
+            blocked.add(event.user_id)
+    return done
 
 
 class Dispatcher:
@@ -37,6 +66,11 @@ class Dispatcher:
         self.db = db
         self.settings = settings
         self.stopping = threading.Event()
+        self._wakeup = threading.Event()
+
+    def wake(self, user_ids: Iterable[str] = ("*",)) -> None:
+        """Events committed: look at the outbox now instead of at the next poll."""
+        self._wakeup.set()
 
     def hand_on(self, events: list[tuple[Event, str]]) -> set[uuid.UUID]:
         """Deliver (event, topic) pairs; return the ids that are safely handed on."""
@@ -49,22 +83,27 @@ class Dispatcher:
     def run_forever(self) -> None:
         delay = self.settings.event_poll_interval
         while not self.stopping.is_set():
+            # Cleared before the round: a commit during it makes the wait below return at once.
+            self._wakeup.clear()
             try:
                 moved = self.run_once()
                 delay = self.settings.event_poll_interval
             except Exception as error:  # keep going: the next round retries the same rows
                 logger.warning("event dispatch failed (%s: %s); retrying", type(error).__name__, error)
-                moved = 0
                 delay = min(max(delay, 0.5) * 2, 10.0)
-            if moved == 0:
+                # Backing off: new commits must not turn an outage into a tight retry loop.
                 self.stopping.wait(delay)
+                continue
+            if moved == 0:
+                self._wakeup.wait(delay)
 
     def stop(self) -> None:
         self.stopping.set()
+        self._wakeup.set()
 
     def _drain_outbox(self) -> int:
         def claim(session: Session) -> list[tuple[Event, str]]:
-            rows = repository.claim_unpublished(session, BATCH_SIZE)
+            rows = repository.claim_unpublished(session, self.settings.event_batch_size)
             prefix = self.settings.kafka_topic_prefix
             return [(Event.of(row), catalog.topic_for(prefix, row.event_type)) for row in rows]
 
@@ -77,7 +116,7 @@ class Dispatcher:
         letter_of: dict[uuid.UUID, uuid.UUID] = {}
 
         def claim(session: Session) -> list[tuple[Event, str]]:
-            letters = repository.claim_replays(session, BATCH_SIZE)
+            letters = repository.claim_replays(session, self.settings.event_batch_size)
             letter_of.update({letter.event_id: letter.id for letter in letters})
             return [(Event.decode(letter.message.encode()), letter.topic) for letter in letters]
 
@@ -95,16 +134,16 @@ class Dispatcher:
             # SQLite has one writer at a time: holding the claim open while the
             # handlers (or Kafka) work would block every transfer. One dispatcher
             # per SQLite file, so nobody else takes the same rows meanwhile.
-            events = self.db.run(claim)
-            done = self.hand_on(events) if events else set()
+            events = in_user_order(self.db.run(claim))
+            done = handed_on_in_order(events, self.hand_on(events)) if events else set()
             self.db.run(mark, done)
             return len(done)
 
         def claim_hand_on_mark(session: Session) -> int:
             # The claimed rows stay locked (FOR UPDATE SKIP LOCKED) until marked,
             # so several dispatchers never take the same row.
-            events = claim(session)
-            done = self.hand_on(events) if events else set()
+            events = in_user_order(claim(session))
+            done = handed_on_in_order(events, self.hand_on(events)) if events else set()
             mark(session, done)
             return len(done)
 
@@ -127,6 +166,7 @@ class InProcessDispatcher(Dispatcher):
         return done
 
     def start(self) -> None:
+        wake_on_local_commits(self)
         self._thread = threading.Thread(target=self.run_forever, name="gopherpayd-dispatch", daemon=True)
         self._thread.start()
 
@@ -143,6 +183,17 @@ class Relay(Dispatcher):
         super().__init__(db, settings)
         self._producer_factory = producer_factory
         self._producer: Any = None
+
+    def run_forever(self) -> None:
+        """Publish until stopped; on Postgres, every daemon's commit wakes the relay (LISTEN)."""
+        listener = None if self.db.is_sqlite else PostgresListener(self.db.url, self)
+        if listener is not None:
+            listener.start()
+        try:
+            super().run_forever()
+        finally:
+            if listener is not None:
+                listener.stop()
 
     def hand_on(self, events: list[tuple[Event, str]]) -> set[uuid.UUID]:
         from confluent_kafka import KafkaException

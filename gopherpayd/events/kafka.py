@@ -15,6 +15,8 @@ MESSAGE_TIMEOUT_MS = 15_000
 FLUSH_TIMEOUT_SECONDS = MESSAGE_TIMEOUT_MS / 1000 + 5
 """Longer than the message timeout: after a flush every message is delivered or failed."""
 TOPIC_PARTITIONS = 3
+FETCH_WAIT_MAX_MS = 50
+"""Longest time the broker holds a consumer's fetch open while it has nothing new."""
 
 
 def _log_client_error(error: Any) -> None:
@@ -51,6 +53,10 @@ def consumer_config(settings: Settings, client_id: str = "gopherpayd-worker") ->
         "session.timeout.ms": 6_000,
         "heartbeat.interval.ms": 1_000,
         "max.poll.interval.ms": 300_000,
+        # The broker answers a fetch when data arrives or after this wait, whichever is first;
+        # a broker that does not wake waiting fetches (Tansu) would add its full wait to every
+        # event's commit-to-delivery time at the default 500 ms.
+        "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
     }
 
 

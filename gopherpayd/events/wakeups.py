@@ -7,6 +7,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Iterable
+from typing import Protocol
 
 import psycopg
 from sqlalchemy import event
@@ -21,6 +22,23 @@ STOP_CHECK_SECONDS = 0.1
 short, because shutting a daemon down (or an app in a test) waits for it."""
 
 
+class Wakeable(Protocol):
+    """Something that waits for users' events: the stream hub, the outbox dispatchers."""
+
+    def wake(self, user_ids: Iterable[str]) -> None:
+        """`user_ids` may have new events ("*": anyone may)."""
+
+
+def users_in(payload: str) -> list[str]:
+    """The user ids of one notification: one id, or a comma-separated list (one per batch)."""
+    return [user_id for user_id in (part.strip() for part in payload.split(",")) if user_id]
+
+
+def wake_on_local_commits(target: Wakeable) -> None:
+    """Wake `target` whenever a transaction of this process commits events (held weakly)."""
+    _WAKEABLES.add(target)
+
+
 class StreamHub:
     """Streams wait here for their user's next event; anyone may wake them.
 
@@ -33,7 +51,7 @@ class StreamHub:
         self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self._open: dict[str, int] = {}
         self.stopping = False
-        _HUBS.add(self)
+        wake_on_local_commits(self)
 
     def wake(self, user_ids: Iterable[str]) -> None:
         wanted = set(user_ids)
@@ -86,15 +104,15 @@ class StreamHub:
             return self._open.get(user_id, 0)
 
 
-_HUBS: weakref.WeakSet[StreamHub] = weakref.WeakSet()
+_WAKEABLES: weakref.WeakSet[Wakeable] = weakref.WeakSet()
 
 
 @event.listens_for(Session, "after_commit")
-def _wake_local_streams(session: Session) -> None:
+def _wake_local_waiters(session: Session) -> None:
     users = session.info.pop("wake_users", None)
     if users:
-        for hub in list(_HUBS):
-            hub.wake(users)
+        for target in list(_WAKEABLES):
+            target.wake(users)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -103,9 +121,13 @@ def _forget_wakeups(session: Session) -> None:
 
 
 class PostgresListener:
-    """LISTENs for events committed by any daemon on this database and wakes the hub."""
+    """LISTENs for events committed by any daemon on this database and wakes the hub.
 
-    def __init__(self, database_url: str, hub: StreamHub) -> None:
+    A notification's payload names the users whose events committed: one user id, or a
+    comma-separated list of them (one notification per committed batch).
+    """
+
+    def __init__(self, database_url: str, hub: Wakeable) -> None:
         url = make_url(database_url).set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
         self._hub = hub
@@ -129,7 +151,7 @@ class PostgresListener:
                     self._hub.wake(["*"])  # anything missed while reconnecting
                     while not self._stop.is_set():
                         for notice in connection.notifies(timeout=STOP_CHECK_SECONDS):
-                            self._hub.wake(notice.payload.split(","))
+                            self._hub.wake(users_in(notice.payload))
             except psycopg.Error as error:
                 logger.warning("event listener lost its connection (%s); reconnecting", type(error).__name__)
                 self._stop.wait(delay)

@@ -1,14 +1,21 @@
 """`gopherpayd worker`: consume events from Kafka and hand them to the handlers.
 
-An offset is committed only after its event was handled (or parked on the
-dead-letter topic), so a crash means redelivery, and the handler's record of
-processed event ids makes a redelivered event a no-op.
+The worker takes whatever Kafka has fetched, up to `event_batch_size` messages, and
+delivers them concurrently across users (at most `worker_concurrency` at once) while
+each user's events stay in order: one task per message key, which is the user id.
+
+Offsets are committed only after the whole batch was handled (or parked on the
+dead-letter topic), and only up to the first message of each partition that is not
+done yet, so a crash means redelivery, and the handler's record of processed event
+ids makes a redelivered event a no-op.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gopherpayd.events.envelope import Event, UndecodableEvent
@@ -20,6 +27,42 @@ from gopherpayd.settings import Settings
 logger = logging.getLogger("gopherpayd.notifications")
 REASON_HEADER = "dead-letter-reason"
 ORIGINAL_TOPIC_HEADER = "original-topic"
+WAIT_SECONDS = 0.5
+"""How long the worker waits for a first message before it checks whether it should stop."""
+
+
+def group_by_key(messages: Sequence[Any]) -> list[list[Any]]:
+    """The batch split into one list per message key (a user), each in consumption order.
+
+    A message without a key stands alone: nothing orders it against its neighbours.
+    """
+    groups: dict[bytes | int, list[Any]] = {}
+    for index, message in enumerate(messages):
+        key = message.key()
+        groups.setdefault(key if key is not None else index, []).append(message)
+    return list(groups.values())
+
+
+def committable(messages: Sequence[Any], done: set[int]) -> tuple[list[tuple[str, int, int]], list[Any]]:
+    """Per partition: the offset to commit (one past the last message of the done prefix), and
+    the first message that is not done (where to rewind).
+
+    `done` holds the indexes, in `messages`, of the messages that need no further work.
+    Returns ([(topic, partition, next offset)], [first undone message per partition]).
+    """
+    commits: dict[tuple[str, int], int] = {}
+    rewinds: dict[tuple[str, int], Any] = {}
+    for index, message in enumerate(messages):
+        where = (message.topic(), message.partition())
+        if where in rewinds:
+            continue
+        if index in done:
+            commits[where] = message.offset() + 1
+        else:
+            rewinds[where] = message
+    return [(topic, partition, offset) for (topic, partition), offset in commits.items()], list(
+        rewinds.values()
+    )
 
 
 class Worker:
@@ -28,31 +71,66 @@ class Worker:
         self.handler = handler
         self.stopping = threading.Event()
         self._producer: Any = None
+        self._producer_lock = threading.Lock()
 
     def run_forever(self) -> None:
         from confluent_kafka import Consumer
 
         consumer = Consumer(consumer_config(self.settings))
         consumer.subscribe(catalog.all_topics(self.settings.kafka_topic_prefix))
+        pool = ThreadPoolExecutor(self.settings.worker_concurrency, thread_name_prefix="gopherpayd-deliver")
         try:
             while not self.stopping.is_set():
-                message = consumer.poll(0.5)
-                if message is None:
-                    continue
-                if message.error():
-                    logger.warning("Kafka: %s", message.error())
-                    continue
-                if self._handle(message):
-                    self._commit(consumer, message)
-                else:
-                    self._rewind(consumer, message)
+                messages = self._next_batch(consumer)
+                if messages:
+                    self.handle_batch(consumer, messages, pool)
         finally:
+            pool.shutdown(wait=True)
             consumer.close()
             if self._producer is not None:
                 self._producer.flush(5)
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _next_batch(self, consumer: Any) -> list[Any]:
+        """Wait for one message, then take whatever else is already fetched, without waiting:
+        a lone event is not held back to fill a batch."""
+        first = consumer.consume(1, WAIT_SECONDS)
+        if not first:
+            return []
+        rest = (
+            consumer.consume(self.settings.event_batch_size - 1, 0)
+            if self.settings.event_batch_size > 1
+            else []
+        )
+        messages = []
+        for message in [*first, *rest]:
+            if message.error():
+                logger.warning("Kafka: %s", message.error())
+            else:
+                messages.append(message)
+        return messages
+
+    def handle_batch(self, consumer: Any, messages: Sequence[Any], pool: ThreadPoolExecutor) -> None:
+        """Handle one batch, users side by side, then commit what is done and rewind the rest."""
+        index_of = {id(message): index for index, message in enumerate(messages)}
+        done: set[int] = set()
+        done_lock = threading.Lock()
+
+        def handle_in_order(group: list[Any]) -> None:
+            for message in group:
+                if not self._handle(message):
+                    return  # the user's later events wait for this one: redelivered after the rewind
+                with done_lock:
+                    done.add(index_of[id(message)])
+
+        for future in [pool.submit(handle_in_order, group) for group in group_by_key(messages)]:
+            future.result()
+        offsets, rewinds = committable(messages, done)
+        self._commit(consumer, offsets)
+        for message in rewinds:
+            self._rewind(consumer, message)
 
     def _handle(self, message: Any) -> bool:
         """True once the message needs no further work (handled, duplicate or parked)."""
@@ -71,38 +149,52 @@ class Worker:
             return self._to_dead_letter_topic(message, reason)
         return True
 
+    def _dead_letter_producer(self) -> Any:
+        with self._producer_lock:
+            if self._producer is None:
+                self._producer = make_producer(self.settings)
+            return self._producer
+
     def _to_dead_letter_topic(self, message: Any, reason: str) -> bool:
-        if self._producer is None:
-            self._producer = make_producer(self.settings)
+        producer = self._dead_letter_producer()
         delivered: list[Any] = []
         headers = list(message.headers() or []) + [
             (REASON_HEADER, reason.encode()),
             (ORIGINAL_TOPIC_HEADER, message.topic().encode()),
         ]
-        self._producer.produce(
+        producer.produce(
             catalog.dead_letter_topic(self.settings.kafka_topic_prefix),
             key=message.key(),
             value=message.value(),
             headers=headers,
             on_delivery=lambda error, _m: delivered.append(error),
         )
-        self._producer.flush(FLUSH_TIMEOUT_SECONDS)
+        producer.flush(FLUSH_TIMEOUT_SECONDS)
         if delivered != [None]:
             logger.warning("could not park a message on the dead-letter topic: %s", delivered)
             return False
         logger.warning("parked an event on the dead-letter topic: %s", reason)
         return True
 
-    def _commit(self, consumer: Any, message: Any) -> None:
-        from confluent_kafka import KafkaException
+    def _commit(self, consumer: Any, offsets: list[tuple[str, int, int]]) -> None:
+        from confluent_kafka import KafkaException, TopicPartition
 
+        if not offsets:
+            return
         try:
-            consumer.commit(message=message, asynchronous=False)
+            consumer.commit(
+                offsets=[TopicPartition(topic, partition, offset) for topic, partition, offset in offsets],
+                asynchronous=False,
+            )
         except KafkaException as error:
-            # Redelivery after this is harmless: the event is recorded as processed.
-            logger.warning("offset commit failed (%s); the event may be delivered again", error)
+            # Redelivery after this is harmless: the events are recorded as processed.
+            logger.warning("offset commit failed (%s); events may be delivered again", error)
 
     def _rewind(self, consumer: Any, message: Any) -> None:
-        from confluent_kafka import TopicPartition
+        from confluent_kafka import KafkaException, TopicPartition
 
-        consumer.seek(TopicPartition(message.topic(), message.partition(), message.offset()))
+        try:
+            consumer.seek(TopicPartition(message.topic(), message.partition(), message.offset()))
+        except KafkaException as error:
+            # The partition went to another worker meanwhile: it resumes from the committed offset.
+            logger.warning("could not rewind %s[%d] (%s)", message.topic(), message.partition(), error)

@@ -237,10 +237,10 @@ CACHE_SECONDS = 2.0
 def two_daemons(tmp_path: Path, private_postgres_url: str) -> Iterator[tuple[RunningDaemon, RunningDaemon]]:
     """Two `gopherpayd serve` processes on one Postgres, one data directory (one signing key)."""
     data_dir = tmp_path / "daemons"
-    cache = {"GOPHERPAY_SESSION_CACHE_SECONDS": str(CACHE_SECONDS)}
+    bound = str(CACHE_SECONDS)
     with (
-        run_daemon(data_dir, private_postgres_url, **cache) as first,
-        run_daemon(data_dir, private_postgres_url, **cache) as second,
+        run_daemon(data_dir, private_postgres_url, GOPHERPAY_SESSION_CACHE_SECONDS=bound) as first,
+        run_daemon(data_dir, private_postgres_url, GOPHERPAY_SESSION_CACHE_SECONDS=bound) as second,
     ):
         yield first, second
         assert "Traceback" not in first.log() + second.log()

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import text
 
 from gopherpayd.kit.db import Database
-from gopherpayd.transfers.models import IDEMPOTENCY_CLAIMED
 from gopherpayd.vocabulary import WalletKind
 
 MOVED = 201
@@ -68,7 +67,7 @@ def ledger_problems(database_url: str) -> list[str]:
 
     Each transfer has exactly two entries, one per wallet of the transfer, summing to zero;
     each wallet's balance is the sum of its entries; each transfer was announced in the
-    outbox; no key is left claimed without an outcome, and each 201 record answers with a
+    outbox; each key's record keeps an outcome (an HTTP status), and each 201 record answers with a
     transfer that exists.
     """
     problems: list[str] = []
@@ -109,8 +108,8 @@ def ledger_problems(database_url: str) -> list[str]:
         if len(records) != 1:
             problems.append(f"key {key!r} of {scope} has {len(records)} records")
         for record in records:
-            if record.status == IDEMPOTENCY_CLAIMED:
-                problems.append(f"key {key!r} of {scope} is claimed with no outcome")
+            if not 200 <= record.status < 600:  # e.g. a key claimed and never given its outcome
+                problems.append(f"key {key!r} of {scope} keeps no outcome (status {record.status})")
             if record.status == MOVED and record.transfer_id not in transfers:
                 problems.append(
                     f"key {key!r} of {scope} answers with a missing transfer {record.transfer_id}"

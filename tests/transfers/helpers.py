@@ -144,6 +144,9 @@ class InThread(Generic[T]):
         except BaseException as error:  # noqa: BLE001 - handed to the test thread
             self._error.append(error)
 
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
     def result(self) -> T:
         self._thread.join(timeout=60)
         assert not self._thread.is_alive(), "the work in the thread did not finish within 60 s"

@@ -1,5 +1,9 @@
 """Many clients moving money at once through the real daemon on Postgres: no money is
-made or lost, no balance goes negative, and every request gets a proper answer."""
+made or lost, no balance goes negative, and every request gets a proper answer.
+
+No deadline on the run as a whole: a loaded machine may take as long as it needs. The
+test gives up only when no request has been answered for STALL_SECONDS, which no working
+daemon comes near (speed is measured by bench/, never here)."""
 
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ from tests.transfers.helpers import OperatorOf
 pytestmark = pytest.mark.slow
 
 CLIENT_THREADS = 16
-TRANSFERS_PER_THREAD = 125
-DEADLINE_SECONDS = 100.0
+TRANSFERS_PER_THREAD = 80
+STALL_SECONDS = 120.0
+"""The longest the load may go without a single answered request before the test gives up."""
 DAEMON_WORKERS = 2
 
 HOT = "hot@example.com"
@@ -72,10 +77,23 @@ class Attempt:
 class Load:
     url: str
     accounts: dict[str, Account]
-    deadline: float
     start_together: threading.Barrier
     attempts: list[Attempt] = field(default_factory=list)
     crashes: list[BaseException] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_answer: float = field(default_factory=time.monotonic)
+    """When a request last got an HTTP answer (time.monotonic())."""
+
+    def record(self, attempt: Attempt) -> None:
+        with self.lock:
+            self.attempts.append(attempt)
+            if attempt.status is not None:
+                self.last_answer = time.monotonic()
+
+    def quiet_for(self) -> float:
+        with self.lock:
+            return time.monotonic() - self.last_answer
 
 
 def pick_transfer(thread: int, rng: random.Random) -> tuple[str, str, str, int]:
@@ -122,24 +140,28 @@ def run_client(load: Load, thread: int) -> None:
             client.get("/healthz")  # connected before the start signal
             load.start_together.wait()
             for number in range(TRANSFERS_PER_THREAD):
-                if time.monotonic() > load.deadline:
+                if load.stop.is_set():
                     return
-                load.attempts.append(
-                    send_one(client, load, f"load-{thread}-{number}", pick_transfer(thread, rng))
-                )
+                load.record(send_one(client, load, f"load-{thread}-{number}", pick_transfer(thread, rng)))
     except BaseException as error:  # noqa: BLE001 - reported by the test's main thread
         load.crashes.append(error)
 
 
 def apply_load(load: Load) -> float:
-    """Run every client thread to completion; return the seconds it took."""
+    """Run every client thread to completion, or stop them all once answers stop coming for
+    STALL_SECONDS; return the seconds it took."""
     threads = [threading.Thread(target=run_client, args=(load, n)) for n in range(CLIENT_THREADS)]
     for thread in threads:
         thread.start()
     load.start_together.wait()
     started = time.monotonic()
+    with load.lock:
+        load.last_answer = started
+    while any(thread.is_alive() for thread in threads) and load.quiet_for() < STALL_SECONDS:
+        time.sleep(0.2)
+    load.stop.set()
     for thread in threads:
-        thread.join(timeout=DEADLINE_SECONDS + 60)
+        thread.join(timeout=60)  # past the client timeout: the request in flight ends by then
     assert not any(thread.is_alive() for thread in threads), "client threads did not stop"
     return time.monotonic() - started
 
@@ -195,7 +217,6 @@ def test_concurrent_transfers_conserve_money_and_every_request_gets_a_proper_ans
         load = Load(
             url=daemon.url,
             accounts=accounts,
-            deadline=time.monotonic() + DEADLINE_SECONDS,
             start_together=threading.Barrier(CLIENT_THREADS + 1, timeout=30),
         )
 
@@ -210,7 +231,9 @@ def test_concurrent_transfers_conserve_money_and_every_request_gets_a_proper_ans
             f"refusal codes {dict(Counter(a.code for a in attempts if a.status != 201))}"
         )
         assert load.crashes == []
-        assert len(attempts) == CLIENT_THREADS * TRANSFERS_PER_THREAD, "stopped by the deadline"
+        assert len(attempts) == CLIENT_THREADS * TRANSFERS_PER_THREAD, (
+            f"stopped: no answer for {STALL_SECONDS:.0f}s"
+        )
         assert [a for a in attempts if a.status is None or a.status >= 500] == []
         assert [
             a

@@ -283,6 +283,11 @@ def _interrupted(error: GopherPayError, done: list[RowResult], total: int, rerun
     """The error that stopped the run, saying what was done and how to finish safely."""
     if isinstance(error, ApiError) and error.status in (400, 413, 422):
         return error  # the daemon refused the request itself: running it again would not help
+    maybe_sent = error.exit_code is ExitCode.UNREACHABLE or (
+        isinstance(error, ApiError) and error.status >= 500
+    )
+    if not done and not maybe_sent:
+        return error  # nothing was done (not logged in, say): the error's own hint says what to do
     answered = f"{len(done)} of {total} rows were answered (see the results above)" if done else ""
     hint = "\n".join(part for part in (answered, rerun_hint, error.hint) if part)
     return GopherPayError(error.message, error.exit_code, hint)

@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from gopherpayd.app import MAX_BATCH_BODY_BYTES, MAX_BODY_BYTES
 from gopherpayd.kit.db import Database
 from tests.support.api import DEFAULT_PASSWORD, Account, Api
 from tests.support.databases import LEDGER_TABLES
@@ -177,6 +178,12 @@ VALID_BODIES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
         "alice",
         {"amount": 100, "currency": "USD", "to_email": "bob@example.com", "memo": "lunch"},
     ),
+    "transfer-batch": (
+        "POST",
+        "/v1/transfers/batch",
+        "alice",
+        {"items": [{"key": "k", "amount": 100, "currency": "USD", "to_email": "bob@example.com"}]},
+    ),
     "deposit": (
         "POST",
         "/v1/admin/deposits",
@@ -204,6 +211,8 @@ VALID_BODIES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
     ),
 }
 MONEY_MOVERS = ["transfer", "deposit", "withdrawal"]
+BODY_LIMITS = {"transfer-batch": MAX_BATCH_BODY_BYTES}
+"""Endpoints whose bodies may be larger than MAX_BODY_BYTES."""
 
 
 def with_body(endpoint: str, label: str, status: int, code: str, **changes: Any) -> Bad:
@@ -292,22 +301,28 @@ def test_unknown_extra_fields_answer_422_validation_error(
     refuse_all(client, db, people, cases)
 
 
-def test_bodies_over_64_kb_answer_413_payload_too_large(
+def padding_past_the_limit(endpoint: str) -> str:
+    """Enough to take the endpoint's valid body past its limit: about 100 KB for most."""
+    return "x" * (BODY_LIMITS.get(endpoint, MAX_BODY_BYTES) + 34_000)
+
+
+def test_bodies_over_the_limit_answer_413_payload_too_large(
     client: TestClient, db: Database, people: People
 ) -> None:
-    padding = "x" * 100_000
     cases = for_every_body_endpoint(
-        lambda endpoint, *_: with_body(endpoint, "100 KB", 413, "payload_too_large", padding=padding)
+        lambda endpoint, *_: with_body(
+            endpoint, "past the limit", 413, "payload_too_large", padding=padding_past_the_limit(endpoint)
+        )
     )
     cases += for_every_body_endpoint(
         lambda endpoint, method, path, who, valid: Bad(
-            f"{endpoint} 100 KB sent chunked, without Content-Length",
+            f"{endpoint} past the limit sent chunked, without Content-Length",
             method,
             path,
             who,
             413,
             "payload_too_large",
-            raw=json.dumps({**valid, "padding": padding}).encode(),
+            raw=json.dumps({**valid, "padding": padding_past_the_limit(endpoint)}).encode(),
             chunked=True,
         )
     )

@@ -1,5 +1,9 @@
 """Benchmark: the product's transfers per second against the raw-SQL limit of the same database.
 
+Each round runs every leg once, one after the other (one function per leg below): raw-1 and
+raw-batch (pgbench), the product's single transfers at each connection count and at half load,
+the hot wallet, the bulk API, then the embedded SQLite daemon and the raw sqlite3 script.
+
 Run from the repository root: `.venv/bin/python -m bench.run` (or `python bench/run.py`).
 bench/README.md says what it measures and how to read it. A dev tool, run by hand: no test
 asserts speed, and CI does not run it.
@@ -25,8 +29,18 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import product, rawsql, scratch  # noqa: E402
+from bench import conservation, product, rawsql, rawsqlite, scratch  # noqa: E402
 from bench.product import LoadResult  # noqa: E402
+
+TARGETS = {
+    "single": 1.0,
+    "bulk": 0.8,
+    "hot": 0.5,
+    "half_p99": 5.0,
+    "sqlite": 1.0,
+    "loadgen_cpu_share": 0.10,
+}
+"""Issue 8's targets: ratios at least this (p99 and the load generator's CPU: at most)."""
 
 
 @dataclass
@@ -42,6 +56,9 @@ class Options:
     json_path: Path | None = None
     workdir: Path | None = None
     quick: bool = False
+    hot_share: float = 0.5
+    bulk_clients: int = 4
+    sqlite_connections: int = 16
 
 
 @dataclass
@@ -52,10 +69,33 @@ class Round:
     product: list[LoadResult]
     half: LoadResult | None
     peak_rss_kib: int
+    hot: LoadResult | None = None
+    bulk: LoadResult | None = None
+    sqlite: SqliteRound | None = None
 
     @property
     def product_max(self) -> float:
         return max(run.transfers_per_s for run in self.product)
+
+
+@dataclass
+class SqliteRound:
+    """The embedded default in one round: the daemon on its SQLite file, and the raw script."""
+
+    raw: rawsqlite.RawSqliteResult
+    api: LoadResult
+    peak_rss_kib: int
+
+
+@dataclass
+class World:
+    """Everything set up once: the Postgres scratch database, the embedded daemon's data dir,
+    the copy of its file the raw sqlite3 script writes to, and the settings in force."""
+
+    postgres: scratch.Scratch
+    sqlite: scratch.SqliteScratch | None = None
+    raw_sqlite: scratch.SqliteScratch | None = None
+    transfer_batch_max: dict[str, str] = field(default_factory=dict)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -79,7 +119,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--json", dest="json_path", type=Path, help="also write every figure to this file")
     parser.add_argument("--workdir", type=Path, help="where logs and the tokens file go (a temp dir)")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run of about a minute: 1 round, 2 s each, 20 users"
+        "--quick", action="store_true", help="smoke run of a few minutes: 1 round, 2 s each, 20 users"
+    )
+    parser.add_argument(
+        "--hot-share", type=float, default=0.5, help="share of the hot leg's transfers to one wallet (0.5)"
+    )
+    parser.add_argument("--bulk-clients", type=int, default=4, help="concurrent clients of the bulk leg (4)")
+    parser.add_argument(
+        "--sqlite-connections", type=int, default=16, help="connections of the SQLite API leg (16)"
     )
     args = parser.parse_args(argv)
     options = Options(
@@ -94,6 +141,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         json_path=args.json_path,
         workdir=args.workdir,
         quick=args.quick,
+        hot_share=args.hot_share,
+        bulk_clients=args.bulk_clients,
+        sqlite_connections=args.sqlite_connections,
     )
     if args.quick:
         options.rounds, options.seconds, options.users = 1, 2.0, 20
@@ -101,6 +151,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("need at least 2 users, 1 round, a positive --seconds and one connection count")
     if options.batch < 2:
         parser.error("--batch must be at least 2 (raw-1 is the batch of one)")
+    if not 0 < options.hot_share <= 1 or options.bulk_clients < 1 or options.sqlite_connections < 1:
+        parser.error("--hot-share must be in (0, 1]; --bulk-clients and --sqlite-connections at least 1")
     return options
 
 
@@ -111,7 +163,8 @@ def say(message: str) -> None:
     print(f"[{time.monotonic() - _STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
-def run_round(world: scratch.Scratch, options: Options, number: int) -> Round:
+def run_raw_legs(world: scratch.Scratch, options: Options, number: int) -> tuple[rawsql.RawResult, ...]:
+    """raw-1 and raw-batch: pgbench writing the product's rows, 1 and `batch` per commit."""
     say(f"round {number}: raw-1 ({options.raw_clients} clients)")
     raw_one = rawsql.run_pgbench(world, batch=1, clients=options.raw_clients, seconds=options.seconds)
     say(f"  {raw_one.transfers_per_s:,.0f} transfers/s")
@@ -121,40 +174,152 @@ def run_round(world: scratch.Scratch, options: Options, number: int) -> Round:
     )
     say(f"  {raw_batch.transfers_per_s:,.0f} transfers/s")
     rawsql.mark_raw_events_published(world)
-    daemon = scratch.Daemon(world, f"serve-round-{number}.log")
+    return raw_one, raw_batch
+
+
+def run_single_legs(
+    world: scratch.Scratch, daemon: scratch.Daemon, options: Options, number: int
+) -> tuple[list[LoadResult], LoadResult | None]:
+    """POST /v1/transfers at each connection count, then the open loop at half the best rate."""
+    runs = []
+    for connections in options.connections:
+        say(f"round {number}: product, {connections} connections ({options.load})")
+        run = product.measure(
+            world,
+            daemon,
+            label=f"c{connections}",
+            generator=options.load,
+            connections=connections,
+            seconds=options.seconds,
+        )
+        say(f"  {run.transfers_per_s:,.1f} transfers/s, p50 {run.p50_ms:.0f} ms, p99 {run.p99_ms:.0f} ms")
+        runs.append(run)
+    rate = max(run.transfers_per_s for run in runs) / 2
+    half = None
+    if rate >= 0.5:
+        say(f"round {number}: product, open loop at {rate:.1f}/s (half its max)")
+        half = product.measure(
+            world,
+            daemon,
+            label="half",
+            generator="python",
+            connections=0,
+            seconds=options.seconds,
+            rate=rate,
+        )
+        say(f"  p50 {half.p50_ms:.0f} ms, p99 {half.p99_ms:.0f} ms")
+    return runs, half
+
+
+def hot_connections(options: Options) -> int:
+    """The hot leg runs at the largest connection count, next to its uniform twin of the round."""
+    return max(options.connections)
+
+
+def run_hot_leg(world: scratch.Scratch, daemon: scratch.Daemon, options: Options, number: int) -> LoadResult:
+    """POST /v1/transfers where `hot_share` of all transfers credit one user's wallet."""
+    connections = hot_connections(options)
+    say(f"round {number}: hot wallet, {100 * options.hot_share:.0f}% to one user, {connections} connections")
+    run = product.measure(
+        world,
+        daemon,
+        label=f"hot-c{connections}",
+        generator=options.load,
+        connections=connections,
+        seconds=options.seconds,
+        hot=options.hot_share,
+    )
+    say(f"  {run.transfers_per_s:,.1f} transfers/s, p99 {run.p99_ms:.0f} ms")
+    return run
+
+
+def run_bulk_leg(world: scratch.Scratch, daemon: scratch.Daemon, options: Options, number: int) -> LoadResult:
+    """POST /v1/transfers/batch of `batch` independent items, `bulk_clients` at a time."""
+    say(f"round {number}: bulk, {options.bulk_clients} clients x {options.batch} items ({options.load})")
+    run = product.measure(
+        world,
+        daemon,
+        label="bulk",
+        generator=options.load,
+        connections=options.bulk_clients,
+        seconds=options.seconds,
+        bulk=options.batch,
+    )
+    if run.missing:
+        say("  endpoint missing: POST /v1/transfers/batch answered 404/405")
+    else:
+        say(f"  {run.transfers_per_s:,.1f} transfers/s, p99 {run.p99_ms:.0f} ms per batch")
+    return run
+
+
+def run_sqlite_leg(world: World, options: Options, number: int) -> SqliteRound:
+    """The embedded default: the raw sqlite3 script on its copy, then `gopherpayd serve` with
+    no database configured on its own file, under the single-transfer load."""
+    assert world.sqlite is not None and world.raw_sqlite is not None
+    say(f"round {number}: raw sqlite3, 1 per commit (one process)")
+    raw = rawsqlite.measure(world.raw_sqlite, options.seconds, tag=f"raw-sqlite-{number}")
+    say(f"  {raw.transfers_per_s:,.0f} transfers/s")
+    daemon = scratch.Daemon(world.sqlite, f"serve-sqlite-round-{number}.log")
     try:
-        scratch.refresh_tokens(world, daemon)
-        runs = []
-        for connections in options.connections:
-            say(f"round {number}: product, {connections} connections ({options.load})")
-            run = product.measure(
-                world,
-                daemon,
-                label=f"c{connections}",
-                generator=options.load,
-                connections=connections,
-                seconds=options.seconds,
-            )
-            say(f"  {run.transfers_per_s:,.1f} transfers/s, p50 {run.p50_ms:.0f} ms, p99 {run.p99_ms:.0f} ms")
-            runs.append(run)
-        rate = max(run.transfers_per_s for run in runs) / 2
-        half = None
-        if rate >= 0.5:
-            say(f"round {number}: product, open loop at {rate:.1f}/s (half its max)")
-            half = product.measure(
-                world,
-                daemon,
-                label="half",
-                generator="python",
-                connections=0,
-                seconds=options.seconds,
-                rate=rate,
-            )
-            say(f"  p50 {half.p50_ms:.0f} ms, p99 {half.p99_ms:.0f} ms")
+        scratch.refresh_tokens(world.sqlite, daemon)
+        connections = options.sqlite_connections
+        say(f"round {number}: SQLite API, {connections} connections ({options.load})")
+        api = product.measure(
+            world.sqlite,
+            daemon,
+            label=f"sqlite-c{connections}",
+            generator=options.load,
+            connections=connections,
+            seconds=options.seconds,
+        )
+        say(f"  {api.transfers_per_s:,.1f} transfers/s, p99 {api.p99_ms:.0f} ms")
         peak = daemon.peak_rss_kib()
     finally:
         daemon.stop()
-    return Round(number, raw_one, raw_batch, runs, half, peak)
+    return SqliteRound(raw=raw, api=api, peak_rss_kib=peak)
+
+
+def run_round(world: World, options: Options, number: int) -> Round:
+    raw_one, raw_batch = run_raw_legs(world.postgres, options, number)
+    daemon = scratch.Daemon(world.postgres, f"serve-round-{number}.log")
+    try:
+        scratch.refresh_tokens(world.postgres, daemon)
+        runs, half = run_single_legs(world.postgres, daemon, options, number)
+        hot = run_hot_leg(world.postgres, daemon, options, number)
+        bulk = run_bulk_leg(world.postgres, daemon, options, number)
+        peak = daemon.peak_rss_kib()
+    finally:
+        daemon.stop()
+    sqlite = run_sqlite_leg(world, options, number)
+    return Round(number, raw_one, raw_batch, runs, half, peak, hot=hot, bulk=bulk, sqlite=sqlite)
+
+
+def set_up_into(world: World, workdir: Path, options: Options) -> World:
+    """Fill the Postgres scratch database and the embedded daemon's world with funded users."""
+    say(f"setup: database {world.postgres.database}, {options.users} users (logs in {workdir})")
+    scratch.populate(world.postgres, options.users)
+    world.sqlite = scratch.create_sqlite(workdir / "sqlite")
+    say(f"setup: embedded SQLite in {world.sqlite.path}, {options.users} users")
+    scratch.populate(world.sqlite, options.users)
+    world.raw_sqlite = rawsqlite.copy_database(world.sqlite, workdir / "sqlite-raw")
+    world.transfer_batch_max = {
+        "postgres": scratch.setting_in_force(world.postgres, "transfer_batch_max"),
+        "sqlite": scratch.setting_in_force(world.sqlite, "transfer_batch_max"),
+    }
+    say(f"setup done; transfer_batch_max in force: {world.transfer_batch_max}")
+    return world
+
+
+def check_conservation(world: World) -> list[conservation.Conservation]:
+    """Money conservation in SQL on every database the run wrote to (raises when broken)."""
+    checked = [conservation.check(world.postgres, "postgres")]
+    if world.sqlite is not None:
+        checked.append(conservation.check(world.sqlite, "sqlite (API)"))
+    if world.raw_sqlite is not None:
+        checked.append(conservation.check(world.raw_sqlite, "sqlite (raw)"))
+    for result in checked:
+        say(f"money conserved on {result.database}: {result.transfers:,} transfers, every check 0")
+    return checked
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -195,7 +360,85 @@ def summarize(rounds: list[Round], options: Options) -> dict[str, Any]:
             "p99_vs_raw_1_mean_latency": p99 / summary["raw-1"]["latency_ms"],
         }
     summary["daemon_peak_rss_mib"] = max(r.peak_rss_kib for r in rounds) / 1024
+    summary["hot"] = summarize_hot(rounds, options)
+    summary["bulk"] = summarize_bulk(rounds, raw_batch)
+    summary["sqlite"] = summarize_sqlite(rounds)
+    summary["peak_rss_mib_after"] = peak_rss_by_leg(rounds)
     return summary
+
+
+def _cpu_ms_per_transfer(runs: list[LoadResult]) -> float:
+    counted = [1000 * run.server_cpu_s / run.transfers_in_table for run in runs if run.transfers_in_table]
+    return statistics.median(counted) if counted else 0.0
+
+
+def _load_figures(runs: list[LoadResult]) -> dict[str, float]:
+    """Median, min-max, latency and CPU figures of one kind of load run over the rounds."""
+    return _stats([run.transfers_per_s for run in runs]) | {
+        "p50_ms": statistics.median(run.p50_ms for run in runs),
+        "p99_ms": statistics.median(run.p99_ms for run in runs),
+        "loadgen_cpu_share": statistics.median(run.loadgen_cpu_share for run in runs),
+        "server_cpu_ms_per_transfer": _cpu_ms_per_transfer(runs),
+    }
+
+
+def summarize_hot(rounds: list[Round], options: Options) -> dict[str, Any] | None:
+    hots = [r.hot for r in rounds if r.hot is not None]
+    if not hots:
+        return None
+    connections = hot_connections(options)
+    uniform = [run for r in rounds for run in r.product if run.connections == connections]
+    figures = _load_figures(hots)
+    return figures | {
+        "connections": connections,
+        "share": options.hot_share,
+        "uniform_median": statistics.median(run.transfers_per_s for run in uniform),
+        "vs_uniform": figures["median"] / statistics.median(run.transfers_per_s for run in uniform),
+    }
+
+
+def summarize_bulk(rounds: list[Round], raw_batch: dict[str, float]) -> dict[str, Any] | None:
+    bulks = [r.bulk for r in rounds if r.bulk is not None]
+    if not bulks:
+        return None
+    first = bulks[0]
+    if any(run.missing for run in bulks):
+        return {"missing": True, "clients": first.connections, "items": first.bulk}
+    figures = _load_figures(bulks)
+    return figures | {
+        "missing": False,
+        "clients": first.connections,
+        "items": first.bulk,
+        "vs_raw_batch": figures["median"] / raw_batch["median"],
+    }
+
+
+def summarize_sqlite(rounds: list[Round]) -> dict[str, Any] | None:
+    legs = [r.sqlite for r in rounds if r.sqlite is not None]
+    if not legs:
+        return None
+    raw = _stats([leg.raw.transfers_per_s for leg in legs])
+    api = _load_figures([leg.api for leg in legs])
+    return {
+        "raw": raw | {"latency_ms": statistics.median(leg.raw.latency_ms for leg in legs)},
+        "api": api | {"connections": legs[0].api.connections},
+        "vs_raw": api["median"] / raw["median"],
+        "pragmas": legs[0].raw.pragmas,
+        "daemon_peak_rss_mib": max(leg.peak_rss_kib for leg in legs) / 1024,
+    }
+
+
+def peak_rss_by_leg(rounds: list[Round]) -> dict[str, float]:
+    """The daemon's VmHWM right after each leg, max over rounds (VmHWM only grows within one
+    daemon process, and each round starts a fresh one, so the jumps show which leg needed it)."""
+    peaks: dict[str, float] = {}
+    for r in rounds:
+        runs = [*r.product, *(run for run in (r.half, r.hot, r.bulk) if run is not None)]
+        if r.sqlite is not None:
+            runs.append(r.sqlite.api)
+        for run in runs:
+            peaks[run.label] = max(peaks.get(run.label, 0.0), run.daemon_rss_kib / 1024)
+    return peaks
 
 
 def _row(name: str, stats: dict[str, float], extra: str = "") -> str:
@@ -236,8 +479,150 @@ def table(summary: dict[str, Any], options: Options) -> str:
             f"target {half['rate']:,.1f}/s | p50 {half['p50_ms']:,.0f} ms, p99 {half['p99_ms']:,.0f} ms = "
             f"{half['p99_vs_raw_1_mean_latency']:,.0f}x raw-1 mean latency |"
         )
-    lines.append(f"| daemon peak RSS | {summary['daemon_peak_rss_mib']:,.0f} MiB | | max over rounds |")
+    lines += new_leg_rows(summary, options)
+    lines.append(
+        f"| daemon peak RSS | {summary['daemon_peak_rss_mib']:,.0f} MiB | | max over rounds (Postgres "
+        f"daemon); transfer_batch_max {summary.get('transfer_batch_max', {}).get('postgres', '?')} |"
+    )
     return "\n".join(lines)
+
+
+def new_leg_rows(summary: dict[str, Any], options: Options) -> list[str]:
+    """The rows of the hot-wallet, bulk and SQLite legs."""
+    lines = []
+    hot = summary.get("hot")
+    if hot:
+        lines.append(
+            _row(
+                f"hot wallet: POST /v1/transfers, {100 * hot['share']:.0f}% to one wallet, "
+                f"{hot['connections']} connections ({options.load})",
+                hot,
+                f"p50 {hot['p50_ms']:,.0f} ms, p99 {hot['p99_ms']:,.0f} ms; {hot['vs_uniform']:.3f}x uniform "
+                f"({hot['uniform_median']:,.1f}/s); server CPU {hot['server_cpu_ms_per_transfer']:.1f} "
+                f"ms/transfer; load generator CPU {100 * hot['loadgen_cpu_share']:.1f}% of the server's",
+            )
+        )
+    bulk = summary.get("bulk")
+    if bulk:
+        name = (
+            f"bulk: POST /v1/transfers/batch, {bulk['items']} items, "
+            f"{bulk['clients']} clients ({options.load})"
+        )
+        if bulk["missing"]:
+            lines.append(f"| {name} | endpoint missing | | the daemon answered 404/405 |")
+        else:
+            lines.append(
+                _row(
+                    name,
+                    bulk,
+                    f"per batch p50 {bulk['p50_ms']:,.0f} ms, p99 {bulk['p99_ms']:,.0f} ms; "
+                    f"{bulk['vs_raw_batch']:.3f}x raw-batch; server CPU "
+                    f"{bulk['server_cpu_ms_per_transfer']:.2f} ms/transfer; load generator CPU "
+                    f"{100 * bulk['loadgen_cpu_share']:.1f}% of the server's",
+                )
+            )
+    lite = summary.get("sqlite")
+    if lite:
+        raw, api = lite["raw"], lite["api"]
+        lines.append(
+            _row(
+                "raw sqlite3: 1 per commit, one process, the daemon's PRAGMAs",
+                raw,
+                f"mean latency {raw['latency_ms']:.2f} ms per commit; "
+                + ", ".join(f"{k}={v}" for k, v in lite["pragmas"].items()),
+            )
+        )
+        lines.append(
+            _row(
+                f"SQLite embedded: POST /v1/transfers, {api['connections']} connections ({options.load})",
+                api,
+                f"p50 {api['p50_ms']:,.0f} ms, p99 {api['p99_ms']:,.0f} ms; "
+                f"{lite['vs_raw']:.3f}x raw sqlite3; "
+                f"server CPU {api['server_cpu_ms_per_transfer']:.1f} ms/transfer; load generator CPU "
+                f"{100 * api['loadgen_cpu_share']:.1f}% of the server's; daemon peak RSS "
+                f"{lite['daemon_peak_rss_mib']:,.0f} MiB",
+            )
+        )
+    return lines
+
+
+def target_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each of issue 8's targets: the measured ratio, the target, and whether it is met."""
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, target: float, *, at_most: bool = False) -> None:
+        met = None if value is None else (value <= target if at_most else value >= target)
+        rows.append(
+            {"target": name, "value": value, "goal": f"{'<=' if at_most else '>='} {target:g}", "met": met}
+        )
+
+    for label, stats in summary["product"].items():
+        add(f"single-transfer API / raw-1, {label[1:]} connections", stats["vs_raw_1"], TARGETS["single"])
+    bulk = summary.get("bulk")
+    if bulk:
+        add("bulk API / raw-batch", None if bulk["missing"] else bulk["vs_raw_batch"], TARGETS["bulk"])
+    hot = summary.get("hot")
+    if hot:
+        add(f"hot wallet / uniform, {hot['connections']} connections", hot["vs_uniform"], TARGETS["hot"])
+    half = summary.get("half-load")
+    if half:
+        add(
+            "p99 at half load / raw-1 mean latency",
+            half["p99_vs_raw_1_mean_latency"],
+            TARGETS["half_p99"],
+            at_most=True,
+        )
+    lite = summary.get("sqlite")
+    if lite:
+        add("SQLite embedded API / raw sqlite3", lite["vs_raw"], TARGETS["sqlite"])
+    shares = [stats["loadgen_cpu_share"] for stats in summary["product"].values()]
+    shares += [leg["loadgen_cpu_share"] for leg in (hot, lite and lite["api"]) if leg]
+    if bulk and not bulk["missing"]:
+        shares.append(bulk["loadgen_cpu_share"])
+    add(
+        "load generator CPU / server CPU (worst closed loop)",
+        max(shares),
+        TARGETS["loadgen_cpu_share"],
+        at_most=True,
+    )
+    return rows
+
+
+def targets_table(summary: dict[str, Any]) -> str:
+    lines = ["| target (issue 8) | measured | goal | met |", "| --- | --- | --- | --- |"]
+    for row in summary["targets"]:
+        value = "endpoint missing" if row["value"] is None else f"{row['value']:.3f}"
+        met = "n/a" if row["met"] is None else ("yes" if row["met"] else "no")
+        lines.append(f"| {row['target']} | {value} | {row['goal']} | {met} |")
+    peak = summary["daemon_peak_rss_mib"]
+    lite = summary.get("sqlite") or {}
+    batch_max = summary.get("transfer_batch_max", {})
+    lines.append(
+        f"| daemon peak RSS | {peak:,.0f} MiB (Postgres), {lite.get('daemon_peak_rss_mib', 0):,.0f} MiB "
+        f"(SQLite) | stated, bounded by transfer_batch_max = {batch_max.get('postgres', '?')} | stated |"
+    )
+    return "\n".join(lines)
+
+
+def round_document(r: Round) -> dict[str, Any]:
+    """One round's figures, as the JSON report keeps them."""
+    return {
+        "round": r.number,
+        "raw-1": asdict(r.raw_one),
+        "raw-batch": asdict(r.raw_batch),
+        "product": [run.as_dict() for run in r.product],
+        "half-load": r.half.as_dict() if r.half else None,
+        "hot": r.hot.as_dict() if r.hot else None,
+        "bulk": r.bulk.as_dict() if r.bulk else None,
+        "sqlite": {
+            "raw": asdict(r.sqlite.raw),
+            "api": r.sqlite.api.as_dict(),
+            "daemon_peak_rss_kib": r.sqlite.peak_rss_kib,
+        }
+        if r.sqlite
+        else None,
+        "daemon_peak_rss_kib": r.peak_rss_kib,
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -263,43 +648,35 @@ def main(
     if options.load == "wrk":
         product.wrk_executable()
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="gopherpay-bench-"))
-    world = scratch.create_database(workdir)
+    world = World(postgres=scratch.create_database(workdir))
     started = time.monotonic()
     try:
-        say(f"setup: database {world.database}, {options.users} users (logs in {workdir})")
-        scratch.populate(world, options.users)
-        say("setup done")
+        world = set_up_into(world, workdir, options)
         rounds = []
         for number in range(1, options.rounds + 1):
             rounds.append(run_round(world, options, number))
             if on_round is not None:
                 on_round(rounds[-1])
+        checked = check_conservation(world)
         summary = summarize(rounds, options)
+        summary["transfer_batch_max"] = world.transfer_batch_max
+        summary["conservation"] = [asdict(result) | {"ok": result.ok} for result in checked]
+        summary["targets"] = target_rows(summary)
     finally:
         if options.keep_db:
-            say(f"kept the scratch database: {world.url}")
+            say(f"kept the scratch database: {world.postgres.url}")
         else:
-            scratch.drop_database(world)
+            scratch.drop_database(world.postgres)
     report = {
         "command": " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine(),
-        "database": world.database,
+        "database": world.postgres.database,
         "database_kept": options.keep_db,
         "options": asdict(options) | {"json_path": str(options.json_path), "workdir": str(workdir)},
         "wall_seconds": time.monotonic() - started,
         "summary": summary,
-        "rounds": [
-            {
-                "round": r.number,
-                "raw-1": asdict(r.raw_one),
-                "raw-batch": asdict(r.raw_batch),
-                "product": [run.as_dict() for run in r.product],
-                "half-load": r.half.as_dict() if r.half else None,
-                "daemon_peak_rss_kib": r.peak_rss_kib,
-            }
-            for r in rounds
-        ],
-        "table": table(summary, options),
+        "rounds": [round_document(r) for r in rounds],
+        "table": table(summary, options) + "\n\n" + targets_table(summary),
     }
     print(report["table"])
     if options.json_path is not None:

@@ -147,6 +147,16 @@ class ApiClient:
         replayed = response.headers.get("Idempotency-Replayed", "").lower() == "true"
         return MoneyReply(data=_body(response), replayed=replayed)
 
+    def move_money_batch(self, path: str, body: Any) -> Any:
+        """POST a batch whose items carry their own idempotency keys; sent again like
+        `move_money` after a network failure or a 5xx, since no item can move twice.
+
+        An atomic batch that moved nothing answers 409 with one result per item: that
+        body is returned like a success, for the caller to read item by item.
+        """
+        response = self._send("POST", path, body=body, resend=True, results_on_conflict=True)
+        return _body(response)
+
     def _send(
         self,
         method: str,
@@ -156,13 +166,15 @@ class ApiClient:
         params: Mapping[str, str | int] | None = None,
         idempotency_key: str | None = None,
         authenticated: bool = True,
+        resend: bool = False,
+        results_on_conflict: bool = False,
     ) -> httpx.Response:
         credentials = self._logged_in() if authenticated else None
-        response = self._transmit(method, path, body, params, idempotency_key, credentials)
+        response = self._transmit(method, path, body, params, idempotency_key, credentials, resend=resend)
         renewed = self._renewed_after(response, credentials)
         if renewed is not None:
-            response = self._transmit(method, path, body, params, idempotency_key, renewed)
-        if response.is_error:
+            response = self._transmit(method, path, body, params, idempotency_key, renewed, resend=resend)
+        if response.is_error and not (results_on_conflict and _is_batch_results(response)):
             raise self._error(response, credentials)
         return response
 
@@ -256,8 +268,11 @@ class ApiClient:
         params: Mapping[str, str | int] | None,
         idempotency_key: str | None,
         credentials: Credentials | None,
+        *,
+        resend: bool = False,
     ) -> httpx.Response:
-        """Send once; a money-moving request is sent again after a network failure or a 5xx.
+        """Send once; a money-moving request (one with a key, or `resend`: a batch of keyed
+        items) is sent again after a network failure or a 5xx.
 
         Resending stops at the first answer that is not worth another try; when the
         tries run out, the error says how to retry safely (see `_unreachable`).
@@ -267,7 +282,8 @@ class ApiClient:
             headers["Authorization"] = f"Bearer {credentials.access_token}"
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
-        delays = self.retry_delays if idempotency_key is not None else ()
+        safe_to_resend = idempotency_key is not None or resend
+        delays = self.retry_delays if safe_to_resend else ()
         maybe_sent = False
         for attempt, delay in enumerate((*delays, None), start=1):
             try:
@@ -275,9 +291,11 @@ class ApiClient:
             except NETWORK_ERRORS as error:
                 maybe_sent = maybe_sent or not isinstance(error, NOT_SENT_ERRORS)
                 if delay is None or _is_certificate_error(error):
-                    raise self._unreachable(error, idempotency_key, attempt, maybe_sent=maybe_sent) from None
+                    raise self._unreachable(
+                        error, idempotency_key, attempt, maybe_sent=maybe_sent, resend=resend
+                    ) from None
             else:
-                if idempotency_key is None or not _worth_resending(response, attempt):
+                if not safe_to_resend or not _worth_resending(response, attempt):
                     return response
                 if delay is None:
                     raise _gave_up(response, idempotency_key, attempt)
@@ -305,7 +323,13 @@ class ApiClient:
             return renewed
 
     def _unreachable(
-        self, error: httpx.HTTPError, idempotency_key: str | None, attempts: int, *, maybe_sent: bool = True
+        self,
+        error: httpx.HTTPError,
+        idempotency_key: str | None,
+        attempts: int,
+        *,
+        maybe_sent: bool = True,
+        resend: bool = False,
     ) -> DaemonUnreachable:
         """The error for a network failure; for a money movement, also whether the request
         may have reached the daemon (`maybe_sent`) and, if so, how to retry it safely."""
@@ -322,6 +346,9 @@ class ApiClient:
             message = f"The GopherPay daemon at {self.server} did not answer in time"
         else:
             message = f"Lost the connection to the GopherPay daemon at {self.server}: {reason}"
+        if resend:
+            # The caller (a batch of keyed items) says how to run it again safely.
+            return DaemonUnreachable(f"{message} (tried {attempts} times)", hint=UNREACHABLE_HINT)
         if idempotency_key is None:
             return DaemonUnreachable(message, hint=UNREACHABLE_HINT)
         if not maybe_sent:
@@ -385,12 +412,22 @@ def _worth_resending(response: httpx.Response, attempt: int) -> bool:
     return attempt > 1 and _problem_code(response) == "idempotency_request_in_progress"
 
 
-def _gave_up(response: httpx.Response, idempotency_key: str, attempts: int) -> ApiError:
-    """The last answer's error, saying how often it was tried and how to retry it safely."""
+def _gave_up(response: httpx.Response, idempotency_key: str | None, attempts: int) -> ApiError:
+    """The last answer's error, saying how often it was tried and how to retry it safely
+    (for a batch, `idempotency_key` is None and the caller says how)."""
     error = api_error_from(response)
     error.message = f"{error.message} (tried {attempts} times)"
-    error.hint = retry_hint(idempotency_key)
+    if idempotency_key is not None:
+        error.hint = retry_hint(idempotency_key)
     return error
+
+
+def _is_batch_results(response: httpx.Response) -> bool:
+    """A 409 that carries a batch's results (an atomic batch that moved nothing), not a problem."""
+    if response.status_code != 409:
+        return False
+    body = _json_or_none(response)
+    return isinstance(body, dict) and isinstance(body.get("results"), list)
 
 
 def api_error_from(response: httpx.Response) -> ApiError:

@@ -11,7 +11,7 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
 
 from gopherpay_cli.errors import GopherPayError
@@ -136,6 +136,23 @@ class Renderer:
             if terminal:
                 cells = [printable(cell) if isinstance(cell, str) else cell for cell in cells]
             writer.writerow(cells)
+
+    def csv_stream(self, header: Sequence[str]) -> Callable[[Iterable[Sequence[str | int]]], None]:
+        """CSV as `csv` writes it, a few rows at a time: the header now, then each call's rows,
+        flushed so a pipe gets them at once (a long job's results as they come)."""
+        terminal = sys.stdout.isatty()
+        writer = csv.writer(sys.stdout, lineterminator="\n" if terminal else "\r\n")
+
+        def write(rows: Iterable[Sequence[str | int]]) -> None:
+            for row in rows:
+                cells = [spreadsheet_safe(cell) for cell in row]
+                if terminal:
+                    cells = [printable(cell) if isinstance(cell, str) else cell for cell in cells]
+                writer.writerow(cells)
+            sys.stdout.flush()
+
+        write([header])
+        return write
 
     def _console(self) -> Any:
         from rich.console import Console

@@ -31,6 +31,9 @@ from gopherpayd.transfers.endpoints import router as transfers_router
 from gopherpayd.wallets.endpoints import router as wallets_router
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_BATCH_BODY_BYTES = 2 * 1024 * 1024
+"""POST /v1/transfers/batch: room for 1000 items of the largest size (a 200-character key,
+a 254-character email, a 280-character memo of 4-byte UTF-8 characters: about 1.7 KB each)."""
 logger = logging.getLogger("gopherpayd")
 
 
@@ -62,7 +65,12 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.stream_hub = hub
     install_error_handlers(app)
 
-    app.add_middleware(RequestGuard, max_body_bytes=MAX_BODY_BYTES, body_timeout=settings.http_body_timeout)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=MAX_BODY_BYTES,
+        body_timeout=settings.http_body_timeout,
+        larger_bodies={"/v1/transfers/batch": MAX_BATCH_BODY_BYTES},
+    )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from gopherpay_cli import views
+from gopherpay_cli.bulk import MAX_ATOMIC_ROWS
 from gopherpay_cli.errors import UsageError, hints
 from gopherpay_cli.money import format_amount
 from gopherpay_cli.options import (
     MEMO_MAX_LENGTH,
-    AmountArgument,
-    CurrencyArgument,
     IdempotencyKeyOption,
     amount_minor,
     checked_memo,
@@ -41,22 +42,93 @@ def announce_replay(state: AppState, replayed: bool) -> None:
         )
 
 
+FROM_FILE_HELP = (
+    "Pay every row of this CSV file (UTF-8, a header row naming the columns to, amount, "
+    "currency, and optionally memo and key; to is an email address or a wallet id, amount "
+    "is written as for AMOUNT). The whole file is checked first: a bad row is an error "
+    "naming it, and nothing is sent. Rows go 200 to a request; each gets one result line "
+    "on stdout: CSV row,key,status,transfer_id,code (status moved, replayed or refused), or "
+    "with --json the daemon's result for the row, one JSON object per line. A row without "
+    "a key gets one derived from it: --key-prefix, then the hex SHA-256 of the file's name "
+    "(without its folder), the row number (1 for the first row after the header, blank lines "
+    "not counted) and the row's to, amount in minor units, currency and memo. So running the "
+    "same file again, after an interruption, replays the rows already done instead of "
+    "paying them twice. Exit status 0 when every row moved (or had moved before); when some "
+    "row was refused, the code a single transfer refused as the first such row would get "
+    "(e.g. 4 insufficient funds, 5 no such recipient, 6 key reused)."
+)
+
+
 @app.command()
 def transfer(
     ctx: typer.Context,
-    amount: AmountArgument,
-    currency: CurrencyArgument,
+    amount: Annotated[
+        str | None, typer.Argument(metavar="AMOUNT", help="Like 12.34 or 1,000.", show_default=False)
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Argument(metavar="CURRENCY", help="ISO 4217 code, like USD.", show_default=False)
+    ] = None,
     to: Annotated[
-        str,
+        str | None,
         typer.Option("--to", metavar="EMAIL|WALLET_ID", help="The recipient's email address or wallet id."),
-    ],
+    ] = None,
     memo: Annotated[
         str | None, memo_option(f"A note for both sides (at most {MEMO_MAX_LENGTH} chars).")
     ] = None,
     key: IdempotencyKeyOption = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-file",
+            metavar="CSV",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help=FROM_FILE_HELP,
+        ),
+    ] = None,
+    atomic: Annotated[
+        bool,
+        typer.Option(
+            "--atomic",
+            help="With --from-file: all rows move or none does, in one request (at most "
+            f"{MAX_ATOMIC_ROWS} rows). When one row is refused, it gets its code and every other "
+            "row linked_failed, and nothing is kept, so the same file can be sent again once fixed.",
+        ),
+    ] = False,
+    key_prefix: Annotated[
+        str,
+        typer.Option(
+            "--key-prefix",
+            metavar="TEXT",
+            help="With --from-file: starts every derived key. Give a new one to pay the same "
+            "file again on purpose (e.g. --key-prefix 2026-12-); keep it to finish an interrupted run.",
+        ),
+    ] = "",
 ) -> None:
-    """Send money to another GopherPay user."""
+    """Send money to another GopherPay user, or pay every row of a CSV file (--from-file)."""
     state = get_state(ctx)
+    if from_file is not None:
+        given = [
+            flag for flag, value in (("AMOUNT", amount), ("--to", to), ("--memo", memo)) if value is not None
+        ]
+        if key is not None:
+            given.append("--idempotency-key")
+        if given:
+            raise UsageError(
+                f"{given[0]} does not go with --from-file",
+                hint="The file gives each row's recipient, amount, currency, memo and key.",
+            )
+        _pay_file(state, from_file, atomic=atomic, key_prefix=key_prefix)
+        return
+    for flag, used in (("--atomic", atomic), ("--key-prefix", bool(key_prefix))):
+        if used:
+            raise UsageError(f"{flag} goes with --from-file")
+    if amount is None or currency is None or to is None:
+        raise UsageError(
+            "Give AMOUNT CURRENCY --to EMAIL|WALLET_ID, or --from-file CSV",
+            hint="For example: gopherpay transfer 12.34 USD --to bob@example.com",
+        )
     code = currency_code(currency)
     recipient = _recipient(to)
     body: dict[str, Any] = {"amount": amount_minor(amount, code), "currency": code, **recipient}
@@ -76,6 +148,31 @@ def transfer(
     )
     announce_replay(state, reply.replayed)
     views.show_transfer(state.renderer, sent)
+
+
+def _pay_file(state: AppState, path: Path, *, atomic: bool, key_prefix: str) -> None:
+    """Check the whole file, send it, print a line per row; exit non-zero unless all moved."""
+    from gopherpay_cli import bulk
+    from gopherpay_cli.client import shell_quote
+
+    payments = bulk.read_payments(path, bulk.check_key_prefix(key_prefix))
+    bulk.chunks(payments, atomic)  # an atomic file too large for one request fails before sending
+    same_prefix = f" --key-prefix {shell_quote(key_prefix)}" if key_prefix else ""
+    rerun = (
+        f"Run the same command again{' (with' + same_prefix + ')' if same_prefix else ''} to finish: "
+        "rows already done are replayed, never paid twice."
+    )
+    lines = bulk.ResultLines(state.renderer)
+    with bulk.progress_bar(len(payments), bulk.progress_wanted(state.renderer, sys.stderr)) as advance:
+        results = bulk.send(
+            state.client(), payments, atomic=atomic, lines=lines, advance=advance, rerun_hint=rerun
+        )
+    failure = bulk.outcome_error(results, atomic)
+    if failure is not None:
+        raise failure
+    replayed = sum(1 for result in results if result.status_word == bulk.REPLAYED)
+    note = f" ({replayed} of them had been paid before, under the same keys)" if replayed else ""
+    state.renderer.info(f"Paid all {len(results)} rows of {path.name}{note}")
 
 
 @app.command()

@@ -30,27 +30,35 @@ class RequestGuard:
     """Reads each request's body before the app does: at most `max_body_bytes` (counted while
     reading, so a chunked body without Content-Length is refused as soon as it passes the
     limit), within `body_timeout` seconds, and without NUL characters (Postgres text cannot
-    hold NUL and SQLite would keep it)."""
+    hold NUL and SQLite would keep it). `larger_bodies` gives paths of their own limit (a
+    bulk endpoint)."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        body_timeout: float,
+        larger_bodies: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
+        self.larger_bodies = dict(larger_bodies or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = PayloadTooLarge(f"request bodies are limited to {self.max_body_bytes} bytes")
+        limit = self.larger_bodies.get(scope["path"], self.max_body_bytes)
+        too_large = PayloadTooLarge(f"request bodies are limited to {limit} bytes")
         length = _header(scope, b"content-length")
-        if length is not None and not (
-            length.isascii() and length.isdigit() and int(length) <= self.max_body_bytes
-        ):
+        if length is not None and not (length.isascii() and length.isdigit() and int(length) <= limit):
             await problem_response(too_large.to_problem(), CLOSE)(scope, receive, send)
             return
         try:
             with anyio.fail_after(self.body_timeout):
-                body = await self._read_body(receive)
+                body = await self._read_body(receive, limit)
         except TimeoutError:
             late = RequestTimeout(f"the request body did not arrive within {self.body_timeout:g} seconds")
             await problem_response(late.to_problem(), CLOSE)(scope, receive, send)
@@ -65,7 +73,7 @@ class RequestGuard:
             return
         await self.app(scope, _replaying(body, receive), send)
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
+    async def _read_body(self, receive: Receive, limit: int) -> bytes | None:
         """The whole body, or None as soon as it is longer than the limit."""
         chunks: list[bytes] = []
         size = 0
@@ -75,7 +83,7 @@ class RequestGuard:
                 break  # the client went away; the app sees the disconnect on its next receive
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -14,10 +14,18 @@ from gopherpayd.kit.clock import as_utc
 from gopherpayd.kit.context import Context
 from gopherpayd.kit.errors import PROBLEM_CONTENT_TYPE, BadRequest
 from gopherpayd.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from gopherpayd.transfers import idempotency, service
+from gopherpayd.transfers import batch, idempotency, service
 from gopherpayd.transfers.outcomes import Moved, MovementOutcome
 from gopherpayd.transfers.repository import HistoryFilter
-from gopherpayd.transfers.schemas import TransferOut, TransferPage, TransferRequestBody
+from gopherpayd.transfers.schemas import (
+    MAX_BATCH_ITEMS,
+    BatchMode,
+    BatchRequestBody,
+    BatchResult,
+    TransferOut,
+    TransferPage,
+    TransferRequestBody,
+)
 from gopherpayd.wallets.schemas import CURRENCY_PATTERN
 from gopherpayd.wallets.service import supported_currency
 
@@ -72,6 +80,59 @@ async def send_money(
 ) -> JSONResponse:
     """Send money to another user, all or nothing."""
     return movement_response(await service.send_money(context.db, context.settings, principal, body, key))
+
+
+BATCH_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "Independent mode: one result per item, each with its own status"},
+    201: {"description": "Atomic mode: every item moved (or replayed a key's stored transfer)"},
+    409: {
+        "description": "Atomic mode: nothing moved; the failing item has its problem, every other "
+        "one the problem linked_failed",
+        "model": BatchResult,
+    },
+    413: {"description": "The body is larger than the batch body limit"},
+    422: {"description": f"The body as a whole is invalid (no items, more than {MAX_BATCH_ITEMS}, bad mode)"},
+}
+
+
+def batch_item_document(item: batch.ItemOutcome) -> dict[str, object]:
+    """One item's result: its status and its Transfer, or its refusal's problem document."""
+    outcome = item.outcome
+    if isinstance(outcome, Moved):
+        status, transfer, problem = idempotency.MOVED_STATUS, outcome.transfer.model_dump(mode="json"), None
+    else:
+        status, transfer, problem = outcome.refusal.status, None, outcome.refusal.to_problem()
+    return {
+        "index": item.index,
+        "key": item.key,
+        "status": status,
+        "replayed": outcome.replayed,
+        "transfer": transfer,
+        "problem": problem,
+    }
+
+
+@router.post(
+    "/transfers/batch",
+    status_code=200,
+    summary="Send up to 1000 transfers at once, each with its own idempotency key",
+    response_model=BatchResult,
+    responses=BATCH_RESPONSES,
+)
+async def send_money_batch(body: BatchRequestBody, principal: CurrentUser, context: Context) -> JSONResponse:
+    """Send up to 1000 transfers at once, each with its own idempotency key; independent or atomic.
+
+    Each item is a POST /v1/transfers body plus `key`, its Idempotency-Key (scoped alike,
+    so keys replay across both endpoints). Independent mode answers 200 with one result
+    per item. Atomic mode moves all items or none: 201 when all moved, else 409 with the
+    failing item's problem and `linked_failed` for the others, and nothing stored.
+    """
+    outcome = await batch.run_batch(context.db, context.settings, principal, body)
+    status_code = 200
+    if outcome.mode is BatchMode.ATOMIC:
+        status_code = idempotency.MOVED_STATUS if outcome.all_moved else 409
+    document = {"mode": outcome.mode.value, "results": [batch_item_document(item) for item in outcome.items]}
+    return JSONResponse(document, status_code=status_code)
 
 
 @router.get("/transfers")

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    model_validator,
+)
 
 from gopherpayd.transfers.models import MAX_MEMO_LENGTH
 from gopherpayd.vocabulary import TransferKind
@@ -55,3 +65,55 @@ class TransferOut(BaseModel):
 class TransferPage(BaseModel):
     items: list[TransferOut]
     next_cursor: str | None
+
+
+MAX_BATCH_ITEMS = 1000
+"""The most money movements one POST /v1/transfers/batch carries."""
+
+
+class BatchMode(StrEnum):
+    INDEPENDENT = "independent"
+    """Each item moves or is refused on its own."""
+    ATOMIC = "atomic"
+    """All items move, or none does."""
+
+
+class BatchItemIn(TransferRequestBody):
+    """One movement of a batch: a transfer request and its own idempotency key."""
+
+    key: StrictStr | None = Field(
+        default=None,
+        description="This item's idempotency key, scoped like the Idempotency-Key header of "
+        "POST /v1/transfers: a key used there replays here and vice versa",
+    )
+
+
+_BATCH_ITEM_SCHEMA = BatchItemIn.model_json_schema()
+"""Documents `items`, which are checked one by one (an invalid item refuses only itself)."""
+
+
+class BatchRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: BatchMode = BatchMode.INDEPENDENT
+    items: list[Annotated[dict[str, Any], WithJsonSchema(_BATCH_ITEM_SCHEMA)]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description=f"1 to {MAX_BATCH_ITEMS} transfer requests, each with its own `key`; an item "
+        "that is not valid on its own gets its problem in the results (in atomic mode, then "
+        "nothing moves)",
+    )
+
+
+class BatchItemResult(BaseModel):
+    index: int = Field(description="The item's position in `items`, from 0")
+    key: str | None
+    status: int = Field(description="201 when the money moved, else the refusal's HTTP status")
+    replayed: bool = Field(description="The outcome an earlier request with this key got")
+    transfer: TransferOut | None
+    problem: dict[str, Any] | None = Field(description="RFC 9457 problem document of a refusal")
+
+
+class BatchResult(BaseModel):
+    mode: BatchMode
+    results: list[BatchItemResult] = Field(description="One per item, in item order")

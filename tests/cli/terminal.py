@@ -18,6 +18,7 @@ class TerminalRun:
     stdout: str
     """Empty when stdout was the terminal."""
     stderr: str
+    """Empty when stderr was the terminal."""
 
 
 def run_in_terminal(
@@ -25,9 +26,11 @@ def run_in_terminal(
     env: dict[str, str],
     stdin_is_terminal: bool = False,
     stdout_is_terminal: bool = False,
+    stderr_is_terminal: bool = False,
     typed: bytes = b"",
+    cwd: str | None = None,
 ) -> TerminalRun:
-    """`python -m gopherpay_cli ARGS` with a pty as stdin and/or stdout; stderr is a pipe.
+    """`python -m gopherpay_cli ARGS` with a pty as stdin, stdout and/or stderr (else pipes).
 
     `typed` is written to the terminal once the program runs, as a person typing.
     """
@@ -37,8 +40,9 @@ def run_in_terminal(
             [sys.executable, "-m", "gopherpay_cli", *args],
             stdin=slave if stdin_is_terminal else subprocess.DEVNULL,
             stdout=slave if stdout_is_terminal else subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=slave if stderr_is_terminal else subprocess.PIPE,
             env=env,
+            cwd=cwd,
         )
     finally:
         os.close(slave)
@@ -58,7 +62,7 @@ def run_in_terminal(
         process.returncode,
         bytes(received),
         (stdout or b"").decode(),
-        stderr.decode(),
+        (stderr or b"").decode(),
     )
 
 

@@ -155,6 +155,9 @@ class World:
             },
             ("POST", "/v1/wallets"): {"currency": "EUR"},
             ("POST", "/v1/transfers"): {"amount": 100, "currency": "USD", "to_email": self.bob.email},
+            ("POST", "/v1/transfers/batch"): {
+                "items": [{"key": "matrix", "amount": 100, "currency": "USD", "to_email": self.bob.email}]
+            },
             ("POST", "/v1/admin/deposits"): cash,
             ("POST", "/v1/admin/withdrawals"): cash,
             ("POST", "/v1/admin/transfers/{transfer_id}/reverse"): reason,
@@ -352,7 +355,7 @@ def test_the_route_walk_finds_every_operation_in_the_openapi_document(client: Te
         for method in operations
     }
     assert {(item.method, item.path) for item in served_routes(client.app)} == documented
-    assert len(documented) == 38
+    assert len(documented) == 39
 
 
 def test_exactly_the_admin_routes_require_the_admin_role(client: TestClient) -> None:

@@ -73,6 +73,8 @@ class LoadResult:
     """The daemon answered 404/405: it has no such endpoint (the bulk API not built yet)."""
     daemon_rss_kib: int = 0
     """The daemon's VmHWM (peak resident memory) right after this run."""
+    hot_received: int | None = None
+    """Hot runs: transfers of this run that credited the hot user (None for the others)."""
 
     @property
     def loadgen_cpu_share(self) -> float:
@@ -166,6 +168,13 @@ def _wait_for_outbox(scratch: Scratch, timeout: float) -> int:
         time.sleep(0.25)
 
 
+HOT_CREDITS = (
+    "SELECT count(*) FROM transfers WHERE to_wallet_id IN "
+    "(SELECT w.id FROM wallets w JOIN users u ON u.id = w.owner_id WHERE u.email = %s AND w.kind = 'user')"
+)
+"""Transfers crediting the hot user: the first line of the tokens file, the first account."""
+
+
 def measure(
     scratch: Scratch,
     daemon: Daemon,
@@ -184,6 +193,8 @@ def measure(
     checked: the endpoint is not there to measure."""
     tag = f"{label}-{uuid.uuid4().hex[:10]}"
     transfers_before = scratch.scalar("SELECT count(*) FROM transfers")
+    hot_user = (scratch.accounts[0].email,)
+    hot_before = scratch.scalar(HOT_CREDITS, hot_user) if hot else 0
     cpu_before = daemon.cpu_seconds()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     if generator == "wrk" and rate is None:
@@ -230,6 +241,7 @@ def measure(
         requests=int(raw["responses"]),
         missing=bool(raw.get("missing")) and int(raw["created"]) == 0,
         daemon_rss_kib=daemon.peak_rss_kib(),
+        hot_received=scratch.scalar(HOT_CREDITS, hot_user) - hot_before if hot else None,
     )
     if not result.missing:
         check(result, recorded, report)

@@ -159,7 +159,7 @@ def one_transfer(connection: sqlite3.Connection, sender: Party, recipient: Party
                 str(uuid.UUID(sender.user_id)),
                 key,
                 transfer.hex * 2,
-                json.dumps(answer),
+                json.dumps(answer, sort_keys=True, separators=(",", ":")),
                 stamp,
             ),
         )

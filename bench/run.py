@@ -46,8 +46,8 @@ TARGETS = {
 @dataclass
 class Options:
     users: int = 200
-    rounds: int = 5
-    seconds: float = 10.0
+    rounds: int = 4
+    seconds: float = 8.0
     connections: list[int] = field(default_factory=lambda: [8, 16, 64])
     raw_clients: int = 8
     batch: int = 50
@@ -105,8 +105,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "interleaved in rounds on a scratch Postgres database.",
     )
     parser.add_argument("--users", type=int, default=200, help="funded users (default 200)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of [raw-1, raw-batch, product] (5)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement (10)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of every leg, interleaved (4)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per measurement (8)")
     parser.add_argument(
         "--connections", default="8,16,64", help="HTTP connections of the product runs (8,16,64)"
     )

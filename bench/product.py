@@ -5,6 +5,10 @@ of this run, the load generator's 201 count matches the table (wrk stops with up
 per connection in flight, which the daemon may still commit; the Python generator waits for
 them, so there the match is exact), no request was refused, and the product's ledger audit is
 clean.
+
+The same function measures the hot-wallet case (`hot`: that share of transfers credits one
+user) and the bulk API (`bulk`: items per POST /v1/transfers/batch; `created` counts items),
+and runs on the embedded SQLite daemon as well as on Postgres.
 """
 
 from __future__ import annotations
@@ -59,6 +63,18 @@ class LoadResult:
     outbox_backlog_after_s: int
     """Unpublished outbox events once the dispatcher had its drain time (0 = it kept up)."""
     audit_ok: bool
+    hot: float = 0.0
+    """Share of the transfers that credit the one hot wallet (0: uniform)."""
+    bulk: int = 0
+    """Items per POST /v1/transfers/batch (0: single POST /v1/transfers)."""
+    requests: int = 0
+    """HTTP requests answered (for bulk, batches; otherwise one per transfer)."""
+    missing: bool = False
+    """The daemon answered 404/405: it has no such endpoint (the bulk API not built yet)."""
+    daemon_rss_kib: int = 0
+    """The daemon's VmHWM (peak resident memory) right after this run."""
+    hot_received: int | None = None
+    """Hot runs: transfers of this run that credited the hot user (None for the others)."""
 
     @property
     def loadgen_cpu_share(self) -> float:
@@ -68,7 +84,10 @@ class LoadResult:
         return asdict(self) | {"loadgen_cpu_share": self.loadgen_cpu_share}
 
 
-def _run_wrk(daemon: Daemon, scratch: Scratch, tag: str, connections: int, seconds: float) -> dict[str, Any]:
+def _run_wrk(
+    daemon: Daemon, scratch: Scratch, tag: str, connections: int, seconds: float, *, hot: float, bulk: int
+) -> dict[str, Any]:
+    script, extra = ("bulk.lua", str(bulk)) if bulk else ("transfer.lua", str(hot))
     command = [
         wrk_executable(),
         f"--threads={min(connections, 2)}",
@@ -76,11 +95,12 @@ def _run_wrk(daemon: Daemon, scratch: Scratch, tag: str, connections: int, secon
         f"--duration={max(1, round(seconds))}s",
         "--timeout=120s",
         "--latency",
-        f"--script={SCRIPTS / 'transfer.lua'}",
+        f"--script={SCRIPTS / script}",
         daemon.base_url,
         "--",
         tag,
         str(scratch.tokens_file),
+        extra,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 180, check=False)
     for line in done.stdout.splitlines():
@@ -91,7 +111,15 @@ def _run_wrk(daemon: Daemon, scratch: Scratch, tag: str, connections: int, secon
 
 
 def _run_python(
-    daemon: Daemon, scratch: Scratch, tag: str, *, connections: int, seconds: float, rate: float | None
+    daemon: Daemon,
+    scratch: Scratch,
+    tag: str,
+    *,
+    connections: int,
+    seconds: float,
+    rate: float | None,
+    hot: float,
+    bulk: int,
 ) -> dict[str, Any]:
     command = [
         sys.executable,
@@ -101,6 +129,8 @@ def _run_python(
         f"--tokens={scratch.tokens_file}",
         f"--tag={tag}",
         f"--seconds={seconds}",
+        f"--hot={hot}",
+        f"--bulk={bulk}",
     ]
     command += (
         ["--mode=open", f"--rate={rate}"] if rate else ["--mode=closed", f"--connections={connections}"]
@@ -138,6 +168,13 @@ def _wait_for_outbox(scratch: Scratch, timeout: float) -> int:
         time.sleep(0.25)
 
 
+HOT_CREDITS = (
+    "SELECT count(*) FROM transfers WHERE to_wallet_id IN "
+    "(SELECT w.id FROM wallets w JOIN users u ON u.id = w.owner_id WHERE u.email = %s AND w.kind = 'user')"
+)
+"""Transfers crediting the hot user: the first line of the tokens file, the first account."""
+
+
 def measure(
     scratch: Scratch,
     daemon: Daemon,
@@ -147,16 +184,25 @@ def measure(
     connections: int,
     seconds: float,
     rate: float | None = None,
+    hot: float = 0.0,
+    bulk: int = 0,
 ) -> LoadResult:
-    """One load run against the daemon, checked against the table and the audit."""
+    """One load run against the daemon, checked against the table and the audit.
+
+    A bulk run the daemon answers 404/405 comes back with `missing` set and nothing else
+    checked: the endpoint is not there to measure."""
     tag = f"{label}-{uuid.uuid4().hex[:10]}"
     transfers_before = scratch.scalar("SELECT count(*) FROM transfers")
+    hot_user = (scratch.accounts[0].email,)
+    hot_before = scratch.scalar(HOT_CREDITS, hot_user) if hot else 0
     cpu_before = daemon.cpu_seconds()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     if generator == "wrk" and rate is None:
-        raw = _run_wrk(daemon, scratch, tag, connections, seconds)
+        raw = _run_wrk(daemon, scratch, tag, connections, seconds, hot=hot, bulk=bulk)
     else:
-        raw = _run_python(daemon, scratch, tag, connections=connections, seconds=seconds, rate=rate)
+        raw = _run_python(
+            daemon, scratch, tag, connections=connections, seconds=seconds, rate=rate, hot=hot, bulk=bulk
+        )
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     committed = _settled_count(scratch) - transfers_before
     server_cpu = daemon.cpu_seconds() - cpu_before
@@ -190,8 +236,17 @@ def measure(
         + (children_after.ru_stime - children_before.ru_stime),
         outbox_backlog_after_s=backlog,
         audit_ok=bool(report.get("ok")),
+        hot=hot,
+        bulk=bulk,
+        requests=int(raw["responses"]),
+        missing=bool(raw.get("missing")) and int(raw["created"]) == 0,
+        daemon_rss_kib=daemon.peak_rss_kib(),
+        hot_received=scratch.scalar(HOT_CREDITS, hot_user) - hot_before if hot else None,
     )
-    check(result, recorded, report)
+    if not result.missing:
+        check(result, recorded, report)
+    elif committed:
+        raise BenchError(f"run {result.label}: 404/405 answers, yet {committed} transfers were committed")
     return result
 
 
@@ -207,7 +262,7 @@ def check(result: LoadResult, recorded: int, report: dict[str, Any]) -> None:
     if result.refused:
         problems.append(f"{result.refused} requests were not answered 201")
     exact = result.generator == "python"
-    limit = 0 if exact else result.connections
+    limit = 0 if exact else result.connections * max(1, result.bulk)
     if not 0 <= result.in_flight_at_stop <= limit:
         problems.append(
             f"{result.created} answers 201 but {result.transfers_in_table} transfers in the table "

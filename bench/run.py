@@ -1,5 +1,9 @@
 """Benchmark: the product's transfers per second against the raw-SQL limit of the same database.
 
+Each round runs every leg once, one after the other (one function per leg below): raw-1 and
+raw-batch (pgbench), the product's single transfers at each connection count and at half load,
+the hot wallet, the bulk API, then the embedded SQLite daemon and the raw sqlite3 script.
+
 Run from the repository root: `.venv/bin/python -m bench.run` (or `python bench/run.py`).
 bench/README.md says what it measures and how to read it. A dev tool, run by hand: no test
 asserts speed, and CI does not run it.
@@ -11,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,15 +28,16 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import pipeline, product, rawsql, scratch  # noqa: E402
+from bench import conservation, pipeline, product, rawsql, rawsqlite, scratch  # noqa: E402
 from bench.product import LoadResult  # noqa: E402
+from bench.report import summarize, table, target_rows, targets_table  # noqa: E402
 
 
 @dataclass
 class Options:
     users: int = 200
-    rounds: int = 5
-    seconds: float = 10.0
+    rounds: int = 4
+    seconds: float = 8.0
     connections: list[int] = field(default_factory=lambda: [8, 16, 64])
     raw_clients: int = 8
     batch: int = 50
@@ -42,6 +46,9 @@ class Options:
     json_path: Path | None = None
     workdir: Path | None = None
     quick: bool = False
+    hot_share: float = 0.5
+    bulk_clients: int = 4
+    sqlite_connections: int = 16
     pipeline: bool = False
 
 
@@ -53,10 +60,33 @@ class Round:
     product: list[LoadResult]
     half: LoadResult | None
     peak_rss_kib: int
+    hot: LoadResult | None = None
+    bulk: LoadResult | None = None
+    sqlite: SqliteRound | None = None
 
     @property
     def product_max(self) -> float:
         return max(run.transfers_per_s for run in self.product)
+
+
+@dataclass
+class SqliteRound:
+    """The embedded default in one round: the daemon on its SQLite file, and the raw script."""
+
+    raw: rawsqlite.RawSqliteResult
+    api: LoadResult
+    peak_rss_kib: int
+
+
+@dataclass
+class World:
+    """Everything set up once: the Postgres scratch database, the embedded daemon's data dir,
+    the copy of its file the raw sqlite3 script writes to, and the settings in force."""
+
+    postgres: scratch.Scratch
+    sqlite: scratch.SqliteScratch | None = None
+    raw_sqlite: scratch.SqliteScratch | None = None
+    transfer_batch_max: dict[str, str] = field(default_factory=dict)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -66,8 +96,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "interleaved in rounds on a scratch Postgres database.",
     )
     parser.add_argument("--users", type=int, default=200, help="funded users (default 200)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of [raw-1, raw-batch, product] (5)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement (10)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of every leg, interleaved (4)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per measurement (8)")
     parser.add_argument(
         "--connections", default="8,16,64", help="HTTP connections of the product runs (8,16,64)"
     )
@@ -80,7 +110,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--json", dest="json_path", type=Path, help="also write every figure to this file")
     parser.add_argument("--workdir", type=Path, help="where logs and the tokens file go (a temp dir)")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run of about a minute: 1 round, 2 s each, 20 users"
+        "--quick", action="store_true", help="smoke run of a few minutes: 1 round, 2 s each, 20 users"
+    )
+    parser.add_argument(
+        "--hot-share", type=float, default=0.5, help="share of the hot leg's transfers to one wallet (0.5)"
+    )
+    parser.add_argument("--bulk-clients", type=int, default=4, help="concurrent clients of the bulk leg (4)")
+    parser.add_argument(
+        "--sqlite-connections", type=int, default=16, help="connections of the SQLite API leg (16)"
     )
     parser.add_argument(
         "--pipeline",
@@ -100,6 +137,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         json_path=args.json_path,
         workdir=args.workdir,
         quick=args.quick,
+        hot_share=args.hot_share,
+        bulk_clients=args.bulk_clients,
+        sqlite_connections=args.sqlite_connections,
         pipeline=args.pipeline,
     )
     if args.quick:
@@ -108,6 +148,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("need at least 2 users, 1 round, a positive --seconds and one connection count")
     if options.batch < 2:
         parser.error("--batch must be at least 2 (raw-1 is the batch of one)")
+    if not 0 < options.hot_share <= 1 or options.bulk_clients < 1 or options.sqlite_connections < 1:
+        parser.error("--hot-share must be in (0, 1]; --bulk-clients and --sqlite-connections at least 1")
     return options
 
 
@@ -118,7 +160,8 @@ def say(message: str) -> None:
     print(f"[{time.monotonic() - _STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
-def run_round(world: scratch.Scratch, options: Options, number: int) -> Round:
+def run_raw_legs(world: scratch.Scratch, options: Options, number: int) -> tuple[rawsql.RawResult, ...]:
+    """raw-1 and raw-batch: pgbench writing the product's rows, 1 and `batch` per commit."""
     say(f"round {number}: raw-1 ({options.raw_clients} clients)")
     raw_one = rawsql.run_pgbench(world, batch=1, clients=options.raw_clients, seconds=options.seconds)
     say(f"  {raw_one.transfers_per_s:,.0f} transfers/s")
@@ -128,123 +171,173 @@ def run_round(world: scratch.Scratch, options: Options, number: int) -> Round:
     )
     say(f"  {raw_batch.transfers_per_s:,.0f} transfers/s")
     rawsql.mark_raw_events_published(world)
-    daemon = scratch.Daemon(world, f"serve-round-{number}.log")
+    return raw_one, raw_batch
+
+
+def run_single_legs(
+    world: scratch.Scratch, daemon: scratch.Daemon, options: Options, number: int
+) -> tuple[list[LoadResult], LoadResult | None]:
+    """POST /v1/transfers at each connection count, then the open loop at half the best rate."""
+    runs = []
+    for connections in options.connections:
+        say(f"round {number}: product, {connections} connections ({options.load})")
+        run = product.measure(
+            world,
+            daemon,
+            label=f"c{connections}",
+            generator=options.load,
+            connections=connections,
+            seconds=options.seconds,
+        )
+        say(f"  {run.transfers_per_s:,.1f} transfers/s, p50 {run.p50_ms:.0f} ms, p99 {run.p99_ms:.0f} ms")
+        runs.append(run)
+    rate = max(run.transfers_per_s for run in runs) / 2
+    half = None
+    if rate >= 0.5:
+        say(f"round {number}: product, open loop at {rate:.1f}/s (half its max)")
+        half = product.measure(
+            world,
+            daemon,
+            label="half",
+            generator="python",
+            connections=0,
+            seconds=options.seconds,
+            rate=rate,
+        )
+        say(f"  p50 {half.p50_ms:.0f} ms, p99 {half.p99_ms:.0f} ms")
+    return runs, half
+
+
+def hot_connections(options: Options) -> int:
+    """The hot leg runs at the largest connection count, next to its uniform twin of the round."""
+    return max(options.connections)
+
+
+def run_hot_leg(world: scratch.Scratch, daemon: scratch.Daemon, options: Options, number: int) -> LoadResult:
+    """POST /v1/transfers where `hot_share` of all transfers credit one user's wallet."""
+    connections = hot_connections(options)
+    say(f"round {number}: hot wallet, {100 * options.hot_share:.0f}% to one user, {connections} connections")
+    run = product.measure(
+        world,
+        daemon,
+        label=f"hot-c{connections}",
+        generator=options.load,
+        connections=connections,
+        seconds=options.seconds,
+        hot=options.hot_share,
+    )
+    say(f"  {run.transfers_per_s:,.1f} transfers/s, p99 {run.p99_ms:.0f} ms")
+    return run
+
+
+def run_bulk_leg(world: scratch.Scratch, daemon: scratch.Daemon, options: Options, number: int) -> LoadResult:
+    """POST /v1/transfers/batch of `batch` independent items, `bulk_clients` at a time."""
+    say(f"round {number}: bulk, {options.bulk_clients} clients x {options.batch} items ({options.load})")
+    run = product.measure(
+        world,
+        daemon,
+        label="bulk",
+        generator=options.load,
+        connections=options.bulk_clients,
+        seconds=options.seconds,
+        bulk=options.batch,
+    )
+    if run.missing:
+        say("  endpoint missing: POST /v1/transfers/batch answered 404/405")
+    else:
+        say(f"  {run.transfers_per_s:,.1f} transfers/s, p99 {run.p99_ms:.0f} ms per batch")
+    return run
+
+
+def run_sqlite_leg(world: World, options: Options, number: int) -> SqliteRound:
+    """The embedded default: the raw sqlite3 script on its copy, then `gopherpayd serve` with
+    no database configured on its own file, under the single-transfer load."""
+    assert world.sqlite is not None and world.raw_sqlite is not None
+    say(f"round {number}: raw sqlite3, 1 per commit (one process)")
+    raw = rawsqlite.measure(world.raw_sqlite, options.seconds, tag=f"raw-sqlite-{number}")
+    say(f"  {raw.transfers_per_s:,.0f} transfers/s")
+    daemon = scratch.Daemon(world.sqlite, f"serve-sqlite-round-{number}.log")
     try:
-        scratch.refresh_tokens(world, daemon)
-        runs = []
-        for connections in options.connections:
-            say(f"round {number}: product, {connections} connections ({options.load})")
-            run = product.measure(
-                world,
-                daemon,
-                label=f"c{connections}",
-                generator=options.load,
-                connections=connections,
-                seconds=options.seconds,
-            )
-            say(f"  {run.transfers_per_s:,.1f} transfers/s, p50 {run.p50_ms:.0f} ms, p99 {run.p99_ms:.0f} ms")
-            runs.append(run)
-        rate = max(run.transfers_per_s for run in runs) / 2
-        half = None
-        if rate >= 0.5:
-            say(f"round {number}: product, open loop at {rate:.1f}/s (half its max)")
-            half = product.measure(
-                world,
-                daemon,
-                label="half",
-                generator="python",
-                connections=0,
-                seconds=options.seconds,
-                rate=rate,
-            )
-            say(f"  p50 {half.p50_ms:.0f} ms, p99 {half.p99_ms:.0f} ms")
+        scratch.refresh_tokens(world.sqlite, daemon)
+        connections = options.sqlite_connections
+        say(f"round {number}: SQLite API, {connections} connections ({options.load})")
+        api = product.measure(
+            world.sqlite,
+            daemon,
+            label=f"sqlite-c{connections}",
+            generator=options.load,
+            connections=connections,
+            seconds=options.seconds,
+        )
+        say(f"  {api.transfers_per_s:,.1f} transfers/s, p99 {api.p99_ms:.0f} ms")
         peak = daemon.peak_rss_kib()
     finally:
         daemon.stop()
-    return Round(number, raw_one, raw_batch, runs, half, peak)
+    return SqliteRound(raw=raw, api=api, peak_rss_kib=peak)
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+def run_round(world: World, options: Options, number: int) -> Round:
+    raw_one, raw_batch = run_raw_legs(world.postgres, options, number)
+    daemon = scratch.Daemon(world.postgres, f"serve-round-{number}.log")
+    try:
+        scratch.refresh_tokens(world.postgres, daemon)
+        runs, half = run_single_legs(world.postgres, daemon, options, number)
+        hot = run_hot_leg(world.postgres, daemon, options, number)
+        bulk = run_bulk_leg(world.postgres, daemon, options, number)
+        peak = daemon.peak_rss_kib()
+    finally:
+        daemon.stop()
+    sqlite = run_sqlite_leg(world, options, number)
+    return Round(number, raw_one, raw_batch, runs, half, peak, hot=hot, bulk=bulk, sqlite=sqlite)
 
 
-def summarize(rounds: list[Round], options: Options) -> dict[str, Any]:
-    raw_one = _stats([r.raw_one.transfers_per_s for r in rounds])
-    raw_batch = _stats([r.raw_batch.transfers_per_s for r in rounds])
-    summary: dict[str, Any] = {
-        "raw-1": raw_one | {"latency_ms": statistics.median(r.raw_one.latency_ms for r in rounds)},
-        "raw-batch": raw_batch | {"latency_ms": statistics.median(r.raw_batch.latency_ms for r in rounds)},
-        "product": {},
+def set_up_into(world: World, workdir: Path, options: Options) -> World:
+    """Fill the Postgres scratch database and the embedded daemon's world with funded users."""
+    say(f"setup: database {world.postgres.database}, {options.users} users (logs in {workdir})")
+    scratch.populate(world.postgres, options.users)
+    world.sqlite = scratch.create_sqlite(workdir / "sqlite")
+    say(f"setup: embedded SQLite in {world.sqlite.path}, {options.users} users")
+    scratch.populate(world.sqlite, options.users)
+    world.raw_sqlite = rawsqlite.copy_database(world.sqlite, workdir / "sqlite-raw")
+    world.transfer_batch_max = {
+        "postgres": scratch.setting_in_force(world.postgres, "transfer_batch_max"),
+        "sqlite": scratch.setting_in_force(world.sqlite, "transfer_batch_max"),
     }
-    for index, connections in enumerate(options.connections):
-        runs = [r.product[index] for r in rounds]
-        rate = _stats([run.transfers_per_s for run in runs])
-        summary["product"][f"c{connections}"] = rate | {
-            "p50_ms": statistics.median(run.p50_ms for run in runs),
-            "p99_ms": statistics.median(run.p99_ms for run in runs),
-            "vs_raw_1": rate["median"] / raw_one["median"],
-            "vs_raw_batch": rate["median"] / raw_batch["median"],
-            "loadgen_cpu_share": statistics.median(run.loadgen_cpu_share for run in runs),
-            "server_cpu_ms_per_transfer": statistics.median(
-                1000 * run.server_cpu_s / run.transfers_in_table for run in runs if run.transfers_in_table
-            )
-            if any(run.transfers_in_table for run in runs)
-            else 0.0,
+    say(f"setup done; transfer_batch_max in force: {world.transfer_batch_max}")
+    return world
+
+
+def check_conservation(world: World) -> list[conservation.Conservation]:
+    """Money conservation in SQL on every database the run wrote to (raises when broken)."""
+    checked = [conservation.check(world.postgres, "postgres")]
+    if world.sqlite is not None:
+        checked.append(conservation.check(world.sqlite, "sqlite (API)"))
+    if world.raw_sqlite is not None:
+        checked.append(conservation.check(world.raw_sqlite, "sqlite (raw)"))
+    for result in checked:
+        say(f"money conserved on {result.database}: {result.transfers:,} transfers, every check 0")
+    return checked
+
+
+def round_document(r: Round) -> dict[str, Any]:
+    """One round's figures, as the JSON report keeps them."""
+    return {
+        "round": r.number,
+        "raw-1": asdict(r.raw_one),
+        "raw-batch": asdict(r.raw_batch),
+        "product": [run.as_dict() for run in r.product],
+        "half-load": r.half.as_dict() if r.half else None,
+        "hot": r.hot.as_dict() if r.hot else None,
+        "bulk": r.bulk.as_dict() if r.bulk else None,
+        "sqlite": {
+            "raw": asdict(r.sqlite.raw),
+            "api": r.sqlite.api.as_dict(),
+            "daemon_peak_rss_kib": r.sqlite.peak_rss_kib,
         }
-    halves = [r.half for r in rounds if r.half is not None]
-    if halves:
-        p99 = statistics.median(h.p99_ms for h in halves)
-        summary["half-load"] = {
-            "rate": statistics.median(h.target_rate or 0.0 for h in halves),
-            "achieved": statistics.median(h.transfers_per_s for h in halves),
-            "p50_ms": statistics.median(h.p50_ms for h in halves),
-            "p99_ms": p99,
-            "p99_vs_raw_1_mean_latency": p99 / summary["raw-1"]["latency_ms"],
-        }
-    summary["daemon_peak_rss_mib"] = max(r.peak_rss_kib for r in rounds) / 1024
-    return summary
-
-
-def _row(name: str, stats: dict[str, float], extra: str = "") -> str:
-    spread = f"{stats['min']:,.1f}-{stats['max']:,.1f}"
-    return f"| {name} | {stats['median']:,.1f} | {spread} | {extra} |"
-
-
-def table(summary: dict[str, Any], options: Options) -> str:
-    raw_one, raw_batch = summary["raw-1"], summary["raw-batch"]
-    lines = [
-        "| measurement | transfers/s (median) | min-max | notes |",
-        "| --- | --- | --- | --- |",
-        _row(
-            f"raw-1: raw SQL, 1 per commit, {options.raw_clients} clients",
-            raw_one,
-            f"mean latency {raw_one['latency_ms']:.2f} ms per commit",
-        ),
-        _row(
-            f"raw-batch: raw SQL, {options.batch} per commit set-based, {options.raw_clients} clients",
-            raw_batch,
-            f"mean latency {raw_batch['latency_ms']:.1f} ms per commit",
-        ),
-    ]
-    for label, stats in summary["product"].items():
-        notes = (
-            f"p50 {stats['p50_ms']:,.0f} ms, p99 {stats['p99_ms']:,.0f} ms; "
-            f"{stats['vs_raw_1']:.3f}x raw-1, {stats['vs_raw_batch']:.3f}x raw-batch; "
-            f"server CPU {stats['server_cpu_ms_per_transfer']:.1f} ms/transfer; "
-            f"load generator CPU {100 * stats['loadgen_cpu_share']:.1f}% of the server's"
-        )
-        lines.append(
-            _row(f"product: POST /v1/transfers, {label[1:]} connections ({options.load})", stats, notes)
-        )
-    half = summary.get("half-load")
-    if half:
-        lines.append(
-            f"| product at half its max, open loop (Python) | {half['achieved']:,.1f} | "
-            f"target {half['rate']:,.1f}/s | p50 {half['p50_ms']:,.0f} ms, p99 {half['p99_ms']:,.0f} ms = "
-            f"{half['p99_vs_raw_1_mean_latency']:,.0f}x raw-1 mean latency |"
-        )
-    lines.append(f"| daemon peak RSS | {summary['daemon_peak_rss_mib']:,.0f} MiB | | max over rounds |")
-    return "\n".join(lines)
+        if r.sqlite
+        else None,
+        "daemon_peak_rss_kib": r.peak_rss_kib,
+    }
 
 
 def run_pipeline_leg(
@@ -281,44 +374,36 @@ def main(
     if options.load == "wrk":
         product.wrk_executable()
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="gopherpay-bench-"))
-    world = scratch.create_database(workdir)
+    world = World(postgres=scratch.create_database(workdir))
     started = time.monotonic()
     try:
-        say(f"setup: database {world.database}, {options.users} users (logs in {workdir})")
-        scratch.populate(world, options.users)
-        say("setup done")
+        world = set_up_into(world, workdir, options)
         rounds = []
         for number in range(1, options.rounds + 1):
             rounds.append(run_round(world, options, number))
             if on_round is not None:
                 on_round(rounds[-1])
+        checked = check_conservation(world)
         summary = summarize(rounds, options)
-        pipeline_leg = run_pipeline_leg(world, options, rounds)
+        summary["transfer_batch_max"] = world.transfer_batch_max
+        summary["conservation"] = [asdict(result) | {"ok": result.ok} for result in checked]
+        summary["targets"] = target_rows(summary)
+        pipeline_leg = run_pipeline_leg(world.postgres, options, rounds)
     finally:
         if options.keep_db:
-            say(f"kept the scratch database: {world.url}")
+            say(f"kept the scratch database: {world.postgres.url}")
         else:
-            scratch.drop_database(world)
+            scratch.drop_database(world.postgres)
     report = {
         "command": " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine(),
-        "database": world.database,
+        "database": world.postgres.database,
         "database_kept": options.keep_db,
         "options": asdict(options) | {"json_path": str(options.json_path), "workdir": str(workdir)},
         "wall_seconds": time.monotonic() - started,
         "summary": summary,
-        "rounds": [
-            {
-                "round": r.number,
-                "raw-1": asdict(r.raw_one),
-                "raw-batch": asdict(r.raw_batch),
-                "product": [run.as_dict() for run in r.product],
-                "half-load": r.half.as_dict() if r.half else None,
-                "daemon_peak_rss_kib": r.peak_rss_kib,
-            }
-            for r in rounds
-        ],
-        "table": table(summary, options),
+        "rounds": [round_document(r) for r in rounds],
+        "table": table(summary, options) + "\n\n" + targets_table(summary),
     }
     if pipeline_leg is not None:
         report["pipeline"] = pipeline_leg.as_dict()

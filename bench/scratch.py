@@ -13,13 +13,17 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -105,16 +109,61 @@ class Scratch:
         }
         return env
 
+    backend = "postgres"
+
     def connect(self) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(self.dsn, autocommit=True)
 
-    def scalar(self, query: str) -> int:
+    def fetch_one(self, query: str, params: tuple[object, ...] = ()) -> tuple[Any, ...] | None:
+        """One row of a query written with %s placeholders (autocommit)."""
         with self.connect() as connection:
-            row = connection.execute(query).fetchone()
+            # Without parameters, a literal % (LIKE 'x-%') must not be read as a placeholder.
+            return connection.execute(query, params or None).fetchone()
+
+    def scalar(self, query: str, params: tuple[object, ...] = ()) -> int:
+        row = self.fetch_one(query, params)
         assert row is not None
         value = row[0]
         assert isinstance(value, int)
         return value
+
+
+@dataclass
+class SqliteScratch(Scratch):
+    """The embedded default: no database configured, so the daemon keeps its SQLite file in
+    its data dir (`<workdir>/data/gopherpay.db`). `database` is that file's path."""
+
+    backend = "sqlite"
+
+    @property
+    def path(self) -> Path:
+        return self.workdir / "data" / "gopherpay.db"
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    @property
+    def dsn(self) -> str:
+        return str(self.path)
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        del env["GOPHERPAY_DATABASE_URL"]
+        return env
+
+    @contextmanager
+    def _sqlite(self) -> Iterator[sqlite3.Connection]:
+        connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def fetch_one(self, query: str, params: tuple[object, ...] = ()) -> tuple[Any, ...] | None:
+        with self._sqlite() as connection:
+            row: tuple[Any, ...] | None = connection.execute(query.replace("%s", "?"), params).fetchone()
+            return row
 
 
 def _admin_connection() -> psycopg.Connection[tuple[object, ...]]:
@@ -122,6 +171,12 @@ def _admin_connection() -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as error:
         raise BenchError(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_DSN}: {error}") from error
+
+
+def create_sqlite(workdir: Path) -> SqliteScratch:
+    """A world for the embedded default: its own workdir, data dir and tokens file."""
+    workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return SqliteScratch(workdir=workdir, database="")
 
 
 def create_database(workdir: Path) -> Scratch:
@@ -220,12 +275,11 @@ def _login(client: httpx.Client, email: str) -> tuple[str, str]:
 def _sealed_code(scratch: Scratch, user_id: str) -> str:
     import json
 
-    with scratch.connect() as connection:
-        row = connection.execute(
-            "SELECT payload FROM outbox WHERE aggregate_key = %s AND event_type = 'user.email_verification' "
-            "ORDER BY user_seq DESC LIMIT 1",
-            (user_id,),
-        ).fetchone()
+    row = scratch.fetch_one(
+        "SELECT payload FROM outbox WHERE aggregate_key = %s AND event_type = 'user.email_verification' "
+        "ORDER BY user_seq DESC LIMIT 1",
+        (user_id,),
+    )
     if row is None:
         raise BenchError(f"no verification event for user {user_id}")
     return str(json.loads(str(row[0]))[SEALED_CODE_KEY])
@@ -263,8 +317,9 @@ def populate(scratch: Scratch, users: int) -> None:
         scratch.tokens_at = time.monotonic()
     finally:
         daemon.stop()
-    with scratch.connect() as connection:
-        connection.execute((SCRIPTS / "setup.sql").read_text())
+    if scratch.backend == "postgres":
+        with scratch.connect() as connection:
+            connection.execute((SCRIPTS / "setup.sql").read_text())
     write_tokens(scratch)
 
 
@@ -293,3 +348,20 @@ def audit(scratch: Scratch, daemon: Daemon) -> dict[str, object]:
     answer = _check(httpx.get(f"{daemon.base_url}/v1/admin/audit", headers=headers, timeout=300), "audit")
     body: dict[str, object] = answer.json()
     return body
+
+
+def setting_in_force(scratch: Scratch, name: str) -> str:
+    """A daemon setting as `gopherpayd serve` resolves it from this world's environment and
+    config file (asked of the product's own Settings in a child process with that environment)."""
+    code = f"from gopherpayd.settings import Settings; print(Settings().{name})"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=scratch.environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"could not read the daemon setting {name}: {done.stderr.strip()}")
+    return done.stdout.strip()

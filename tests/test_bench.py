@@ -2,7 +2,10 @@
 
 A test of the tool so that it cannot rot, not of speed: nothing here asserts a throughput or a
 latency. It uses the Python load generator, so it needs no wrk; it needs pgbench, and fails
-(never skips) with the tool's own message when pgbench or Postgres is missing.
+(never skips) with the tool's own message when pgbench or Postgres is missing. Every leg runs
+once, tiny: raw-1, raw-batch, single transfers, half load, the hot wallet (with all transfers
+to the hot user, so its count is exact), the bulk API, and the embedded SQLite daemon next to
+the raw sqlite3 script; then money conservation is checked in SQL on all three databases.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench import run
+from bench import loadgen, run
 from bench.scratch import POSTGRES_ADMIN_DSN
 
 pytestmark = pytest.mark.e2e
@@ -24,13 +27,25 @@ ROWS = [
     "product: POST /v1/transfers, 2 connections (python)",
     "product: POST /v1/transfers, 3 connections (python)",
     "product at half its max, open loop (Python)",
+    "hot wallet: POST /v1/transfers, 100% to one wallet, 3 connections (python)",
+    "bulk: POST /v1/transfers/batch, 50 items, 2 clients (python)",
+    "raw sqlite3: 1 per commit, one process, the daemon's PRAGMAs",
+    "SQLite embedded: POST /v1/transfers, 2 connections (python)",
     "daemon peak RSS",
+    "single-transfer API / raw-1, 2 connections",
+    "single-transfer API / raw-1, 3 connections",
+    "bulk API / raw-batch",
+    "hot wallet / uniform, 3 connections",
+    "p99 at half load / raw-1 mean latency",
+    "SQLite embedded API / raw sqlite3",
+    "load generator CPU / server CPU (worst closed loop)",
 ]
 
 
 def test_one_short_round_of_each_kind_reports_every_row_with_a_clean_ledger(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     args = ["--users", "4", "--rounds", "1", "--seconds", "2", "--connections", "2,3"]
+    args += ["--hot-share", "1", "--bulk-clients", "2", "--sqlite-connections", "2"]
     args += ["--load", "python", "--workdir", str(tmp_path / "work"), "--json", str(out)]
 
     report = run.main(args)
@@ -44,8 +59,8 @@ def test_one_short_round_of_each_kind_reports_every_row_with_a_clean_ledger(tmp_
         assert round_[kind]["failed"] == 0, kind
         assert round_[kind]["transfers_per_s"] > 0, kind
     assert round_["raw-batch"]["batch"] == 50
-    runs = [*round_["product"], round_["half-load"]]
-    assert [r["label"] for r in runs] == ["c2", "c3", "half"]
+    runs = [*round_["product"], round_["half-load"], round_["hot"], round_["bulk"], round_["sqlite"]["api"]]
+    assert [r["label"] for r in runs] == ["c2", "c3", "half", "hot-c3", "bulk", "sqlite-c2"]
     for product_run in runs:
         assert product_run["created"] > 0, product_run
         # The Python generator waits for every answer: the table matches the 201s exactly.
@@ -53,6 +68,26 @@ def test_one_short_round_of_each_kind_reports_every_row_with_a_clean_ledger(tmp_
         assert product_run["refused"] == 0, product_run
         assert product_run["audit_ok"] is True, product_run
         assert product_run["server_cpu_s"] > 0, product_run
+        assert product_run["daemon_rss_kib"] > 0, product_run
+        assert product_run["missing"] is False, product_run
+    # Every transfer of the hot leg credited the hot user (--hot-share 1).
+    assert round_["hot"]["hot_received"] == round_["hot"]["transfers_in_table"]
+    bulk = round_["bulk"]
+    assert bulk["bulk"] == 50
+    assert bulk["created"] == 50 * bulk["requests"], "every item of every batch moved"
+    raw_sqlite = round_["sqlite"]["raw"]
+    assert raw_sqlite["transactions"] > 0
+    assert raw_sqlite["pragmas"]["journal_mode"] == "wal"
+    assert raw_sqlite["pragmas"]["foreign_keys"] == 1
+    summary = report["summary"]
+    assert summary["transfer_batch_max"] == {"postgres": "64", "sqlite": "64"}
+    checked = {c["database"]: c for c in summary["conservation"]}
+    assert set(checked) == {"postgres", "sqlite (API)", "sqlite (raw)"}
+    assert all(c["ok"] and c["transfers"] > 0 for c in checked.values()), checked
+    # The raw script's rows are in its own copy, the daemon's in the embedded file.
+    assert checked["sqlite (raw)"]["transfers"] > raw_sqlite["transactions"] - 1
+    assert set(summary["peak_rss_mib_after"]) == {"c2", "c3", "half", "hot-c3", "bulk", "sqlite-c2"}
+    assert all(row["met"] is not None for row in summary["targets"]), summary["targets"]
     assert report["summary"]["daemon_peak_rss_mib"] > 0
     assert set(report["summary"]["product"]) == {"c2", "c3"}
     with psycopg.connect(POSTGRES_ADMIN_DSN) as connection:
@@ -60,3 +95,28 @@ def test_one_short_round_of_each_kind_reports_every_row_with_a_clean_ledger(tmp_
             "SELECT count(*) FROM pg_database WHERE datname = %s", (report["database"],)
         ).fetchone()
     assert left == (0,), "the scratch database is dropped afterwards"
+
+
+def test_a_daemon_without_the_bulk_endpoint_counts_as_missing_not_as_refusals() -> None:
+    tally = loadgen.Tally(bulk=True)
+    tally.record(405, 0.0)
+    tally.record(404, 0.0)
+
+    summary = tally.summary(1.0)
+
+    assert (summary["missing"], summary["created"], summary["client_errors"]) == (2, 0, 0)
+
+
+def test_a_bulk_answer_counts_its_items_and_a_refused_item_as_an_error() -> None:
+    tally = loadgen.Tally(bulk=True)
+    tally.record(200, 0.0)
+    tally.item_statuses = {201: 49, 422: 1}
+
+    summary = tally.summary(1.0)
+
+    assert (summary["responses"], summary["created"], summary["client_errors"], summary["other"]) == (
+        1,
+        49,
+        1,
+        0,
+    )

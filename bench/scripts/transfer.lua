@@ -1,6 +1,8 @@
 -- wrk: POST /v1/transfers of 1 cent from a random user to another, each request with the
--- sender's Bearer token and a new Idempotency-Key. Arguments: <run tag> <tokens file>.
--- The tokens file has one "token<TAB>email" line per user. done() prints one BENCH-JSON line.
+-- sender's Bearer token and a new Idempotency-Key. Arguments: <run tag> <tokens file> [hot share].
+-- The tokens file has one "token<TAB>email" line per user. With a hot share (0.5: half of all
+-- transfers), that share credits the first user of the file (one hot wallet), from a sender
+-- drawn among the others; the rest is uniform. done() prints one BENCH-JSON line.
 
 local threads = {}
 local next_id = 1
@@ -13,6 +15,7 @@ end
 
 function init(args)
   tag = args[1]
+  hot = tonumber(args[3] or "0")
   tokens, emails = {}, {}
   for line in io.lines(args[2]) do
     local token, email = line:match("^(%S+)\t(%S+)$")
@@ -27,9 +30,14 @@ end
 
 function request()
   counter = counter + 1
-  local sender = math.random(#tokens)
-  local recipient = math.random(#tokens - 1)
-  if recipient >= sender then recipient = recipient + 1 end
+  local sender, recipient
+  if hot > 0 and math.random() < hot then
+    sender, recipient = 1 + math.random(#tokens - 1), 1
+  else
+    sender = math.random(#tokens)
+    recipient = math.random(#tokens - 1)
+    if recipient >= sender then recipient = recipient + 1 end
+  end
   local body = '{"amount":1,"currency":"USD","to_email":"' .. emails[recipient] .. '","memo":"bench"}'
   local headers = {
     ["Authorization"] = "Bearer " .. tokens[sender],
@@ -62,7 +70,7 @@ function done(summary, latency, requests)
   local errors = summary.errors
   io.write(string.format(
     'BENCH-JSON {"duration_s": %.6f, "responses": %d, "created": %d, "client_errors": %d, ' ..
-    '"server_errors": %d, "other": %d, "socket_errors": %d, "timeouts": %d, ' ..
+    '"server_errors": %d, "other": %d, "missing": 0, "socket_errors": %d, "timeouts": %d, ' ..
     '"p50_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, "max_ms": %.3f, "mean_ms": %.3f}\n',
     summary.duration / 1e6, summary.requests, c, e4, e5, o,
     errors.connect + errors.read + errors.write, errors.timeout,

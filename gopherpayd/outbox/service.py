@@ -12,7 +12,6 @@ from sqlmodel import Session
 
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.outbox import repository
-from gopherpayd.outbox.models import OutboxEvent
 from gopherpayd.vocabulary import EventType
 
 
@@ -23,18 +22,7 @@ def emit(session: Session, event_type: EventType, user_id: uuid.UUID, payload: d
     exactly where a client left off. A type that is no EventType raises ValueError here:
     written, it would reach no workflow and no inbox.
     """
-    event_type = EventType(event_type)
-    seq, email = repository.next_user_seq(session, user_id)
-    body = {"user_id": str(user_id), "email": email, **payload}
-    event = OutboxEvent(
-        event_type=event_type.value,
-        aggregate_key=str(user_id),
-        user_seq=seq,
-        payload=json.dumps(body, sort_keys=True, default=str),
-    )
-    repository.add_event(session, event)
-    repository.notify_listeners(session, user_id)
-    wake_after_commit(session, user_id)
+    emit_many(session, [Announcement(EventType(event_type), user_id, payload)])
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gopherpayd.identity import service, tokens
 from gopherpayd.identity.errors import AdminRequired
-from gopherpayd.identity.service import ClientInfo, Principal
+from gopherpayd.identity.service import Caller, ClientInfo, Principal
 from gopherpayd.identity.session_cache import SessionCache, register, unregister
 from gopherpayd.kit.context import AppContext, Context
 from gopherpayd.kit.db import Database
@@ -22,15 +22,19 @@ from gopherpayd.kit.errors import Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login")
 
 
+def _access_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("this endpoint needs an access token: log in first")
+    return credentials.credentials
+
+
 async def current_principal(
     context: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller, on the event loop: a cached session costs no thread hand-off and no query;
     only a cache miss reads the session, in a worker thread."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthorized("this endpoint needs an access token: log in first")
-    token = credentials.credentials
+    token = _access_token(credentials)
     claims = tokens.decode_access_token(context.settings, token)  # signature and expiry, every time
     cache = _session_cache(context)
     cached = cache.get(claims.session_id, claims.user_id)
@@ -40,6 +44,19 @@ async def current_principal(
     principal = await run_in_threadpool(context.db.run, service.authenticate, context.settings, token)
     cache.put(principal, read_at, generation)
     return principal
+
+
+async def token_caller(
+    context: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The caller as its access token names it, verified locally (signature, expiry) and
+    nothing more: for the money endpoint, whose movement checks the session in the writer's
+    batch (one query per batch, and a revocation from any process counts at once).
+    A session this process has checked lately is already a `Principal`."""
+    claims = tokens.decode_access_token(context.settings, _access_token(credentials))
+    cached = _session_cache(context).get(claims.session_id, claims.user_id)
+    return cached if cached is not None else Caller(claims.user_id, claims.session_id)
 
 
 def _session_cache(context: AppContext) -> SessionCache:
@@ -96,5 +113,6 @@ def _is_trusted(peer: str | None, trusted: tuple[ipaddress.IPv4Network | ipaddre
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
+TokenCaller = Annotated[Caller, Depends(token_caller)]
 CurrentAdmin = Annotated[Principal, Depends(admin_principal)]
 Client = Annotated[ClientInfo, Depends(client_info)]

@@ -202,7 +202,11 @@ def update_user(session: Session, user: User) -> None:
 
 
 def lock_users_frozen(session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, bool]:
-    """Lock users in ascending id order (one statement) and read whether each is frozen now."""
+    """Lock users in ascending id order (one statement) and read whether each is frozen now.
+
+    FOR NO KEY UPDATE on Postgres: a freeze (an UPDATE of the row) waits for it and it for
+    the freeze, but a transaction that only references the user by foreign key (a session,
+    an inbox entry) neither waits nor is waited for."""
     if not user_ids:
         return {}
     users = table_of(User).c
@@ -210,6 +214,6 @@ def lock_users_frozen(session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.
         select(users.id, users.frozen)
         .where(users.id.in_(sorted(set(user_ids))))
         .order_by(users.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return {row.id: bool(row.frozen) for row in session.execute(query).all()}

@@ -32,7 +32,10 @@ def take_user_seqs(session: Session, counts: Mapping[uuid.UUID, int]) -> dict[uu
     session.flush()  # a user added in this transaction must be in the table to be numbered
     ids = sorted(counts)
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(USERS.c.id).where(USERS.c.id.in_(ids)).order_by(USERS.c.id).with_for_update())
+        # FOR NO KEY UPDATE: what the UPDATE below takes anyway; it does not wait for the
+        # transactions that merely reference these users (an inbox entry's foreign key).
+        in_id_order = select(USERS.c.id).where(USERS.c.id.in_(ids)).order_by(USERS.c.id)
+        session.execute(in_id_order.with_for_update(key_share=True))
     step = case(*[(USERS.c.id == user_id, counts[user_id]) for user_id in ids])
     statement = (
         update(USERS)

@@ -72,7 +72,9 @@ WALLETS = table_of(Wallet)
 
 def lock_rows_in_id_order(session: Session, wallet_ids: Iterable[uuid.UUID]) -> list[Row[Any]]:
     """Lock wallets in one statement, in ascending id order, and read what can change under
-    the lock: (id, balance, frozen, closed_at). Plain rows: the ORM's copies are left alone."""
+    the lock: (id, balance, frozen, closed_at). Plain rows: the ORM's copies are left alone.
+    FOR NO KEY UPDATE (Postgres): exclusive against every other writer of the row, but not
+    against a transaction whose rows merely reference the wallet by foreign key."""
     ordered = sorted(set(wallet_ids))
     if not ordered:
         return []
@@ -81,7 +83,7 @@ def lock_rows_in_id_order(session: Session, wallet_ids: Iterable[uuid.UUID]) -> 
         select(c.id, c.balance, c.frozen, c.closed_at)
         .where(c.id.in_(ordered))
         .order_by(c.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return list(session.execute(query).all())
 

@@ -7,7 +7,8 @@ it can answer, each as `application/problem+json` with that schema and the stabl
 that go with the status (`x-problem-codes`, and in the description). Which statuses an
 operation gets follows from what it takes: a body or parameters (422, and 413/408 for a
 body), a bearer token (401, 403), a path parameter (404), an Idempotency-Key (400, 409 and
-the refusals of a money movement), and always 500 and 503.
+the refusals of a money movement), a change (POST, PUT, PATCH, DELETE: every status its
+package's refusals use), and always 500 and 503.
 
 `Idempotency-Key` is declared optional in Python so that leaving it out gets the clear
 400 `idempotency_key_required` instead of a validation error; the document says it is
@@ -28,6 +29,8 @@ PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _FASTAPI_SCHEMAS = ("HTTPValidationError", "ValidationError")
 _MOVEMENT_REFUSAL_STATUSES = (403, 404, 409, 422)
+_GENERIC_ONLY = (405, 408, 413)
+"""Statuses only the HTTP layer answers, by what a request looks like, not by its package."""
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -140,13 +143,15 @@ def rewrite(document: dict[str, Any], codes_for: Callable[[str], dict[int, list[
         schemas.pop(name, None)
     schemas["Problem"] = PROBLEM_SCHEMA
     for path, operations in document.get("paths", {}).items():
-        for operation in operations.values():
+        for method, operation in operations.items():
             tags = operation.get("tags") or ["health"]
-            _document_operation(path, operation, codes_for(tags[0]))
+            _document_operation(path, method, operation, codes_for(tags[0]))
     return document
 
 
-def _document_operation(path: str, operation: dict[str, Any], codes: dict[int, list[str]]) -> None:
+def _document_operation(
+    path: str, method: str, operation: dict[str, Any], codes: dict[int, list[str]]
+) -> None:
     parameters = operation.get("parameters", [])
     keyed = False
     for parameter in parameters:
@@ -169,6 +174,9 @@ def _document_operation(path: str, operation: dict[str, Any], codes: dict[int, l
         statuses |= {400, 409, *_MOVEMENT_REFUSAL_STATUSES}
     if path.startswith("/v1/auth/"):
         statuses |= {400, 429}
+    if method != "get":
+        # A change can meet any refusal of its own package (and of those it calls into).
+        statuses |= {status for status in codes if 400 <= status < 500 and status not in _GENERIC_ONLY}
     responses: dict[str, Any] = operation.setdefault("responses", {})
     statuses |= {int(status) for status in responses if status.isdigit() and int(status) >= 400}
     for status in sorted(statuses):

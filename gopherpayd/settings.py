@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     """text: one readable line per record; json: one JSON object per line (time, level, logger,
     message, request_id, and for access lines method, path, route, status, duration_ms, client)."""
-    metrics_allow: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    metrics_allow: Annotated[list[str], NoDecode] = Field(default=["127.0.0.0/8", "::1/128"])
     """Addresses or CIDRs (comma-separated) whose scrapes of serve's GET /metrics are answered;
     others get 403. Empty: /metrics is off. Requests relayed by a trusted proxy are refused."""
 

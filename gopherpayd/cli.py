@@ -122,8 +122,7 @@ def serve(
         upgrade_to_head(settings.effective_database_url)
     ensure_signing_key(settings)  # before the workers start, so they all read the same one
     _configure_logging(settings, log_level)
-    if workers > 1:
-        _share_metrics_between_workers(settings)
+    metrics_dir = _share_metrics_between_workers() if workers > 1 else None
     where = (
         "SQLite file " + settings.effective_database_url.removeprefix("sqlite:///")
         if settings.is_sqlite
@@ -151,7 +150,13 @@ def serve(
         timeout_keep_alive=settings.http_keep_alive_timeout,
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
-    _run_server(config, listener)
+    try:
+        _run_server(config, listener)
+    finally:
+        if metrics_dir is not None:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _configure_logging(settings: Settings, log_level: str) -> None:
@@ -166,19 +171,18 @@ def _configure_logging(settings: Settings, log_level: str) -> None:
     configure(level, settings.log_format)
 
 
-def _share_metrics_between_workers(settings: Settings) -> None:
-    """--workers N: the workers keep their counters in files of one fresh directory, so a
-    scrape answered by any of them counts all (prometheus-client's multiprocess mode). Set
-    before any worker starts; the directory is emptied, as the library requires."""
+def _share_metrics_between_workers() -> Path:
+    """--workers N: the workers keep their counters in files of one fresh private directory,
+    so a scrape answered by any of them counts all (prometheus-client's multiprocess mode).
+    Set before any worker starts; serve removes it when it stops."""
     import os
-    import shutil
+    import tempfile
 
     from gopherpayd.kit.metrics import MULTIPROCESS_VARIABLE
 
-    directory = settings.data_dir / "metrics"
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(mode=0o700, parents=True)
+    directory = Path(tempfile.mkdtemp(prefix="gopherpayd-metrics-"))
     os.environ[MULTIPROCESS_VARIABLE] = str(directory)
+    return directory
 
 
 def _start_metrics(settings: Settings, host: str, port: int, max_silence: float) -> Liveness:

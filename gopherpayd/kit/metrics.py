@@ -10,8 +10,9 @@ a path as sent, a user, an address or anything secret. A request that matched no
 counted under the route `unmatched`, so random paths cannot grow the label set.
 
 With `gopherpayd serve --workers N` each worker is a process of its own: serve then points
-PROMETHEUS_MULTIPROC_DIR at a fresh directory before the workers start, and a scrape of any
-worker reads every worker's counters from there (the library's multiprocess mode).
+PROMETHEUS_MULTIPROC_DIR at a fresh private directory before the workers start, and a
+scrape of any worker reads every worker's counters from there (the library's multiprocess
+mode); serve removes the directory when it stops.
 """
 
 from __future__ import annotations

@@ -201,7 +201,9 @@ def test_metrics_are_refused_to_addresses_outside_the_allow_list(tmp_path: Path)
 
 
 def test_with_several_workers_every_scrape_counts_the_requests_of_all_of_them(tmp_path: Path) -> None:
-    with run_daemon(tmp_path / "workers", extra_args=["--workers", "2"]) as daemon:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    with run_daemon(tmp_path / "workers", extra_args=["--workers", "2"], TMPDIR=str(scratch)) as daemon:
         sent = 40
         for _ in range(sent):
             # A new connection each time, so the kernel hands requests to both workers.
@@ -220,3 +222,7 @@ def test_with_several_workers_every_scrape_counts_the_requests_of_all_of_them(tm
             if "Started server process" in line
         }
         assert len(pids) == 2, daemon.log()
+        (shared,) = scratch.iterdir()  # the workers' one metrics directory
+        assert shared.name.startswith("gopherpayd-metrics-")
+        assert oct(shared.stat().st_mode & 0o777) == "0o700"
+    assert list(scratch.iterdir()) == []  # removed when serve stopped

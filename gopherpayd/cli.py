@@ -118,9 +118,11 @@ def serve(
     # Take the port before anything else: a second serve must not migrate or start work.
     listener = _listen(host, port)
     settings = _settings()
+    _check_log_level(log_level)
     if migrate:
         upgrade_to_head(settings.effective_database_url)
     ensure_signing_key(settings)  # before the workers start, so they all read the same one
+    # After migrating, as before: the daemon's log starts with its own lines, not Alembic's.
     _configure_logging(settings, log_level)
     metrics_dir = _share_metrics_between_workers() if workers > 1 else None
     where = (
@@ -159,16 +161,19 @@ def serve(
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def _check_log_level(log_level: str) -> str:
+    level = log_level.lower()
+    if level not in LOG_LEVELS:
+        allowed = ", ".join(LOG_LEVELS)
+        typer.echo(f"gopherpayd: --log-level must be one of {allowed}, not {log_level!r}", err=True)
+        raise typer.Exit(2)
+    return level
+
+
 def _configure_logging(settings: Settings, log_level: str) -> None:
     from gopherpayd.kit.logs import configure
 
-    level = log_level.lower()
-    if level not in LOG_LEVELS:
-        typer.echo(
-            f"gopherpayd: --log-level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}", err=True
-        )
-        raise typer.Exit(2)
-    configure(level, settings.log_format)
+    configure(_check_log_level(log_level), settings.log_format)
 
 
 def _share_metrics_between_workers() -> Path:

@@ -300,6 +300,7 @@ def test_the_environment_wires_database_broker_secret_and_novu(services: dict[st
         assert env["GOPHERPAY_DATABASE_URL"] == database_url, name
         # ${VAR:?message}: compose refuses to start without a shared signing key.
         assert env["GOPHERPAY_JWT_SECRET"].startswith("${GOPHERPAY_JWT_SECRET:?"), name
+        assert env["GOPHERPAY_LOG_FORMAT"] == "${GOPHERPAY_LOG_FORMAT:-json}", name
     for name in EVENT_SERVICES:
         assert environment(services[name])["GOPHERPAY_KAFKA_BOOTSTRAP"] == "kafka:9092", name
     worker = environment(services["worker"])

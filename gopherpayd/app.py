@@ -110,7 +110,28 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], response_model=None)
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=None,
+        responses={
+            503: {
+                "description": "The database does not answer",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "status": {"const": "unavailable"},
+                                "database": {"const": "unreachable"},
+                            },
+                            "required": ["status", "database"],
+                        }
+                    }
+                },
+            }
+        },
+    )
     def readyz(context: Context) -> dict[str, str] | JSONResponse:
         """The database answers."""
         try:

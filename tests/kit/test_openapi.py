@@ -14,6 +14,10 @@ from gopherpayd.kit.errors import PROBLEM_CONTENT_TYPE
 from gopherpayd.kit.openapi import error_classes
 from tests.conftest import make_settings
 
+OWN_ERROR_BODIES = {
+    ("/v1/transfers/batch", "409"),  # an atomic batch refused answers its BatchResult
+    ("/readyz", "503"),  # {"status": "unavailable", "database": "unreachable"}
+}
 MONEY_OPERATIONS = [
     ("post", "/v1/transfers"),
     ("post", "/v1/admin/deposits"),
@@ -52,8 +56,8 @@ def test_every_error_response_is_a_problem_document_with_its_codes(document: dic
         errors = {status: answer for status, answer in operation["responses"].items() if int(status) >= 400}
         assert "500" in errors, (method, path)
         for status, answer in errors.items():
-            if path == "/v1/transfers/batch" and status == "409":
-                continue  # an atomic batch refused answers its BatchResult, as documented
+            if (path, status) in OWN_ERROR_BODIES:
+                continue  # documented with a body of its own
             assert list(answer["content"]) == [PROBLEM_CONTENT_TYPE], (method, path, status)
             assert answer["content"][PROBLEM_CONTENT_TYPE]["schema"] == {
                 "$ref": "#/components/schemas/Problem"
@@ -95,3 +99,9 @@ def test_reads_take_no_idempotency_key(document: dict[str, Any]) -> None:
         names = [parameter["name"] for parameter in operation.get("parameters", [])]
         if "Idempotency-Key" in names:
             assert method == "post", path
+
+
+def test_readiness_documents_its_own_503_body(document: dict[str, Any]) -> None:
+    unavailable = document["paths"]["/readyz"]["get"]["responses"]["503"]
+    schema = unavailable["content"]["application/json"]["schema"]
+    assert schema["properties"] == {"status": {"const": "unavailable"}, "database": {"const": "unreachable"}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
 import threading
@@ -10,20 +11,25 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import FrameType
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+from starlette.types import Scope
 
 from gopherpayd import __version__
 from gopherpayd.admin.endpoints import router as admin_router
 from gopherpayd.events.dispatch import InProcessDispatcher
 from gopherpayd.events.endpoints import router as events_router
+from gopherpayd.events.metrics import EventsCollector
 from gopherpayd.events.wakeups import PostgresListener, StreamHub
 from gopherpayd.identity.endpoints import router as identity_router
 from gopherpayd.kit.context import AppContext, Context
 from gopherpayd.kit.db import Database
-from gopherpayd.kit.errors import install_error_handlers
-from gopherpayd.kit.http import RequestGuard
+from gopherpayd.kit.errors import Forbidden, NotFound, install_error_handlers
+from gopherpayd.kit.http import RequestGuard, RequestLog
+from gopherpayd.kit.metrics import Scrape
+from gopherpayd.kit.openapi import document_problems
 from gopherpayd.notifications.endpoints import router as notifications_router
 from gopherpayd.notifications.wiring import make_handler
 from gopherpayd.settings import Settings
@@ -35,6 +41,15 @@ MAX_BATCH_BODY_BYTES = 2 * 1024 * 1024
 """POST /v1/transfers/batch: room for 1000 items of the largest size (a 200-character key,
 a 254-character email, a 280-character memo of 4-byte UTF-8 characters: about 1.7 KB each)."""
 logger = logging.getLogger("gopherpayd")
+ERRORS_FROM_BELOW = {
+    "admin": ("transfers", "wallets", "identity"),
+    "transfers": ("wallets", "identity"),
+    "wallets": ("identity",),
+    "events": ("notifications",),
+    "notifications": ("events",),
+}
+"""For /openapi.json: whose refusals a route of each package (its tag) can pass on: the
+domains below it in the layer order (pyproject.toml's import contract)."""
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -71,13 +86,52 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         body_timeout=settings.http_body_timeout,
         larger_bodies={"/v1/transfers/batch": MAX_BATCH_BODY_BYTES},
     )
+    # Added last, so outermost: refusals of the guard above get a request id and a log line too.
+    app.add_middleware(RequestLog, route_of=_route_template)
+    scrape = Scrape([EventsCollector(database, settings)])
+
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        responses={
+            200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text exposition"},
+            403: {"description": "The client's address is not in GOPHERPAY_METRICS_ALLOW"},
+            404: {"description": "GOPHERPAY_METRICS_ALLOW is empty: metrics are off"},
+        },
+    )
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics, for the addresses in GOPHERPAY_METRICS_ALLOW (default: loopback)."""
+        _check_scraper(settings, request)
+        return Response(scrape.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], response_model=None)
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=None,
+        responses={
+            503: {
+                "description": "The database does not answer",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "status": {"const": "unavailable"},
+                                "database": {"const": "unreachable"},
+                            },
+                            "required": ["status", "database"],
+                        }
+                    }
+                },
+            }
+        },
+    )
     def readyz(context: Context) -> dict[str, str] | JSONResponse:
         """The database answers."""
         try:
@@ -98,7 +152,33 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    document_problems(app, ERRORS_FROM_BELOW, authentication="identity")
     return app
+
+
+def _route_template(scope: Scope) -> str | None:
+    """The matched route's template (`/v1/transfers/{transfer_id}`), which the router put in
+    the scope; None when no route matched."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    return template if isinstance(template, str) else None
+
+
+def _check_scraper(settings: Settings, request: Request) -> None:
+    """The TCP peer must be in GOPHERPAY_METRICS_ALLOW, and not a trusted proxy relaying someone
+    else (a reverse proxy on loopback would otherwise open /metrics to the world)."""
+    if not settings.metrics_networks:
+        raise NotFound("metrics are off (GOPHERPAY_METRICS_ALLOW is empty)")
+    host = request.client.host if request.client else ""
+    try:
+        peer = ipaddress.ip_address(host)
+    except ValueError:
+        raise Forbidden("metrics are only served to the addresses in GOPHERPAY_METRICS_ALLOW") from None
+    relayed = "x-forwarded-for" in request.headers and any(
+        peer in network for network in settings.trusted_proxy_networks
+    )
+    if relayed or not any(peer in network for network in settings.metrics_networks):
+        raise Forbidden("metrics are only served to the addresses in GOPHERPAY_METRICS_ALLOW")
 
 
 def _start_background_work(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import functools
 import getpass
-import logging
 import signal
 import socket
 import sys
@@ -23,7 +22,10 @@ if TYPE_CHECKING:
 
     from gopherpayd.identity.operators import AccountState
     from gopherpayd.kit.db import Database
+    from gopherpayd.kit.metrics import Liveness
     from gopherpayd.settings import Settings
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 app = typer.Typer(
     name="gopherpayd",
@@ -106,6 +108,7 @@ def serve(
     """Serve the HTTP API (migrating the database first)."""
     import uvicorn
 
+    from gopherpayd.kit.logs import logging_config
     from gopherpayd.migrate import upgrade_to_head
     from gopherpayd.settings import ensure_signing_key
 
@@ -115,10 +118,13 @@ def serve(
     # Take the port before anything else: a second serve must not migrate or start work.
     listener = _listen(host, port)
     settings = _settings()
+    _check_log_level(log_level)
     if migrate:
         upgrade_to_head(settings.effective_database_url)
     ensure_signing_key(settings)  # before the workers start, so they all read the same one
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # After migrating, as before: the daemon's log starts with its own lines, not Alembic's.
+    _configure_logging(settings, log_level)
+    metrics_dir = _share_metrics_between_workers() if workers > 1 else None
     where = (
         "SQLite file " + settings.effective_database_url.removeprefix("sqlite:///")
         if settings.is_sqlite
@@ -134,6 +140,10 @@ def serve(
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
         log_level=log_level,
+        # Each worker process sets up logging from this (our format, the request-id filter);
+        # the access log is the daemon's own (kit/http.py RequestLog), with timestamps.
+        log_config=logging_config(log_level, settings.log_format),
+        access_log=False,
         server_header=False,
         # X-Forwarded-For counts only from GOPHERPAY_TRUSTED_PROXIES (identity's client_info);
         # uvicorn's own handling would believe it from 127.0.0.1.
@@ -142,7 +152,62 @@ def serve(
         timeout_keep_alive=settings.http_keep_alive_timeout,
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
-    _run_server(config, listener)
+    try:
+        _run_server(config, listener)
+    finally:
+        if metrics_dir is not None:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _check_log_level(log_level: str) -> str:
+    level = log_level.lower()
+    if level not in LOG_LEVELS:
+        allowed = ", ".join(LOG_LEVELS)
+        typer.echo(f"gopherpayd: --log-level must be one of {allowed}, not {log_level!r}", err=True)
+        raise typer.Exit(2)
+    return level
+
+
+def _configure_logging(settings: Settings, log_level: str) -> None:
+    from gopherpayd.kit.logs import configure
+
+    configure(_check_log_level(log_level), settings.log_format)
+
+
+def _share_metrics_between_workers() -> Path:
+    """--workers N: the workers keep their counters in files of one fresh private directory,
+    so a scrape answered by any of them counts all (prometheus-client's multiprocess mode).
+    Set before any worker starts; serve removes it when it stops."""
+    import os
+    import tempfile
+
+    from gopherpayd.kit.metrics import MULTIPROCESS_VARIABLE
+
+    directory = Path(tempfile.mkdtemp(prefix="gopherpayd-metrics-"))
+    os.environ[MULTIPROCESS_VARIABLE] = str(directory)
+    return directory
+
+
+def _start_metrics(settings: Settings, host: str, port: int, max_silence: float) -> Liveness:
+    """relay and worker: /metrics and /healthz on host:port (port 0: none), and the liveness
+    their loop beats."""
+    from gopherpayd.events.metrics import EventsCollector
+    from gopherpayd.kit.db import Database
+    from gopherpayd.kit.metrics import Liveness, Scrape, serve_metrics
+
+    liveness = Liveness(max_silence)
+    if port:
+        scrape = Scrape([EventsCollector(Database(settings.effective_database_url), settings)])
+        try:
+            serve_metrics(host, port, scrape, lambda: liveness.alive)
+        except OSError as error:
+            typer.echo(
+                f"gopherpayd: cannot serve metrics on {host}:{port}: {error.strerror or error}", err=True
+            )
+            raise typer.Exit(1) from None
+    return liveness
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -422,9 +487,25 @@ def _require_kafka(settings: Settings, command: str) -> None:
         raise typer.Exit(2)
 
 
+MetricsHost = Annotated[str, typer.Option(help="Address of the --metrics-port listener.")]
+MetricsPort = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        max=65535,
+        help="Serve GET /metrics (Prometheus) and GET /healthz (200 while the loop runs, else 503) "
+        "on this TCP port; 0: none.",
+    ),
+]
+LIVENESS_SECONDS = 60.0
+"""/healthz of relay and worker answers 503 when the loop has not finished a round for this long."""
+
+
 @app.command()
 def relay(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    metrics_host: MetricsHost = "127.0.0.1",
+    metrics_port: MetricsPort = 0,
 ) -> None:
     """Publish committed outbox events to Kafka (several relays may run at once)."""
     from gopherpayd.events.dispatch import Relay
@@ -433,9 +514,11 @@ def relay(
 
     settings = _settings()
     _require_kafka(settings, "relay")
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _configure_logging(settings, log_level)
+    liveness = _start_metrics(settings, metrics_host, metrics_port, LIVENESS_SECONDS)
     ensure_topics(settings)
     publisher = Relay(Database(settings.effective_database_url), settings, lambda: make_producer(settings))
+    publisher.after_round = liveness.beat
     _stop_on_signals(publisher.stop)
     typer.echo(f"gopherpayd relay: outbox -> Kafka at {settings.kafka_bootstrap}", err=True)
     publisher.run_forever()
@@ -445,6 +528,8 @@ def relay(
 @app.command()
 def worker(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    metrics_host: MetricsHost = "127.0.0.1",
+    metrics_port: MetricsPort = 0,
 ) -> None:
     """Consume events from Kafka into the in-app inbox and Novu (a consumer-group member)."""
     from gopherpayd.events.kafka import ensure_topics
@@ -456,10 +541,12 @@ def worker(
     settings = _settings()
     _require_kafka(settings, "worker")
     ensure_signing_key(settings)  # opens the sealed verification codes it emails
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _configure_logging(settings, log_level)
+    liveness = _start_metrics(settings, metrics_host, metrics_port, LIVENESS_SECONDS)
     ensure_topics(settings)
     db = Database(settings.effective_database_url)
     consumer = Worker(settings, make_handler(db, settings))
+    consumer.after_round = liveness.beat
     _stop_on_signals(consumer.stop)
     novu = "Novu and the inbox" if settings.novu_enabled else "the inbox (no Novu key)"
     typer.echo(f"gopherpayd worker: Kafka at {settings.kafka_bootstrap} -> {novu}", err=True)

@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     """Seconds an idle keep-alive connection stays open between requests."""
     shutdown_timeout: int = Field(default=10, ge=1, le=300)
     """Seconds serve waits for open requests to finish on SIGTERM or Ctrl-C before cutting them."""
+    log_format: Literal["text", "json"] = "text"
+    """text: one readable line per record; json: one JSON object per line (time, level, logger,
+    message, request_id, and for access lines method, path, route, status, duration_ms, client)."""
+    metrics_allow: Annotated[list[str], NoDecode] = Field(default=["127.0.0.0/8", "::1/128"])
+    """Addresses or CIDRs (comma-separated) whose scrapes of serve's GET /metrics are answered;
+    others get 403. Empty: /metrics is off. Requests relayed by a trusted proxy are refused."""
 
     @classmethod
     def settings_customise_sources(
@@ -160,6 +166,20 @@ class Settings(BaseSettings):
                 raise ValueError(f"GOPHERPAY_TRUSTED_PROXIES: {item!r} is no IP address or CIDR") from None
         return networks
 
+    @field_validator("metrics_allow", mode="before")
+    @classmethod
+    def _metrics_networks(cls, value: object) -> list[str]:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("GOPHERPAY_METRICS_ALLOW must be a comma-separated list of addresses or CIDRs")
+        networks = []
+        for item in filter(None, (str(item).strip() for item in items)):
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"GOPHERPAY_METRICS_ALLOW: {item!r} is no IP address or CIDR") from None
+        return networks
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
@@ -185,6 +205,10 @@ class Settings(BaseSettings):
     @cached_property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return tuple(ipaddress.ip_network(item) for item in self.trusted_proxies)
+
+    @cached_property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(item) for item in self.metrics_allow)
 
     @property
     def effective_database_url(self) -> str:

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import base64
+import copy
+import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 
 from gopherpayd.settings import Settings
 
-COMPOSE_FILE = Path(__file__).resolve().parents[1] / "compose.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "compose.yaml"
+DOCKERFILE = ROOT / "Dockerfile"
+LOCK_FILE = ROOT / "requirements.lock"
+PYPROJECT = ROOT / "pyproject.toml"
+COMPOSE_SCHEMA = Path(__file__).resolve().parent / "data" / "compose-spec" / "compose-spec.json"
 SERVICES = {"postgres", "kafka", "kafka-topics", "migrate", "gopherpayd", "relay", "worker"}
 EVENT_SERVICES = ("gopherpayd", "relay", "worker")
 TOPIC_FAMILIES = ("transfers", "identity", "wallets", "dead-letters")
@@ -40,6 +49,39 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return dict(compose["services"])
 
 
+def compose_validator() -> Draft202012Validator:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def dockerfile_instructions() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments left out."""
+    joined = re.sub(r"\\\n\s*", "", DOCKERFILE.read_text())
+    return [
+        line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_packages() -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of every pin in requirements.lock."""
+    text = re.sub(r"\\\n\s*", " ", LOCK_FILE.read_text())
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement, *options = line.split(" --hash=")
+        name, _, version = requirement.strip().partition("==")
+        assert version, f"not pinned: {line}"
+        pins[canonical(name)] = (version, [option.strip() for option in options])
+    return pins
+
+
 def environment(service: dict[str, Any]) -> dict[str, Any]:
     env = service.get("environment") or {}
     if isinstance(env, list):
@@ -59,13 +101,72 @@ def test_every_service_of_the_topology_is_there_with_an_image_or_a_build(
     assert services["postgres"]["image"] == "postgres:16"
 
 
-def test_the_project_image_is_built_from_the_inline_dockerfile(services: dict[str, dict[str, Any]]) -> None:
+def test_the_project_image_is_built_from_the_dockerfile_with_locked_packages(
+    services: dict[str, dict[str, Any]],
+) -> None:
     build = services["migrate"]["build"]
-    assert build["context"] == "."
-    dockerfile = build["dockerfile_inline"]
-    assert dockerfile.startswith("FROM python:3.11")
-    assert "pip install --no-cache-dir ." in dockerfile
-    assert "USER gopherpay" in dockerfile
+    assert build == {"context": ".", "dockerfile": "Dockerfile"}
+    instructions = dockerfile_instructions()
+    assert instructions[0] == "FROM python:3.11-slim"
+    # The locked packages first, hashes required, then the project without resolving anything.
+    install_lock = instructions.index("RUN pip install --no-cache-dir --require-hashes -r requirements.lock")
+    install_project = next(
+        i for i, line in enumerate(instructions) if "--no-deps --no-build-isolation ." in line
+    )
+    assert instructions.index("COPY requirements.lock ./") < install_lock < install_project
+    assert "USER gopherpay" in instructions
+
+
+def test_the_lock_pins_every_dependency_and_the_build_backend_by_version_and_hash() -> None:
+    pins = locked_packages()
+    pyproject = tomllib.loads(PYPROJECT.read_text())
+    wanted = [*pyproject["project"]["dependencies"], *pyproject["build-system"]["requires"]]
+    for requirement in wanted:
+        name = canonical(re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0])
+        assert name in pins, f"{name} is not in requirements.lock: regenerate it (the command is at its top)"
+    for name, (version, hashes) in pins.items():
+        assert re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version), name
+        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", digest) for digest in hashes), name
+    assert "uv pip compile pyproject.toml requirements-build.in" in LOCK_FILE.read_text().splitlines()[1]
+
+
+def test_the_locally_built_image_is_never_pulled(services: dict[str, dict[str, Any]]) -> None:
+    assert services["migrate"]["pull_policy"] == "build"
+    for name in EVENT_SERVICES:
+        assert services[name]["pull_policy"] == "never", name
+    for name in ("postgres", "kafka", "kafka-topics"):
+        assert "pull_policy" not in services[name], name
+
+
+def test_compose_yaml_is_valid_by_the_compose_specification_schema(compose: dict[str, Any]) -> None:
+    validator = compose_validator()
+    errors = [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in validator.iter_errors(compose)
+    ]
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("where", "mistake"),
+    [
+        (("services", "relay", "pull_policy"), "sometimes"),
+        # Numbers may be strings (for ${VARIABLES}), so the wrong type is a list here.
+        (("services", "worker", "healthcheck", "retries"), [10]),
+        (("services", "gopherpayd", "deploy", "replicas"), [2]),
+        (("services", "relay", "depends_on", "migrate", "condition"), "service_finished"),
+        (("services", "kafka", "helthcheck"), {"test": ["CMD", "true"]}),
+    ],
+)
+def test_the_schema_check_catches_a_mistake_in_the_file(
+    compose: dict[str, Any], where: tuple[str, ...], mistake: object
+) -> None:
+    broken = copy.deepcopy(compose)
+    node = broken
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = mistake
+    assert list(compose_validator().iter_errors(broken)), where
 
 
 def test_kafka_is_the_official_image_in_kraft_mode_as_one_combined_broker_and_controller(
@@ -129,8 +230,9 @@ def test_the_daemon_runs_two_replicas_each_on_its_own_host_port(services: dict[s
 
 
 def test_relay_and_worker_run_their_commands(services: dict[str, dict[str, Any]]) -> None:
-    assert services["relay"]["command"] == ["gopherpayd", "relay"]
-    assert services["worker"]["command"] == ["gopherpayd", "worker"]
+    metrics = ["--metrics-host", "0.0.0.0", "--metrics-port", "9100"]
+    assert services["relay"]["command"] == ["gopherpayd", "relay", *metrics]
+    assert services["worker"]["command"] == ["gopherpayd", "worker", *metrics]
     assert services["migrate"]["command"] == ["gopherpayd", "migrate"]
     for name in EVENT_SERVICES:
         assert services[name]["restart"] == "unless-stopped"
@@ -142,6 +244,21 @@ def test_every_service_is_on_the_one_network(
     assert list(compose["networks"]) == ["gopherpay"]
     for name, service in services.items():
         assert service["networks"] == ["gopherpay"], name
+
+
+def test_relay_and_worker_are_checked_on_the_port_where_they_serve_healthz(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in ("relay", "worker"):
+        service = services[name]
+        command = service["command"]
+        port = command[command.index("--metrics-port") + 1]
+        assert command[command.index("--metrics-host") + 1] == "0.0.0.0"  # reachable by Prometheus
+        check = service["healthcheck"]
+        assert check["test"][:2] == ["CMD", "python"]
+        assert f"http://127.0.0.1:{port}/healthz" in check["test"][-1]
+        assert check["retries"] >= 3 and check["start_period"]
+        assert "ports" not in service  # metrics stay inside the compose network
 
 
 def test_postgres_kafka_and_the_daemon_have_health_checks(services: dict[str, dict[str, Any]]) -> None:
@@ -183,6 +300,7 @@ def test_the_environment_wires_database_broker_secret_and_novu(services: dict[st
         assert env["GOPHERPAY_DATABASE_URL"] == database_url, name
         # ${VAR:?message}: compose refuses to start without a shared signing key.
         assert env["GOPHERPAY_JWT_SECRET"].startswith("${GOPHERPAY_JWT_SECRET:?"), name
+        assert env["GOPHERPAY_LOG_FORMAT"] == "${GOPHERPAY_LOG_FORMAT:-json}", name
     for name in EVENT_SERVICES:
         assert environment(services[name])["GOPHERPAY_KAFKA_BOOTSTRAP"] == "kafka:9092", name
     worker = environment(services["worker"])
@@ -199,8 +317,7 @@ def test_every_gopherpay_variable_is_a_setting_the_daemon_knows(services: dict[s
         fields |= PENDING_SETTINGS
     known = {f"GOPHERPAY_{name.upper()}" for name in fields}
     used = {variable for service in services.values() for variable in environment(service)}
-    dockerfile = services["migrate"]["build"]["dockerfile_inline"]
-    used |= set(re.findall(r"^ENV (GOPHERPAY_\w+)=", dockerfile, flags=re.MULTILINE))
+    used |= {line.split()[1].split("=")[0] for line in dockerfile_instructions() if line.startswith("ENV ")}
     gopherpay_variables = {variable for variable in used if variable.startswith("GOPHERPAY_")}
     assert gopherpay_variables - known == set()
     assert {

@@ -43,8 +43,8 @@ class Setup:
     api: Api
 
 
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[Setup]:
+@pytest.fixture(params=["text", "json"])
+def setup(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Setup]:
     with (
         postgres_database("secrets") as database_url,
         run_daemon(
@@ -52,6 +52,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
             database_url,
             extra_args=["--log-level", "debug"],
             GOPHERPAY_JWT_SECRET=TEST_JWT_SECRET,
+            GOPHERPAY_LOG_FORMAT=request.param,
         ) as daemon,
         httpx.Client(base_url=daemon.url, timeout=30) as http,
     ):
@@ -129,6 +130,20 @@ def test_the_debug_log_holds_no_hash_token_code_or_password(setup: Setup, tmp_pa
     )
 
     assert "unhandled IntegrityError" in log
+    # The 500 names its request id, and the log line of the failure carries the same one.
+    request_id = refused.json()["request_id"]
+    assert refused.headers["x-request-id"] == request_id
+    failure = [line for line in log.splitlines() if "unhandled IntegrityError" in line]
+    if setup.daemon.env["GOPHERPAY_LOG_FORMAT"] == "json":
+        records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+        (unhandled,) = [record for record in records if record["message"] == "unhandled IntegrityError"]
+        assert unhandled["request_id"] == request_id and "exception" in unhandled
+        accessed = [record for record in records if record.get("path") == "/v1/auth/refresh"]
+        assert accessed and all(record["status"] == 200 for record in accessed)
+    else:
+        assert failure and f"[req {request_id}]" in failure[0]
+    # Access lines are there, at debug level too, and hold no token either (checked below).
+    assert "/v1/auth/refresh" in log
     passwords = [OPS_PASSWORD, "alice-password-secret", "bob-password-secret", "bob-new-password-secret"]
     passwords.append("carol-password-secret")
     assert leaks(log, [*tokens, *codes, *passwords]) == []

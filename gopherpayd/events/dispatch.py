@@ -67,6 +67,8 @@ class Dispatcher:
         self.settings = settings
         self.stopping = threading.Event()
         self._wakeup = threading.Event()
+        self.after_round: Callable[[], None] = lambda: None
+        """Called after each round that worked (the relay's liveness for its /healthz)."""
 
     def wake(self, user_ids: Iterable[str] = ("*",)) -> None:
         """Events committed: look at the outbox now instead of at the next poll."""
@@ -88,6 +90,7 @@ class Dispatcher:
             try:
                 moved = self.run_once()
                 delay = self.settings.event_poll_interval
+                self.after_round()
             except Exception as error:  # keep going: the next round retries the same rows
                 logger.warning("event dispatch failed (%s: %s); retrying", type(error).__name__, error)
                 delay = min(max(delay, 0.5) * 2, 10.0)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gopherpayd.kit.db import LostRace, is_retryable, unique_violation
+from gopherpayd.kit.logs import REQUEST_ID_HEADER, current_request_id
 
 PROBLEM_TYPE_BASE = "https://gopherpay.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -92,6 +93,12 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> di
 
 
 def problem_response(body: dict[str, Any], headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The problem document as HTTP, with the current request's id (`request_id`, also the
+    X-Request-Id header) so a report of an error can be found in the log."""
+    request_id = current_request_id.get()
+    if request_id is not None:
+        body = {**body, "request_id": request_id}
+        headers = {**(headers or {}), REQUEST_ID_HEADER: request_id}
     return JSONResponse(body, status_code=body["status"], headers=headers, media_type=PROBLEM_CONTENT_TYPE)
 
 

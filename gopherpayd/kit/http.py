@@ -1,10 +1,14 @@
-"""The HTTP edge: bounded request bodies, deadlines for slow clients, the listening socket."""
+"""The HTTP edge: request ids, access logs and metrics, bounded request bodies, deadlines for
+slow clients, the listening socket."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import socket
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -15,7 +19,9 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from gopherpayd.kit import metrics
 from gopherpayd.kit.errors import AppError, PayloadTooLarge, problem_response, validation_problem
+from gopherpayd.kit.logs import REQUEST_ID_HEADER, current_request_id, request_id_from
 
 LISTEN_BACKLOG = 2048
 CLOSE = {"Connection": "close"}
@@ -24,6 +30,73 @@ CLOSE = {"Connection": "close"}
 
 class RequestTimeout(AppError):
     status, code, title = 408, "request_timeout", "Request timeout"
+
+
+access_logger = logging.getLogger("gopherpayd.access")
+LOGIN_PATH = "/v1/auth/login"
+_LOGIN_FAILURES = {401: "refused", 403: "refused", 429: "throttled"}
+
+
+class RequestLog:
+    """The outermost layer: gives each request its id (echoed in `X-Request-Id`), then, when
+    the response has ended, writes one access-log line and counts it in the metrics by route
+    template. Costs no I/O beyond the log line: the metrics are in-memory counters.
+
+    `route_of` turns the matched endpoint into its route template (None: no route matched).
+    The access line never has the query string, which may carry a token.
+    """
+
+    def __init__(self, app: ASGIApp, *, route_of: Callable[[Scope], str | None]) -> None:
+        self.app = app
+        self.route_of = route_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(_header(scope, b"x-request-id"))
+        current_request_id.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((REQUEST_ID_HEADER.lower().encode(), request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            # An exception nobody handled is answered 500 by the server-error layer outside.
+            self._record(scope, status, time.perf_counter() - started, request_id)
+
+    def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
+        method = scope["method"]
+        route = self.route_of(scope) or metrics.UNMATCHED_ROUTE
+        metrics.note_request(method, route, status, seconds)
+        if route == LOGIN_PATH and status in _LOGIN_FAILURES:
+            metrics.note_login_failure(_LOGIN_FAILURES[status])
+        client = scope.get("client")
+        access_logger.info(
+            "%s %s %s %.1f ms",
+            method,
+            scope["path"],
+            status,
+            seconds * 1000,
+            extra={
+                "request_id": request_id,
+                "method": method,
+                "path": scope["path"],
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "client": client[0] if client else None,
+            },
+        )
 
 
 class RequestGuard:

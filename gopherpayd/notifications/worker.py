@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -72,6 +72,8 @@ class Worker:
         self.stopping = threading.Event()
         self._producer: Any = None
         self._producer_lock = threading.Lock()
+        self.after_round: Callable[[], None] = lambda: None
+        """Called after each poll of Kafka and the batch it brought (liveness for /healthz)."""
 
     def run_forever(self) -> None:
         from confluent_kafka import Consumer
@@ -84,6 +86,7 @@ class Worker:
                 messages = self._next_batch(consumer)
                 if messages:
                     self.handle_batch(consumer, messages, pool)
+                self.after_round()
         finally:
             pool.shutdown(wait=True)
             consumer.close()

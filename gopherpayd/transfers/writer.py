@@ -29,11 +29,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from gopherpayd.kit import metrics
 from gopherpayd.kit.db import Database
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import engine
 from gopherpayd.transfers.engine import MoneyMovement
-from gopherpayd.transfers.outcomes import MovementOutcome
+from gopherpayd.transfers.outcomes import Moved, MovementOutcome
 
 logger = logging.getLogger("gopherpayd.writer")
 
@@ -74,7 +75,11 @@ class WriterStats:
 
     RECENT = 1000
 
-    def note_batch(self, size: int) -> None:
+    def note_batch(self, size: int, outcomes: list[MovementOutcome] | None = None) -> None:
+        if outcomes is not None:
+            fresh = [outcome for outcome in outcomes if not outcome.replayed]
+            moved = sum(1 for outcome in fresh if isinstance(outcome, Moved))
+            metrics.note_batch(size, moved, len(fresh) - moved)
         self.batches += 1
         self.movements += size
         self.batch_sizes.append(size)
@@ -210,7 +215,7 @@ class CoalescingWriter:
         except BaseException as error:
             group.future.set_exception(error)
             raise
-        self.stats.note_batch(len(group.movements))
+        self.stats.note_batch(len(group.movements), results)
         group.future.set_result(results)
 
     def _commit(self, batch: list[_Job]) -> None:
@@ -230,6 +235,7 @@ class CoalescingWriter:
                     jobs[0].future.set_exception(error)
                     continue
                 self.stats.splits += 1
+                metrics.note_split()
                 middle = len(jobs) // 2
                 pending.extend([jobs[middle:], jobs[:middle]])
                 continue
@@ -237,7 +243,7 @@ class CoalescingWriter:
                 for job in jobs:
                     job.future.set_exception(error)
                 raise
-            self.stats.note_batch(len(jobs))
+            self.stats.note_batch(len(jobs), results)
             for job, result in zip(jobs, results, strict=True):
                 job.future.set_result(result)
             del db

@@ -1,16 +1,24 @@
 """The README's first steps, run with the real executables on both storage backends.
 
-An operator is created next to the daemon, two people sign up on their own
-computers, the operator funds one of them, money moves, every view of the
-history agrees, refusals exit with their documented codes, and logging out
-ends the session. `pytest -s` prints the walk as the people saw it.
+Every command of the README's "First steps" runs exactly as written, in its order
+(`test_the_walk_ran_every_readme_command_in_order` holds the two together): an
+operator is created next to the daemon, Alice signs up, verifies her address and
+opens a USD wallet, the operator funds that wallet, Bob signs up under a profile of
+his own, money moves, every view of the history agrees, `history --follow` prints a
+transfer as it happens, and logging out ends the session. Between the README's
+commands the walk checks more (refusals and their exit codes, the audit). The only
+liberties: passwords come from `--password-stdin` instead of the hidden prompt, the
+verification code is the one the daemon made, and `> history.csv` is done by the test.
+`pytest -s` prints the walk as the people saw it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,8 +29,21 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from gopherpayd.identity import verification
 from gopherpayd.kit.db import Database
-from tests.e2e.helpers import LOGIN_HINT, TIMESTAMP, UUID, Cli, CliFactory, details, run_gopherpayd, table
+from tests.conftest import make_settings
+from tests.e2e.helpers import (
+    LOGIN_HINT,
+    TIMESTAMP,
+    UUID,
+    Cli,
+    CliFactory,
+    Run,
+    details,
+    run_gopherpayd,
+    table,
+)
+from tests.events.live import BackgroundCli, wait_until
 from tests.support.daemon import RunningDaemon, run_daemon
 from tests.support.databases import empty_all_tables
 
@@ -37,6 +58,22 @@ CSV_HEADER = [
     "created_at", "id", "kind", "direction", "amount_minor", "currency", "amount", "counterparty", "memo",
 ]  # fmt: skip
 REPLAYED = "The daemon had already done this request (same idempotency key); nothing was done twice."
+README = Path(__file__).resolve().parents[2] / "README.md"
+CODE_PLACEHOLDER = "123456"
+PROMPTED_PASSWORD = ("signup", "login", "create-admin")
+"""Commands that prompt for a password at a terminal; the walk gives it on stdin instead."""
+
+
+def readme_first_steps() -> list[str]:
+    """The commands of the README's "First steps" code blocks, comments left out."""
+    section = README.read_text().split("\n## First steps\n", 1)[1].split("\n## ", 1)[0]
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL):
+        for line in block.splitlines():
+            command = re.sub(r"\s+#.*$", "", line).strip()
+            if command:
+                commands.append(command)
+    return commands
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -50,22 +87,46 @@ def walk_daemon(
         database = Database(database_url)
         empty_all_tables(database)
         database.dispose()
-    with run_daemon(tmp_path_factory.mktemp(f"gopherpayd-{request.param}"), database_url) as running:
+    data_dir = tmp_path_factory.mktemp(f"gopherpayd-{request.param}")
+    # As the README's reader has it: sending money needs a verified email address.
+    with run_daemon(data_dir, database_url, GOPHERPAY_REQUIRE_VERIFIED_EMAIL="true") as running:
         yield running
 
 
 @dataclass
 class Walk:
-    """Alice's and Bob's computers, and what the walk has learnt so far."""
+    """Alice's computer (Bob and the operator have profiles on it), and what the walk has
+    learnt so far, the README commands it ran included."""
 
     daemon: RunningDaemon
     alice: Cli
-    bob: Cli
     ids: dict[str, str] = field(default_factory=dict)
+    readme_commands: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return self.daemon.url
+
+    def readme(self, command: str, *, password: str = "", code: str | None = None) -> Run:
+        """Run one README command as written (the password on stdin, the real code)."""
+        self.readme_commands.append(command)
+        program, *words = shlex.split(command)
+        if code is not None:
+            words = [code if word == CODE_PLACEHOLDER else word for word in words]
+        if any(word in PROMPTED_PASSWORD for word in words):
+            words.append("--password-stdin")
+        redirect_to = None
+        if ">" in words:
+            words, redirect_to = words[: words.index(">")], words[words.index(">") + 1]
+        if program == "gopherpayd":
+            ran = run_gopherpayd(self.daemon, *words, input=f"{password}\n")
+            print(ran.transcript())
+            return ran
+        assert program == "gopherpay", command
+        ran = self.alice(*words, input=f"{password}\n" if password else "")
+        if redirect_to is not None:
+            (self.alice.home / redirect_to).write_text(ran.stdout)  # what the shell's `>` does
+        return ran
 
 
 def step(title: str) -> None:
@@ -87,60 +148,124 @@ def id_in(line: str, pattern: str) -> str:
 def test_a_new_user_signs_up_is_funded_sends_money_and_reads_the_history(
     walk_daemon: RunningDaemon, new_cli: CliFactory
 ) -> None:
-    walk = Walk(
-        walk_daemon, new_cli(walk_daemon.url, "alice", echo=True), new_cli(walk_daemon.url, "bob", echo=True)
-    )
+    walk = Walk(walk_daemon, new_cli(walk_daemon.url, "alice", echo=True))
 
     an_operator_is_created_next_to_the_daemon(walk)
-    alice_and_bob_sign_up_on_their_own_computers(walk)
+    alice_signs_up_verifies_and_opens_a_usd_wallet(walk)
     the_operator_logs_in_beside_alice_and_deposits(walk)
-    alice_opens_a_wallet_and_sees_her_balances(walk)
+    bob_signs_up_under_a_profile_of_his_own(walk)
     alice_sends_bob_money_for_lunch(walk)
     history = alice_reads_her_history_as_a_table_json_and_csv(walk)
+    alice_reads_her_notifications(walk)
     refused_transfers_exit_with_their_codes(walk, history)
     the_operator_audits_the_ledger(walk)
+    alice_follows_her_history_as_it_happens(walk)
     alice_logs_out_and_the_operator_stays_logged_in(walk)
     the_daemon_kept_everything_where_it_was_configured_to(walk.daemon)
+    assert walk.readme_commands == readme_first_steps()
+
+
+def test_the_first_steps_are_commands_of_the_two_programs() -> None:
+    commands = readme_first_steps()
+    assert commands[0] == "gopherpayd create-admin --email ops@example.com"
+    assert commands[-1] == "gopherpay logout"
+    assert all(command.split()[0] in ("gopherpay", "gopherpayd") for command in commands)
+    # Bob exists before anyone sends him money; follow comes before logout.
+    signup_bob = next(i for i, c in enumerate(commands) if "signup --email bob@example.com" in c)
+    first_transfer = next(i for i, c in enumerate(commands) if c.startswith("gopherpay transfer"))
+    assert signup_bob < first_transfer
+    assert commands.index("gopherpay history --follow") < commands.index("gopherpay logout")
+    opened = next(c for c in commands if c.startswith("gopherpay wallets open"))
+    deposit = next(c for c in commands if " admin deposit " in c)
+    words = shlex.split(deposit)
+    deposited_currency = words[words.index("deposit") + 3]
+    assert opened.split()[-1] == deposited_currency == "USD"  # the wallet that was opened gets the money
+
+
+def test_every_readme_table_is_one_block_without_blank_lines() -> None:
+    lines = README.read_text().splitlines()
+    headers = [
+        n for n, line in enumerate(lines[:-1]) if line.startswith("|") and lines[n + 1].startswith("| ---")
+    ]
+    assert len(headers) >= 2
+    for number in range(1, len(lines) - 1):
+        # Rows after a blank line, with no header of their own, would render as loose text.
+        continues = lines[number - 1].startswith("|") and lines[number + 1].startswith("|")
+        new_table = number + 2 < len(lines) and lines[number + 2].startswith("| ---")
+        assert not (lines[number].strip() == "" and continues and not new_table), (
+            f"README.md line {number + 1}"
+        )
+
+
+def verification_code(daemon: RunningDaemon, email: str) -> str:
+    """The code the daemon made: from its log on the embedded default (as the README says),
+    else from the sealed code in the user's outbox event."""
+    database_url = daemon.env.get("GOPHERPAY_DATABASE_URL")
+    if database_url is None:
+        pattern = rf"email verification code for {re.escape(email)}: (\d{{6}})"
+        return wait_until(lambda: (re.findall(pattern, daemon.log()) or [None])[-1], 10, "the code")
+    database = Database(database_url)
+    try:
+        with database.engine.connect() as connection:
+            user_id = connection.execute(
+                text("SELECT id FROM users WHERE email = :email"), {"email": email}
+            ).scalar_one()
+            payload = connection.execute(
+                text(
+                    "SELECT payload FROM outbox WHERE aggregate_key = :key"
+                    " AND event_type = 'user.email_verification'"
+                ),
+                {"key": str(user_id)},
+            ).scalar_one()
+    finally:
+        database.dispose()
+    payload = json.loads(payload) if isinstance(payload, str) else payload
+    data_dir = Path(daemon.env["GOPHERPAY_DATA_DIR"])
+    # The secret the daemon generated on first start, which sealed the code.
+    settings = make_settings(database_url, data_dir, jwt_secret=(data_dir / "jwt-secret").read_text().strip())
+    return verification.open_code(settings, str(user_id), payload[verification.SEALED_CODE_KEY])
 
 
 def an_operator_is_created_next_to_the_daemon(walk: Walk) -> None:
     step("1. An operator account, created locally next to the daemon's data")
-    created = run_gopherpayd(
-        walk.daemon,
-        "create-admin",
-        "--email",
-        "ops@example.com",
-        "--password-stdin",
-        input=f"{OPS_PASSWORD}\n",
-    )
-    print(created.transcript())
+    created = walk.readme("gopherpayd create-admin --email ops@example.com", password=OPS_PASSWORD)
     assert (created.returncode, created.stdout) == (0, ""), created.transcript()
     id_in(created.stderr, r"created admin ops@example\.com \(UUID\)\n")
 
 
-def alice_and_bob_sign_up_on_their_own_computers(walk: Walk) -> None:
-    step("2. Alice and Bob sign up, each on their own computer")
-    for cli, email, name, password in [
-        (walk.alice, "alice@example.com", "Alice Liddell", ALICE_PASSWORD),
-        (walk.bob, "bob@example.com", "Bob Builder", BOB_PASSWORD),
-    ]:
-        signup = cli("signup", "--email", email, "--name", name, "--password-stdin", input=f"{password}\n")
-        assert (signup.returncode, signup.stdout) == (0, ""), signup.transcript()
-        assert signup.stderr_lines == [f"Signed up and logged in to {walk.url} as {email}."]
+def alice_signs_up_verifies_and_opens_a_usd_wallet(walk: Walk) -> None:
+    step("2. Alice signs up, verifies her address and opens a USD wallet")
+    signup = walk.readme(
+        'gopherpay signup --email alice@example.com --name "Alice Liddell"', password=ALICE_PASSWORD
+    )
+    assert (signup.returncode, signup.stdout) == (0, ""), signup.transcript()
+    assert signup.stderr_lines[0] == f"Signed up and logged in to {walk.url} as alice@example.com."
+
+    verified = walk.readme(
+        "gopherpay verify 123456", code=verification_code(walk.daemon, "alice@example.com")
+    )
+    assert verified.returncode == 0, verified.transcript()
+
+    opened = walk.readme("gopherpay wallets open USD")
+    assert (opened.returncode, opened.stdout) == (0, ""), opened.transcript()
+    usd_wallet = id_in(opened.stderr, r"Opened a USD wallet \(wallet UUID\)\.\n")
+
+    balance = walk.readme("gopherpay balance")
+    assert (balance.returncode, balance.stderr) == (0, ""), balance.transcript()
+    assert table(balance.stdout) == (WALLET_COLUMNS, [["USD", "0.00 USD", "no", usd_wallet]])
+    walk.ids["alice_usd_wallet"] = usd_wallet
 
 
 def the_operator_logs_in_beside_alice_and_deposits(walk: Walk) -> None:
-    step("3. The operator logs in under a profile of their own and deposits 100.00 USD for Alice")
-    login = walk.alice.sh(
-        "--profile ops login --email ops@example.com --password-stdin", input=f"{OPS_PASSWORD}\n"
-    )
+    step("3. The operator logs in under a profile of their own and deposits 100.00 USD into it")
+    login = walk.readme("gopherpay --profile ops login --email ops@example.com", password=OPS_PASSWORD)
     assert (login.returncode, login.stdout) == (0, ""), login.transcript()
     assert login.stderr_lines == [f"Logged in to {walk.url} as ops@example.com."]
     assert walk.alice.stored_login()["email"] == "alice@example.com"
     assert walk.alice.stored_login("ops")["email"] == "ops@example.com"
 
-    deposit = walk.alice.sh(
-        "--profile ops admin deposit alice@example.com 100.00 USD"
+    deposit = walk.readme(
+        "gopherpay --profile ops admin deposit alice@example.com 100.00 USD"
         ' --reason "counter receipt 1187" --memo "cash at the branch"'
     )
     assert deposit.returncode == 0, deposit.transcript()
@@ -158,29 +283,27 @@ def the_operator_logs_in_beside_alice_and_deposits(walk: Walk) -> None:
     walk.ids["deposit"] = deposit_id
 
 
-def alice_opens_a_wallet_and_sees_her_balances(walk: Walk) -> None:
-    step("4. Alice opens a EUR wallet and looks at her wallets and balances")
-    opened = walk.alice.sh("wallets open EUR")
-    assert (opened.returncode, opened.stdout) == (0, ""), opened.transcript()
-    eur_wallet = id_in(opened.stderr, r"Opened a EUR wallet \(wallet UUID\)\.\n")
+def bob_signs_up_under_a_profile_of_his_own(walk: Walk) -> None:
+    step("4. Bob signs up, under a profile of his own on the same computer")
+    signup = walk.readme(
+        'gopherpay --profile bob signup --email bob@example.com --name "Bob Builder"', password=BOB_PASSWORD
+    )
+    assert (signup.returncode, signup.stdout) == (0, ""), signup.transcript()
+    assert signup.stderr_lines[0] == f"Signed up and logged in to {walk.url} as bob@example.com."
+    assert walk.alice.stored_login("bob")["email"] == "bob@example.com"
+    assert walk.alice.stored_login()["email"] == "alice@example.com"
 
+    # The deposit went into the wallet Alice opened.
     wallets = walk.alice.sh("wallets list")
     assert (wallets.returncode, wallets.stderr) == (0, ""), wallets.transcript()
-    header, rows = table(wallets.stdout)
-    assert header == WALLET_COLUMNS
-    usd_wallet = rows[1][3]
-    assert rows == [["EUR", "0.00 EUR", "no", eur_wallet], ["USD", "100.00 USD", "no", usd_wallet]]
-    assert re.fullmatch(UUID, usd_wallet)
-
-    balance = walk.alice.sh("balance")
-    assert (balance.returncode, balance.stderr) == (0, ""), balance.transcript()
-    assert table(balance.stdout) == (header, rows)
-    walk.ids["alice_usd_wallet"] = usd_wallet
+    assert table(wallets.stdout) == (
+        WALLET_COLUMNS, [["USD", "100.00 USD", "no", walk.ids["alice_usd_wallet"]]],
+    )  # fmt: skip
 
 
 def alice_sends_bob_money_for_lunch(walk: Walk) -> None:
     step("5. Alice sends Bob 12.34 USD for lunch; a USD wallet is opened for Bob")
-    sent = walk.alice.sh('transfer 12.34 USD --to bob@example.com --memo "lunch"')
+    sent = walk.readme('gopherpay transfer 12.34 USD --to bob@example.com --memo "lunch"')
     assert sent.returncode == 0, sent.transcript()
     lunch_id = id_in(sent.stderr, r"Sent 12\.34 USD to bob@example\.com \(transfer UUID\)\n")
     shown = details(sent.stdout)
@@ -194,7 +317,7 @@ def alice_sends_bob_money_for_lunch(walk: Walk) -> None:
         "Memo": "lunch",
     }
 
-    received = walk.bob.sh("balance USD")
+    received = walk.alice.sh("--profile bob balance USD")
     assert (received.returncode, received.stderr) == (0, ""), received.transcript()
     header, rows = table(received.stdout)
     assert header == WALLET_COLUMNS
@@ -204,9 +327,9 @@ def alice_sends_bob_money_for_lunch(walk: Walk) -> None:
 
 def alice_reads_her_history_as_a_table_json_and_csv(walk: Walk) -> dict[str, dict[str, Any]]:
     step("6. Alice's history as a table, as JSON and as CSV")
-    as_table = walk.alice.sh("history")
+    as_table = walk.readme("gopherpay history")
+    as_csv = walk.readme("gopherpay history --csv > history.csv")
     as_json = walk.alice.sh("--json history")
-    as_csv = walk.alice.sh("history --csv")
     for run in (as_table, as_json, as_csv):
         assert (run.returncode, run.stderr) == (0, ""), run.transcript()
 
@@ -233,6 +356,7 @@ def alice_reads_her_history_as_a_table_json_and_csv(walk: Walk) -> dict[str, dic
         "wallet_id": None, "user_id": None, "email": None, "full_name": None, "system": True,
     }  # fmt: skip
     assert cash["recipient"]["email"] == "alice@example.com"
+    assert cash["recipient"]["wallet_id"] == walk.ids["alice_usd_wallet"]
 
     assert table(as_table.stdout) == (
         HISTORY_COLUMNS,
@@ -251,7 +375,7 @@ def alice_reads_her_history_as_a_table_json_and_csv(walk: Walk) -> dict[str, dic
          "cash at the branch"],
     ]  # fmt: skip
 
-    outgoing = walk.alice.sh("--json history --currency USD --direction out")
+    outgoing = walk.readme("gopherpay --json history --currency USD --direction out")
     assert outgoing.returncode == 0, outgoing.transcript()
     assert outgoing.json() == {"items": [lunch], "next_cursor": None}
     return {"lunch": lunch, "deposit": cash}
@@ -292,13 +416,40 @@ def refused_transfers_exit_with_their_codes(walk: Walk, history: dict[str, dict[
     ]
 
     alice_usd = walk.alice.sh("--json balance USD")
-    bob_usd = walk.bob.sh("--json balance USD")
+    bob_usd = walk.alice.sh("--profile bob --json balance USD")
     assert (alice_usd.json()["id"], alice_usd.json()["balance"]) == (walk.ids["alice_usd_wallet"], 8666)
     assert bob_usd.json()["balance"] == 1334
     items = walk.alice.sh("--json history").json()["items"]
     assert [(t["id"], t["amount"]) for t in items] == [
         (coffee_id, 100), (history["lunch"]["id"], 1234), (history["deposit"]["id"], 10000),
     ]  # fmt: skip
+
+
+def alice_reads_her_notifications(walk: Walk) -> None:
+    step("6b. Alice's unread notifications")
+    inbox = walk.readme("gopherpay notifications --unread")
+    assert (inbox.returncode, inbox.stderr) == (0, ""), inbox.transcript()
+    assert inbox.stdout.strip(), inbox.transcript()
+
+
+def alice_follows_her_history_as_it_happens(walk: Walk) -> None:
+    step("9. Alice follows her history; a deposit from the ops profile shows up at once")
+    walk.readme_commands.append("gopherpay history --follow")
+    follower = BackgroundCli.start(walk.alice, "history", "--follow")
+    try:
+        follower.wait_for_stderr("Following new transfers from", timeout=15)
+        refund = walk.alice.sh('--profile ops admin deposit alice@example.com 5.00 USD --reason "refund"')
+        assert refund.returncode == 0, refund.transcript()
+        refund_id = id_in(refund.stderr, r"Deposited 5\.00 USD to alice@example\.com \(transfer UUID\)\n")
+        shown = follower._wait(
+            lambda: next((line.text for line in follower.stdout if refund_id[:8] in line.text), None), 15
+        )
+        assert "5.00 USD" in shown and "deposit" in shown, follower.transcript()
+        follower.interrupt()
+        assert follower.stderr[-1].text == "Stopped following.", follower.transcript()
+    finally:
+        follower.stop()
+    print(follower.transcript())
 
 
 def the_operator_audits_the_ledger(walk: Walk) -> None:
@@ -310,21 +461,21 @@ def the_operator_audits_the_ledger(walk: Walk) -> None:
     )
     assert table(audit.stdout) == (
         ["currency", "wallets total", "deposits", "withdrawals"],
-        [["EUR", "0.00 EUR", "0.00 EUR", "0.00 EUR"], ["USD", "100.00 USD", "100.00 USD", "0.00 USD"]],
+        [["USD", "100.00 USD", "100.00 USD", "0.00 USD"]],
     )
     report = walk.alice.sh("--profile ops --json admin audit")
     assert report.returncode == 0, report.transcript()
     assert (report.json()["ok"], report.json()["violations"]) == (True, [])
     counts = report.json()["counts"]
-    # Wallets: Alice's EUR and USD, Bob's USD, and the outside world's USD.
-    assert (counts["users"], counts["wallets"], counts["transfers"], counts["entries"]) == (3, 4, 3, 6)
+    # Wallets: Alice's USD, Bob's USD, and the outside world's USD.
+    assert (counts["users"], counts["wallets"], counts["transfers"], counts["entries"]) == (3, 3, 3, 6)
 
 
 def alice_logs_out_and_the_operator_stays_logged_in(walk: Walk) -> None:
-    step("9. Alice logs out; the operator's login beside hers stays")
+    step("10. Alice logs out; the operator's and Bob's logins beside hers stay")
     session = walk.alice.stored_login()
     assert session is not None
-    logout = walk.alice.sh("logout")
+    logout = walk.readme("gopherpay logout")
     assert (logout.returncode, logout.stdout) == (0, ""), logout.transcript()
     assert logout.stderr_lines == [f"Logged out of {walk.url}."]
     assert walk.alice.stored_login() is None
@@ -340,6 +491,7 @@ def alice_logs_out_and_the_operator_stays_logged_in(walk: Walk) -> None:
     assert operator.returncode == 0, operator.transcript()
     shown = details(operator.stdout)
     assert (shown["Email"], shown["Role"]) == ("ops@example.com", "admin")
+    assert walk.alice.stored_login("bob")["email"] == "bob@example.com"
 
 
 def the_daemon_kept_everything_where_it_was_configured_to(daemon: RunningDaemon) -> None:

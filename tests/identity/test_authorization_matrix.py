@@ -43,6 +43,8 @@ PUBLIC_ROUTES = {
     ("GET", "/v1/currencies"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    # No token: Prometheus scrapes by address (GOPHERPAY_METRICS_ALLOW); tests/kit/test_metrics.py.
+    ("GET", "/metrics"),
 }
 ENDLESS_STREAMS = {"/v1/stream"}
 DOCUMENTATION_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -359,7 +361,7 @@ def test_the_route_walk_finds_every_operation_in_the_openapi_document(client: Te
         for method in operations
     }
     assert {(item.method, item.path) for item in served_routes(client.app)} == documented
-    assert len(documented) == 39
+    assert len(documented) == 40
 
 
 def test_exactly_the_admin_routes_require_the_admin_role(client: TestClient) -> None:

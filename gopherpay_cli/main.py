@@ -16,6 +16,8 @@ from typer.core import TyperGroup
 from gopherpay_cli.commands import admin, auth, notifications, transfers, wallets
 from gopherpay_cli.config import DEFAULT_SERVER
 from gopherpay_cli.errors import EXIT_STATUS, GopherPayError
+from gopherpay_cli.examples import CLI_EXAMPLES
+from gopherpay_cli.helpstyle import HELP_OPTION_NAMES, tidy
 from gopherpay_cli.render import report_error
 from gopherpay_cli.state import AppState
 
@@ -67,6 +69,7 @@ class GopherPayGroup(TyperGroup):
     def __init__(self, **attributes: Any) -> None:
         super().__init__(**attributes)
         _accept_trailing_flags(self, self.params)
+        tidy(self, CLI_EXAMPLES)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -83,6 +86,7 @@ app = typer.Typer(
     epilog=exit_status_text(),
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
     # Plain click help: three times faster to start than rich panels, and help
     # text is never read as markup.
     rich_markup_mode=None,

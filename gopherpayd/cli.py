@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
+from gopherpay_cli.examples import DAEMON_EXAMPLES
+from gopherpay_cli.helpstyle import HELP_OPTION_NAMES, tidy
 from gopherpayd import __version__
 from gopherpayd.vocabulary import Role
 
@@ -25,8 +28,18 @@ if TYPE_CHECKING:
     from gopherpayd.kit.db import Database
     from gopherpayd.settings import Settings
 
+
+class DaemonGroup(TyperGroup):
+    """The root command, with help that names no Python types and gives examples."""
+
+    def __init__(self, **attributes: Any) -> None:
+        super().__init__(**attributes)
+        tidy(self, DAEMON_EXAMPLES)
+
+
 app = typer.Typer(
     name="gopherpayd",
+    cls=DaemonGroup,
     help="GopherPay daemon: the HTTP API over the ledger, and its maintenance commands.\n\n"
     "Configuration comes from GOPHERPAY_* environment variables and the optional TOML file "
     "GOPHERPAYD_CONFIG (default: <data dir>/gopherpayd.toml; GOPHERPAY_CONFIG is the CLI's "
@@ -34,7 +47,7 @@ app = typer.Typer(
     "daemon keeps its data in a SQLite file in GOPHERPAY_DATA_DIR.",
     no_args_is_help=True,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
 )
 
 

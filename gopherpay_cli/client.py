@@ -115,25 +115,53 @@ class ApiClient:
         return _body(self._send("GET", path, params=params))
 
     def get_pages(
-        self, path: str, params: Mapping[str, str | int], *, limit: int, page_size: int = 200
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        limit: int,
+        page_size: int = 200,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
-        """Up to `limit` items of a paginated list, following `next_cursor`.
+        """Up to `limit` items of a paginated list, following `next_cursor` (from `cursor` on).
 
         Answers in the list's own shape, `{"items": [...], "next_cursor": ...}`, where
         `next_cursor` continues after the last item returned.
         """
         items: list[Any] = []
-        cursor: str | None = None
-        while len(items) < limit:
-            query = {**params, "limit": min(limit - len(items), page_size)}
+        for page in self.iter_pages(path, params, limit=limit, page_size=page_size, cursor=cursor):
+            items.extend(page["items"])
+            cursor = page["next_cursor"]
+        return {"items": items, "next_cursor": cursor}
+
+    def iter_pages(
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        limit: int | None = None,
+        page_size: int = 200,
+        cursor: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The pages of a paginated list, each fetched only when the one before was used,
+        so a caller that writes each page out holds one page at a time. `limit` None: all.
+
+        Each page is `{"items": [...], "next_cursor": ...}`; the last one's cursor is None
+        when the list is exhausted, else where to go on from (`--cursor`).
+        """
+        fetched = 0
+        while limit is None or fetched < limit:
+            size = page_size if limit is None else min(limit - fetched, page_size)
+            query: dict[str, str | int] = {**params, "limit": size}
             if cursor:
                 query["cursor"] = cursor
             page = self.get(path, query)
-            items.extend(page.get("items", []))
-            cursor = page.get("next_cursor")
-            if not cursor:
-                break
-        return {"items": items[:limit], "next_cursor": cursor}
+            items = list(page.get("items", []))[:size]
+            fetched += len(items)
+            cursor = page.get("next_cursor") or None
+            yield {"items": items, "next_cursor": cursor}
+            if not cursor or not items:
+                return
 
     def post(self, path: str, body: Any = None, *, authenticated: bool = True) -> Any:
         return _body(self._send("POST", path, body=body, authenticated=authenticated))
@@ -442,6 +470,7 @@ def api_error_from(response: httpx.Response) -> ApiError:
             str(detail),
             field_errors=_field_errors(problem.get("errors")),
             retry_after=retry_after,
+            problem=problem,
         )
     detail = f"The daemon answered {response.status_code} {response.reason_phrase}"
     if isinstance(problem, dict) and isinstance(problem.get("detail"), str):

@@ -15,7 +15,8 @@ from typing import Any
 from typer._click import Context
 from typer.core import TyperArgument, TyperOption
 
-HELP_OPTION_NAMES = ["-h", "--help"]
+HELP_OPTION_NAMES = ["--help", "-h"]
+"""`-h` as on gopherpayd; `--help` first, so click's "Try 'gopherpay --help'" keeps its words."""
 EXAMPLES_HEADING = "Examples:"
 
 
@@ -48,6 +49,8 @@ def tidy(
     command: Any,
     examples: Mapping[str, Sequence[str]] = {},  # noqa: B006 - read only
     path: str = "",
+    *,
+    help_option_names: Sequence[str] = HELP_OPTION_NAMES,
 ) -> Any:
     """Fix the help of `command` and every command below it, in place; returns `command`.
 
@@ -56,7 +59,7 @@ def tidy(
     """
     for param in command.params:
         _tidy_param(param)
-    help_option = command.get_help_option(Context(command, help_option_names=HELP_OPTION_NAMES))
+    help_option = command.get_help_option(Context(command, help_option_names=list(help_option_names)))
     if help_option is not None:
         _tidy_param(help_option)
     lines = examples.get(path)
@@ -64,7 +67,7 @@ def tidy(
         section = "\b\n" + EXAMPLES_HEADING + "\n" + "\n".join(f"  {line}" for line in lines)
         command.epilog = f"{section}\n\n{command.epilog}" if command.epilog else section
     for name, subcommand in getattr(command, "commands", {}).items():
-        tidy(subcommand, examples, f"{path} {name}".strip())
+        tidy(subcommand, examples, f"{path} {name}".strip(), help_option_names=help_option_names)
     return command
 
 

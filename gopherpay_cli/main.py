@@ -19,6 +19,7 @@ from gopherpay_cli.errors import EXIT_STATUS, GopherPayError
 from gopherpay_cli.examples import CLI_EXAMPLES
 from gopherpay_cli.helpstyle import HELP_OPTION_NAMES, tidy
 from gopherpay_cli.render import report_error
+from gopherpay_cli.scripting import take_json_fields
 from gopherpay_cli.state import AppState
 
 DESCRIPTION = """\
@@ -36,15 +37,27 @@ def exit_status_text() -> str:
     return "\b\nExit status:\n" + "\n".join(lines)
 
 
-TRAILING_FLAGS = ("json_output", "quiet", "no_input")
-"""Global flags also accepted after the command: `gopherpay balance --json`."""
+TRAILING_FLAGS = ("json_output", "quiet", "no_input", "jq", "timeout")
+"""Global options also accepted after the command: `gopherpay balance --json`."""
 
 
-def _set_state_flag(ctx: Any, param: Any, value: bool) -> Any:
+def _set_state_flag(ctx: Any, param: Any, value: Any) -> Any:
     if value:
         # The root callback has run by now: click invokes it before parsing the subcommand.
-        setattr(ctx.find_root().obj, param.name, True)
+        state = ctx.find_root().obj
+        setattr(state, param.name, value)
+        if param.name == "jq":
+            state.json_output = True
     return value
+
+
+def _command_words(group: Any) -> set[str]:
+    """Every command name in the tree: words that `--json` is followed by but never takes."""
+    words = set()
+    for name, subcommand in getattr(group, "commands", {}).items():
+        words.add(name)
+        words |= _command_words(subcommand)
+    return words
 
 
 def _accept_trailing_flags(group: Any, root_params: list[Any]) -> None:
@@ -71,11 +84,22 @@ class GopherPayGroup(TyperGroup):
         _accept_trailing_flags(self, self.params)
         tidy(self, CLI_EXAMPLES)
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from gopherpayd.wallets.currencies import CURRENCIES
+
+        try:
+            args, ctx.meta["json_fields"] = take_json_fields(args, _command_words(self) | set(CURRENCIES))
+        except GopherPayError as error:
+            report_error(error, as_json=True)
+            raise typer.Exit(int(error.exit_code)) from None
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except GopherPayError as error:
-            report_error(error)
+            state = ctx.obj
+            report_error(error, as_json=isinstance(state, AppState) and state.json_output)
             raise typer.Exit(int(error.exit_code)) from None
 
 
@@ -135,8 +159,35 @@ def root(
     ] = None,
     json_output: Annotated[
         bool,
-        typer.Option("--json", help="Print the API objects as JSON (minor units) on stdout."),
+        typer.Option(
+            "--json",
+            help="Print the API objects as JSON (minor units) on stdout, and errors as JSON "
+            "on stderr (the problem document with its stable code, plus exit_code). "
+            "--json FIELDS (or --json=FIELDS) keeps only those comma-separated fields of "
+            "each object, e.g. --json id,amount.",
+        ),
     ] = False,
+    jq: Annotated[
+        str | None,
+        typer.Option(
+            "--jq",
+            metavar="EXPR",
+            help="Filter the JSON through this jq program (no jq binary needed; implies "
+            "--json): strings print raw, other results as one line of JSON each. With --all, "
+            "it runs on each page.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            envvar="GOPHERPAY_TIMEOUT",
+            min=0.1,
+            help="How long to wait for the daemon to connect or to send the next bytes of an "
+            "answer (a big audit may need more). Default: 15.",
+        ),
+    ] = None,
     no_input: Annotated[
         bool,
         typer.Option("--no-input", help="Never prompt; a missing value is an error instead."),
@@ -168,12 +219,17 @@ def root(
 ) -> None:
     state = AppState(
         server_option=server,
-        json_output=json_output,
+        json_output=json_output or ctx.meta.get("json_fields") is not None,
         no_input=no_input,
         quiet=quiet,
         ca_bundle=ca_bundle,
         profile=profile,
+        timeout=timeout,
+        json_fields=ctx.meta.get("json_fields"),
+        jq=jq,
     )
+    if jq is not None:
+        state.json_output = True
     ctx.obj = state
     ctx.call_on_close(state.close)
 

@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from gopherpay_cli.examples import DAEMON_EXAMPLES
-from gopherpay_cli.helpstyle import HELP_OPTION_NAMES, tidy
+from gopherpay_cli.helpstyle import tidy
 from gopherpayd import __version__
 from gopherpayd.vocabulary import Role
 
@@ -28,13 +28,15 @@ if TYPE_CHECKING:
     from gopherpayd.kit.db import Database
     from gopherpayd.settings import Settings
 
+DAEMON_HELP_OPTION_NAMES = ["-h", "--help"]
+
 
 class DaemonGroup(TyperGroup):
     """The root command, with help that names no Python types and gives examples."""
 
     def __init__(self, **attributes: Any) -> None:
         super().__init__(**attributes)
-        tidy(self, DAEMON_EXAMPLES)
+        tidy(self, DAEMON_EXAMPLES, help_option_names=DAEMON_HELP_OPTION_NAMES)
 
 
 app = typer.Typer(
@@ -47,7 +49,7 @@ app = typer.Typer(
     "daemon keeps its data in a SQLite file in GOPHERPAY_DATA_DIR.",
     no_args_is_help=True,
     add_completion=False,
-    context_settings={"help_option_names": HELP_OPTION_NAMES},
+    context_settings={"help_option_names": DAEMON_HELP_OPTION_NAMES},
 )
 
 

@@ -21,6 +21,8 @@ def test_pip_install_puts_both_pages_where_man_finds_them(tmp_path: Path) -> Non
             "install",
             "--quiet",
             "--no-deps",
+            # Install beside, not instead of, the gopherpay of the running venv.
+            "--ignore-installed",
             "--prefix",
             str(venv),
             str(REPOSITORY),

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from gopherpayd.identity import service, tokens
+from gopherpayd.identity import api_tokens, service, tokens
 from gopherpayd.identity.errors import AdminRequired
 from gopherpayd.identity.service import ClientInfo, Principal
 from gopherpayd.identity.session_cache import SessionCache, register, unregister
@@ -23,6 +23,7 @@ _bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/l
 
 
 async def current_principal(
+    request: Request,
     context: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -31,6 +32,9 @@ async def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("this endpoint needs an access token: log in first")
     token = credentials.credentials
+    if api_tokens.looks_like_api_token(token):  # a long-lived token: checked in the database every time
+        request.state.api_token = True
+        return await run_in_threadpool(context.db.run, api_tokens.authenticate, token, request.method)
     claims = tokens.decode_access_token(context.settings, token)  # signature and expiry, every time
     cache = _session_cache(context)
     cached = cache.get(claims.session_id, claims.user_id)

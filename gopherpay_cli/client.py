@@ -55,8 +55,8 @@ NETWORK_ERRORS = (
     httpx.TimeoutException,
 )
 TOKEN_ENV_HINT = (
-    "The access token in GOPHERPAY_TOKEN was refused. Set it to a fresh one "
-    "(POST /v1/auth/login), or unset it to use your stored login."
+    "The token in GOPHERPAY_TOKEN was refused. Set it to a live API token "
+    "(gopherpay tokens create), or unset it to use your stored login."
 )
 EVENT_STREAM_TYPE = "text/event-stream"
 UNREACHABLE_HINT = (
@@ -168,6 +168,18 @@ class ApiClient:
 
     def delete(self, path: str) -> Any:
         return _body(self._send("DELETE", path))
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Any request (`gopherpay api`); with a key it is resent like `move_money`."""
+        return _body(self._send(method, path, body=body, params=params, idempotency_key=idempotency_key))
 
     def move_money(self, path: str, body: Any, idempotency_key: str) -> MoneyReply:
         """POST a money-moving request; network failures and 5xx answers are retried with the same key."""

@@ -13,7 +13,9 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from gopherpay_cli.commands import admin, auth, notifications, transfers, wallets
+from gopherpay_cli import completion
+from gopherpay_cli.commands import admin, api, auth, auth_status, notifications, tokens, transfers, wallets
+from gopherpay_cli.completion import attach_currency_completion, init_if_completing
 from gopherpay_cli.config import DEFAULT_SERVER
 from gopherpay_cli.errors import EXIT_STATUS, GopherPayError
 from gopherpay_cli.examples import CLI_EXAMPLES
@@ -83,6 +85,7 @@ class GopherPayGroup(TyperGroup):
         super().__init__(**attributes)
         _accept_trailing_flags(self, self.params)
         tidy(self, CLI_EXAMPLES)
+        attach_currency_completion(self)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         from gopherpayd.wallets.currencies import CURRENCIES
@@ -122,6 +125,10 @@ app.add_typer(wallets.app)
 app.add_typer(transfers.app)
 app.add_typer(notifications.app)
 app.add_typer(admin.app, name="admin")
+app.add_typer(auth_status.app)
+app.add_typer(tokens.app)
+app.add_typer(api.app)
+app.add_typer(completion.app)
 
 
 def _print_version(value: bool) -> None:
@@ -236,4 +243,5 @@ def root(
 
 def run() -> None:
     """Entry point of the `gopherpay` executable."""
+    init_if_completing()
     app(prog_name="gopherpay")

@@ -1,10 +1,17 @@
-"""Help text that reads like a man page, not like a Python signature.
+"""Help text that reads like a man page, not like a Python signature; and a fast path
+for plain values.
 
 Typer labels every argument and option with its Python type (`CODE <str>`,
 `ID <list[str]>`, `--version <bool>`), puts required arguments in braces
 (`{AMOUNT}`) and gives every boolean flag a `--no-…` twin. `tidy` walks a built
 click tree once and fixes all three, and appends each command's Examples section,
 so `--help`, the man pages and completion all see the same words.
+
+Typer 0.29 also checks every value through a pydantic TypeAdapter, built on first
+use: importing pydantic and building the adapters of one command line costs more
+than the whole HTTP request of `gopherpay balance`. A value that needs no checking
+(text for a `str` parameter, or no value at all) skips it here;
+numbers, paths and choices still go through typer's own checks.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from typer._click import Context
+from typer._click.exceptions import MissingParameter
 from typer.core import TyperArgument, TyperOption
 
 HELP_OPTION_NAMES = ["--help", "-h"]
@@ -20,8 +28,26 @@ HELP_OPTION_NAMES = ["--help", "-h"]
 EXAMPLES_HEADING = "Examples:"
 
 
+def _process_plain_value(param: Any, ctx: Any, value: Any, checked: Any) -> Any:
+    """`process_value` without a pydantic round trip for text and for missing optional values;
+    anything else goes to `checked`, typer's own."""
+    annotation = param.type_descriptor.annotation
+    # Typer's descriptor holds the type without its `| None`: a missing value is None for any.
+    plain = value is None or (isinstance(value, str) and annotation is str)
+    if not plain:
+        return checked(ctx, value)
+    if param.required and value is None:
+        raise MissingParameter(ctx=ctx, param=param)
+    if param.callback is not None:
+        value = param.callback(ctx, param, value)
+    return value
+
+
 class PlainArgument(TyperArgument):
     """An argument shown by its metavar alone: `AMOUNT`, `[CODE]`, `ID...`."""
+
+    def process_value(self, ctx: Any, value: Any) -> Any:
+        return _process_plain_value(self, ctx, value, super().process_value)
 
     def display_type_rich(self, ctx: Any) -> str | None:
         return None
@@ -33,6 +59,9 @@ class PlainArgument(TyperArgument):
 
 class PlainOption(TyperOption):
     """An option shown as `--limit N`, a flag as itself; no Python type names."""
+
+    def process_value(self, ctx: Any, value: Any) -> Any:
+        return _process_plain_value(self, ctx, value, super().process_value)
 
     def display_type_rich(self, ctx: Any) -> str | None:
         if self.metavar is not None:

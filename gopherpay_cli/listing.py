@@ -5,7 +5,8 @@ Without `--all` a list is at most `--limit` items, from `--cursor` on (the
 and printed page by page as it arrives: the first line is out before the last page
 is fetched, and only one page is held at a time, so exporting 100,000 transfers takes
 no more memory than exporting 200. A progress counter goes to stderr while an
-export runs, only when stderr is a terminal and stdout is not (a file or a pipe).
+export runs, only when stderr is a terminal and stdout is not (a file or a pipe);
+`waiting_spinner` does the same for one long request, such as an audit.
 """
 
 from __future__ import annotations
@@ -122,3 +123,20 @@ def progress_counter(noun: str, shown: bool) -> Iterator[Callable[[int], None]]:
     with Progress(*columns, console=Console(file=sys.stderr), redirect_stdout=False) as progress:
         task = progress.add_task("fetching", total=None)
         yield lambda items: progress.advance(task, items)
+
+
+@contextmanager
+def waiting_spinner(what: str, shown: bool) -> Iterator[None]:
+    """A spinner and the time waited on stderr while one long request runs (an audit)."""
+    if not shown:
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn(what + "…"), TimeElapsedColumn())
+    with Progress(
+        *columns, console=Console(file=sys.stderr), transient=True, redirect_stdout=False
+    ) as progress:
+        progress.add_task(what, total=None)
+        yield

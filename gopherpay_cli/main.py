@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup
 
 from gopherpay_cli import completion
 from gopherpay_cli.commands import admin, api, auth, auth_status, notifications, tokens, transfers, wallets
 from gopherpay_cli.completion import attach_currency_completion, init_if_completing
 from gopherpay_cli.config import DEFAULT_SERVER
-from gopherpay_cli.errors import EXIT_STATUS, GopherPayError
+from gopherpay_cli.errors import EXIT_STATUS, ExitCode, GopherPayError, UsageError
 from gopherpay_cli.examples import CLI_EXAMPLES
 from gopherpay_cli.helpstyle import HELP_OPTION_NAMES, tidy
 from gopherpay_cli.render import report_error
@@ -104,6 +105,13 @@ class GopherPayGroup(TyperGroup):
             state = ctx.obj
             report_error(error, as_json=isinstance(state, AppState) and state.json_output)
             raise typer.Exit(int(error.exit_code)) from None
+        except ClickUsageError as error:
+            # A command's bad arguments, found by click: with --json, JSON like every other error.
+            state = ctx.obj
+            if not (isinstance(state, AppState) and state.json_output):
+                raise
+            report_error(UsageError(error.format_message()), as_json=True)
+            raise typer.Exit(int(ExitCode.USAGE)) from None
 
 
 app = typer.Typer(

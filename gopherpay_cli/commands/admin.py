@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -11,7 +12,7 @@ import typer
 from gopherpay_cli import views
 from gopherpay_cli.commands.transfers import announce_replay
 from gopherpay_cli.errors import ExitCode, GopherPayError, UsageError, hints
-from gopherpay_cli.listing import AllOption, CursorOption, show_list
+from gopherpay_cli.listing import AllOption, CursorOption, show_list, waiting_spinner
 from gopherpay_cli.money import format_amount
 from gopherpay_cli.options import (
     MEMO_MAX_LENGTH,
@@ -156,7 +157,8 @@ def reverse(
 def audit(ctx: typer.Context) -> None:
     """Check the ledger's invariants; exits 1 when any is violated."""
     state = get_state(ctx)
-    report = state.client().get("/v1/admin/audit")
+    with waiting_spinner("Auditing the ledger", shown=sys.stderr.isatty() and not state.quiet):
+        report = state.client().get("/v1/admin/audit")
     views.show_audit(state.renderer, report)
     violations = report.get("violations", [])
     if violations or not report.get("ok", False):

@@ -338,3 +338,36 @@ def test_a_longer_timeout_waits_for_a_slow_answer(daemon: FakeDaemon, gopherpay:
 
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == WALLET
+
+
+def test_a_bad_command_line_with_json_is_a_json_error_too(gopherpay: Callable[..., Run]) -> None:
+    missing_value = gopherpay("--json", "transfer", "1", "USD", "--to", env=AS_ALICE)
+    missing_argument = gopherpay("--json", "admin", "deposit", "bob@example.com", env=AS_ALICE)
+
+    assert (missing_value.exit_code, missing_argument.exit_code) == (2, 2)
+    assert json.loads(missing_value.stderr) == {
+        "code": "usage_error",
+        "detail": "Option '--to' requires an argument.",
+        "exit_code": 2,
+    }
+    assert json.loads(missing_argument.stderr)["detail"] == "Missing argument 'AMOUNT'."
+
+
+AUDIT_REPORT = {"ok": True, "violations": [], "checked_at": "2026-12-02T12:00:00Z", "checks": []}
+
+
+def test_an_audit_shows_a_spinner_on_a_terminal_stderr_only(
+    daemon: FakeDaemon, cli_env: dict[str, str], gopherpay: Callable[..., Run]
+) -> None:
+    daemon.on("GET", "/v1/admin/audit", Reply(200, AUDIT_REPORT, delay=1.0))
+
+    on_terminal = run_in_terminal(
+        "--json", "admin", "audit", env={**cli_env, **AS_ALICE}, stderr_is_terminal=True
+    )
+    piped = gopherpay("--json", "admin", "audit", env=AS_ALICE)
+
+    assert on_terminal.exit_code == 0
+    assert b"Auditing the ledger" in on_terminal.terminal
+    assert json.loads(on_terminal.stdout)["ok"] is True
+    assert piped.exit_code == 0
+    assert "Auditing" not in piped.stderr

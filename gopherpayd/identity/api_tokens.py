@@ -8,7 +8,7 @@ on every daemon process. Scopes:
 
 - `read`: GET (and HEAD) requests only; it can never move money or change anything.
 - `transfer`: what its owner may do over the API, except managing API tokens (a leaked
-  token cannot mint itself successors) and changing the password.
+  token cannot mint itself successors, nor list or revoke the owner's others).
 """
 
 from __future__ import annotations

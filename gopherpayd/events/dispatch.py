@@ -159,11 +159,8 @@ class InProcessDispatcher(Dispatcher):
         self._thread: threading.Thread | None = None
 
     def hand_on(self, events: list[tuple[Event, str]]) -> set[uuid.UUID]:
-        done = set()
-        for event, topic in events:
-            self.handler.handle(event, topic)
-            done.add(event.id)
-        return done
+        self.handler.handle_many(events)  # handled, duplicate or parked: each is done with
+        return {event.id for event, _topic in events}
 
     def start(self) -> None:
         wake_on_local_commits(self)

@@ -12,6 +12,8 @@ from sqlmodel import Session, col, select
 
 from gopherpayd.events.models import DeadLetter, ProcessedEvent
 from gopherpayd.identity.models import User
+from gopherpayd.kit.db import insert_rows
+from gopherpayd.kit.models import table_of
 from gopherpayd.kit.pagination import Cursor, newest_first
 from gopherpayd.outbox.models import OutboxEvent
 
@@ -60,13 +62,19 @@ def current_user_seq(session: Session, user_id: uuid.UUID) -> int:
     return int(session.execute(sa_select(col(User.event_seq)).where(col(User.id) == user_id)).scalar_one())
 
 
-def is_processed(session: Session, event_id: uuid.UUID) -> bool:
-    return session.get(ProcessedEvent, event_id) is not None
+def processed_among(session: Session, event_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these events a handler has finished (one query)."""
+    ids = sorted(set(event_ids))
+    if not ids:
+        return set()
+    processed = table_of(ProcessedEvent).c
+    return set(session.execute(sa_select(processed.event_id).where(processed.event_id.in_(ids))).scalars())
 
 
-def mark_processed(session: Session, event_id: uuid.UUID, now: datetime) -> None:
-    session.add(ProcessedEvent(event_id=event_id, handled_at=now))
-    session.flush()
+def mark_many_processed(session: Session, event_ids: Iterable[uuid.UUID], now: datetime) -> None:
+    """Record these events as finished, in one statement."""
+    rows = [{"event_id": event_id, "handled_at": now} for event_id in sorted(set(event_ids))]
+    insert_rows(session, table_of(ProcessedEvent), rows)
 
 
 def count_unhandled(session: Session) -> int:

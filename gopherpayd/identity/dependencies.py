@@ -13,13 +13,19 @@ from starlette.concurrency import run_in_threadpool
 
 from gopherpayd.identity import api_tokens, service, tokens
 from gopherpayd.identity.errors import AdminRequired
-from gopherpayd.identity.service import ClientInfo, Principal
+from gopherpayd.identity.service import Caller, ClientInfo, Principal
 from gopherpayd.identity.session_cache import SessionCache, register, unregister
 from gopherpayd.kit.context import AppContext, Context
 from gopherpayd.kit.db import Database
 from gopherpayd.kit.errors import Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login")
+
+
+def _access_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("this endpoint needs an access token: log in first")
+    return credentials.credentials
 
 
 async def current_principal(
@@ -29,12 +35,9 @@ async def current_principal(
 ) -> Principal:
     """The caller, on the event loop: a cached session costs no thread hand-off and no query;
     only a cache miss reads the session, in a worker thread."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthorized("this endpoint needs an access token: log in first")
-    token = credentials.credentials
+    token = _access_token(credentials)
     if api_tokens.looks_like_api_token(token):  # a long-lived token: checked in the database every time
-        request.state.api_token = True
-        return await run_in_threadpool(context.db.run, api_tokens.authenticate, token, request.method)
+        return await _api_token_principal(request, context, token)
     claims = tokens.decode_access_token(context.settings, token)  # signature and expiry, every time
     cache = _session_cache(context)
     cached = cache.get(claims.session_id, claims.user_id)
@@ -44,6 +47,28 @@ async def current_principal(
     principal = await run_in_threadpool(context.db.run, service.authenticate, context.settings, token)
     cache.put(principal, read_at, generation)
     return principal
+
+
+async def token_caller(
+    request: Request,
+    context: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The caller as its access token names it, verified locally (signature, expiry) and
+    nothing more: for the money endpoint, whose movement checks the session in the writer's
+    batch (one query per batch, and a revocation from any process counts at once).
+    A session this process has checked lately is already a `Principal`."""
+    token = _access_token(credentials)
+    if api_tokens.looks_like_api_token(token):  # no session behind it: checked in full here
+        return await _api_token_principal(request, context, token)
+    claims = tokens.decode_access_token(context.settings, token)
+    cached = _session_cache(context).get(claims.session_id, claims.user_id)
+    return cached if cached is not None else Caller(claims.user_id, claims.session_id)
+
+
+async def _api_token_principal(request: Request, context: AppContext, token: str) -> Principal:
+    request.state.api_token = True  # the token endpoints refuse it (gopherpayd.identity.api_tokens)
+    return await run_in_threadpool(context.db.run, api_tokens.authenticate, token, request.method)
 
 
 def _session_cache(context: AppContext) -> SessionCache:
@@ -100,5 +125,6 @@ def _is_trusted(peer: str | None, trusted: tuple[ipaddress.IPv4Network | ipaddre
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
+TokenCaller = Annotated[Caller, Depends(token_caller)]
 CurrentAdmin = Annotated[Principal, Depends(admin_principal)]
 Client = Annotated[ClientInfo, Depends(client_info)]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
+import sqlalchemy
 from sqlalchemy import delete, func, or_, text, update
 from sqlmodel import Session, col, select
 
@@ -56,6 +59,31 @@ def get_session_with_user(session: Session, session_id: uuid.UUID) -> tuple[Auth
     query = select(AuthSession, User).join(User, col(User.id) == AuthSession.user_id)
     row = session.exec(query.where(AuthSession.id == session_id)).first()
     return (row[0], row[1]) if row else None
+
+
+class LiveSession(NamedTuple):
+    user_id: uuid.UUID
+    email: str
+    revoked: bool
+    frozen: bool
+    """The user's account is frozen."""
+
+
+def get_live_sessions(session: Session, session_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, LiveSession]:
+    """Each of these sessions that exists, with its user's email and frozen flag, in one query."""
+    ids = sorted(set(session_ids))
+    if not ids:
+        return {}
+    sessions, users = table_of(AuthSession).c, table_of(User).c
+    query = (
+        sqlalchemy.select(sessions.id, sessions.user_id, users.email, sessions.revoked_at, users.frozen)
+        .join_from(table_of(AuthSession), table_of(User), users.id == sessions.user_id)
+        .where(sessions.id.in_(ids))
+    )
+    return {
+        row.id: LiveSession(row.user_id, row.email, row.revoked_at is not None, bool(row.frozen))
+        for row in session.execute(query).all()
+    }
 
 
 def list_sessions(session: Session, user_id: uuid.UUID) -> list[AuthSession]:

@@ -35,11 +35,19 @@ from gopherpayd.vocabulary import EventType, Role
 
 
 @dataclass(frozen=True)
-class Principal:
-    """The authenticated caller of a request."""
+class Caller:
+    """Who an access token says is calling: its signature and expiry are verified, the
+    session it names is not (yet). The money endpoint takes this and lets the writer's
+    batch check the session (`transfers.engine.SessionGuard`)."""
 
     user_id: uuid.UUID
     session_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Principal(Caller):
+    """The authenticated caller of a request: the session is live and the account not frozen."""
+
     email: str
     role: str
 

@@ -43,6 +43,10 @@ class Outcome:
         return self.status == "dead-lettered"
 
 
+_Parked = tuple[Event, str, str, int]
+"""An event Novu refused for good: (event, topic, reason, attempts)."""
+
+
 class NotificationHandler:
     def __init__(
         self,
@@ -57,30 +61,56 @@ class NotificationHandler:
         self._sleep = sleep
 
     def handle(self, event: Event, topic: str) -> Outcome:
-        if not self._db.run(self._write_inbox, event):
-            return Outcome("duplicate")
-        kind = catalog.kind_of(event.type)
-        attempts = 0
-        if self._novu is not None and kind.workflow is not None:
-            attempts, failure = self._deliver(kind.workflow, event)
-            if failure is not None:
-                self._db.run(self._park, event, topic, failure, attempts)
-                return Outcome("dead-lettered", failure, attempts)
-        self._db.run(self._mark_handled, event)
-        return Outcome("handled", attempts=attempts)
+        return self.handle_many([(event, topic)])[0]
 
-    def _mark_handled(self, session: Session, event: Event) -> None:
-        event_repository.mark_processed(session, event.id, utcnow())
+    def handle_many(self, events: list[tuple[Event, str]]) -> list[Outcome]:
+        """Handle (event, topic) pairs in their order, in two transactions for all of them:
+        the inbox entries first, then (after Novu, one event at a time) the marks that they
+        are handled and the dead letters. An event handled before, or earlier in the same
+        list, is a duplicate. A crash between the two leaves events unmarked: handled again,
+        their inbox entry is not written twice."""
+        if not events:
+            return []
+        fresh = self._db.run(self._write_inboxes, [event for event, _topic in events])
+        outcomes: list[Outcome] = []
+        handled: list[uuid.UUID] = []
+        parked: list[_Parked] = []
+        for event, topic in events:
+            if event.id not in fresh:
+                outcomes.append(Outcome("duplicate"))
+                continue
+            fresh.discard(event.id)
+            kind = catalog.kind_of(event.type)
+            attempts = 0
+            if self._novu is not None and kind.workflow is not None:
+                attempts, failure = self._deliver(kind.workflow, event)
+                if failure is not None:
+                    parked.append((event, topic, failure, attempts))
+                    outcomes.append(Outcome("dead-lettered", failure, attempts))
+                    continue
+            handled.append(event.id)
+            outcomes.append(Outcome("handled", attempts=attempts))
+        if handled or parked:
+            self._db.run(self._settle, handled, parked)
+        return outcomes
 
-    def _write_inbox(self, session: Session, event: Event) -> bool:
-        """False when the event was already handled; else its inbox entry exists afterwards."""
-        if event_repository.is_processed(session, event.id):
-            return False
-        if catalog.kind_of(event.type).inbox and not inbox_repository.exists_for_event(session, event.id):
-            title, body = messages.inbox_message(event)
-            inbox_repository.add(
-                session,
-                Notification(
+    def _settle(self, session: Session, handled: list[uuid.UUID], parked: list[_Parked]) -> None:
+        event_repository.mark_many_processed(session, handled, utcnow())
+        for event, topic, reason, attempts in parked:
+            self._park(session, event, topic, reason, attempts)
+
+    def _write_inboxes(self, session: Session, events: list[Event]) -> set[uuid.UUID]:
+        """The events not handled yet; each of them has its inbox entry afterwards."""
+        ids = [event.id for event in events]
+        fresh = set(ids) - event_repository.processed_among(session, ids)
+        with_entries = inbox_repository.events_with_entries(session, fresh)
+        entries: dict[uuid.UUID, Notification] = {}
+        for event in events:
+            if event.id not in fresh or event.id in with_entries or event.id in entries:
+                continue
+            if catalog.kind_of(event.type).inbox:
+                title, body = messages.inbox_message(event)
+                entries[event.id] = Notification(
                     user_id=uuid.UUID(event.user_id),
                     event_id=event.id,
                     event_type=event.type,
@@ -88,9 +118,9 @@ class NotificationHandler:
                     body=body[:1000],
                     data=json.dumps(event.payload, sort_keys=True),
                     created_at=event.created_at,
-                ),
-            )
-        return True
+                )
+        inbox_repository.add_many(session, list(entries.values()))
+        return fresh
 
     def _deliver(self, workflow: str, event: Event) -> tuple[int, str | None]:
         """Trigger with bounded exponential backoff; (attempts, last failure or None)."""

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from gopherpayd.kit.db import insert_rows
+from gopherpayd.kit.models import table_of
 from gopherpayd.kit.pagination import Cursor, newest_first
 from gopherpayd.notifications.models import Notification
 
 
-def exists_for_event(session: Session, event_id: uuid.UUID) -> bool:
-    return session.exec(select(Notification.id).where(Notification.event_id == event_id)).first() is not None
+def events_with_entries(session: Session, event_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these events already have their inbox entry (one query)."""
+    ids = sorted(set(event_ids))
+    if not ids:
+        return set()
+    inbox = table_of(Notification).c
+    return set(session.execute(sa_select(inbox.event_id).where(inbox.event_id.in_(ids))).scalars())
+
+
+def add_many(session: Session, notifications: list[Notification]) -> None:
+    """Insert these inbox entries in one statement."""
+    insert_rows(session, table_of(Notification), [n.model_dump() for n in notifications])
 
 
 def add(session: Session, notification: Notification) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response
 
-from gopherpayd.identity.dependencies import CurrentUser
+from gopherpayd.identity.dependencies import CurrentUser, TokenCaller
 from gopherpayd.kit.clock import as_utc
 from gopherpayd.kit.context import Context
 from gopherpayd.kit.errors import PROBLEM_CONTENT_TYPE, BadRequest
@@ -42,7 +42,8 @@ MOVEMENT_RESPONSES: dict[int | str, dict[str, object]] = {
 
 def movement_response(outcome: MovementOutcome) -> Response:
     """A money movement's outcome as HTTP: 201 and the Transfer, or the refusal's problem
-    document (without the refusal's own headers); replays are marked.
+    document (with the refusal's own headers, as `WWW-Authenticate`, unless replayed);
+    replays are marked.
 
     A movement under an idempotency key answers with the very text its record keeps (keys
     sorted): built once, and the same bytes for the first answer and every replay.
@@ -52,6 +53,8 @@ def movement_response(outcome: MovementOutcome) -> Response:
         status_code, media_type = idempotency.MOVED_STATUS, "application/json"
     else:
         status_code, media_type = outcome.refusal.status, PROBLEM_CONTENT_TYPE
+        if not outcome.replayed:  # a stored refusal keeps its document only
+            headers = outcome.refusal.headers | headers
     if outcome.encoded is not None:
         return Response(outcome.encoded, status_code=status_code, headers=headers, media_type=media_type)
     document = (
@@ -84,7 +87,7 @@ def parse_time_bound(name: str, text: str | None, *, end_of_day: bool) -> dateti
 
 @router.post("/transfers", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
 async def send_money(
-    body: TransferRequestBody, principal: CurrentUser, context: Context, key: IdempotencyKey = None
+    body: TransferRequestBody, principal: TokenCaller, context: Context, key: IdempotencyKey = None
 ) -> Response:
     """Send money to another user, all or nothing."""
     return movement_response(await service.send_money(context.db, context.settings, principal, body, key))

@@ -39,7 +39,7 @@ from sqlmodel import Session
 
 from gopherpayd.audit import service as audit_log
 from gopherpayd.identity import repository as identity_repository
-from gopherpayd.identity.errors import AccountFrozen
+from gopherpayd.identity.errors import AccountFrozen, SessionRevoked
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import Database, LostRace, is_lost_race
 from gopherpayd.kit.errors import AppError
@@ -94,6 +94,17 @@ class IdempotencyClaim:
 
 
 @dataclass(frozen=True)
+class SessionGuard:
+    """The login a movement is made under, checked by its batch: the session must exist,
+    belong to the user, not be revoked, and its account not be frozen. One query per batch
+    instead of a transaction per request; a revocation that committed before the batch
+    began stops the movement, whichever process made it."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+@dataclass(frozen=True)
 class MoneyMovement:
     kind: TransferKind
     amount: int
@@ -110,6 +121,8 @@ class MoneyMovement:
     """Rules that need the database before any wallet is touched (e.g. not reversed yet)."""
     reads: ReadHints = ReadHints()
     """What the selectors will look up, fetched for the whole batch at once."""
+    session: SessionGuard | None = None
+    """The caller's session when the endpoint left its check to the batch."""
 
 
 def execute(
@@ -129,6 +142,20 @@ def execute(
     return db.run(
         partial(_apply_batch, movements=movements, atomic=atomic), retries=retries, retry_on=is_lost_race
     )
+
+
+def _session_refusal(
+    guard: SessionGuard, live: dict[uuid.UUID, identity_repository.LiveSession]
+) -> AppError | None:
+    """Why the caller's session cannot move money, in `identity.service.authenticate`'s order."""
+    found = live.get(guard.session_id)
+    if found is None or found.user_id != guard.user_id:
+        return SessionRevoked("this session no longer exists; log in again")
+    if found.frozen:  # freezing revokes the sessions too, and the owner must hear why
+        return AccountFrozen(f"account {found.email} is frozen; contact support")
+    if found.revoked:
+        return SessionRevoked("this session has been revoked; log in again")
+    return None
 
 
 def _fail_together(results: list[MovementOutcome]) -> list[MovementOutcome] | None:
@@ -184,6 +211,9 @@ class _Writes:
 def _apply_batch(
     session: Session, movements: list[MoneyMovement], atomic: bool = False
 ) -> list[MovementOutcome]:
+    live_sessions = identity_repository.get_live_sessions(
+        session, (m.session.session_id for m in movements if m.session is not None)
+    )
     claims = [m.idempotency for m in movements if m.idempotency is not None]
     stored = repository.get_idempotency_records(session, [(c.scope, c.key) for c in claims])
     reads = BatchReads(session)
@@ -195,6 +225,9 @@ def _apply_batch(
     """(index, index of the earlier movement of this batch with the same key)."""
     pending: list[_Pending] = []
     for index, movement in enumerate(movements):
+        if movement.session is not None and (refusal := _session_refusal(movement.session, live_sessions)):
+            results[index] = Refused(refusal)  # before its key: an unauthenticated call stores nothing
+            continue
         claim = movement.idempotency
         if claim is not None:
             scope_key = (claim.scope, claim.key)

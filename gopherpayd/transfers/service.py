@@ -11,12 +11,12 @@ from typing import Any
 from sqlmodel import Session
 
 from gopherpayd.identity.errors import EmailNotVerified
-from gopherpayd.identity.service import Principal, normalize_email
+from gopherpayd.identity.service import Caller, Principal, normalize_email
 from gopherpayd.kit.db import Database
 from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import repository, views, writer
-from gopherpayd.transfers.engine import IdempotencyClaim, MoneyMovement, Selector, WalletTarget
+from gopherpayd.transfers.engine import IdempotencyClaim, MoneyMovement, Selector, SessionGuard, WalletTarget
 from gopherpayd.transfers.errors import (
     IdempotencyKeyInvalid,
     IdempotencyKeyRequired,
@@ -38,7 +38,7 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 200
 
 
 def idempotency_claim(
-    principal: Principal, key: str | None, operation: str, body: dict[str, Any]
+    principal: Caller, key: str | None, operation: str, body: dict[str, Any]
 ) -> IdempotencyClaim:
     """The caller's key, bound to a hash of what they asked for."""
     if key is None or key == "":
@@ -122,10 +122,16 @@ def recipient_by_wallet(wallet_id: uuid.UUID, sender_id: uuid.UUID) -> Selector:
     return select
 
 
+def session_guard(caller: Caller) -> SessionGuard | None:
+    """What the movement's batch must check of a caller whose session nothing checked yet."""
+    return None if isinstance(caller, Principal) else SessionGuard(caller.session_id, caller.user_id)
+
+
 def user_transfer(
-    principal: Principal, body: TransferRequestBody, key: str | None, *, require_verified_email: bool = False
+    principal: Caller, body: TransferRequestBody, key: str | None, *, require_verified_email: bool = False
 ) -> MoneyMovement:
-    """A user sending money to another user."""
+    """A user sending money to another user. A caller whose session was not checked yet (not a
+    `Principal`) has it checked by the movement's batch."""
     currency = supported_currency(body.currency)
     request = body.model_dump(mode="json") | {"currency": currency}
     if body.to_email is not None:
@@ -146,11 +152,12 @@ def user_transfer(
         memo=body.memo,
         idempotency=idempotency_claim(principal, key, TransferKind.TRANSFER, request),
         reads=reads,
+        session=session_guard(principal),
     )
 
 
 async def send_money(
-    db: Database, settings: Settings, principal: Principal, body: TransferRequestBody, key: str | None
+    db: Database, settings: Settings, principal: Caller, body: TransferRequestBody, key: str | None
 ) -> MovementOutcome:
     """Move money from the caller to another user, once per idempotency key.
 

@@ -29,6 +29,8 @@ def test_a_read_token_reads_in_ci_cannot_send_and_stops_when_revoked(
 
     balance = ci("balance", "USD", "--jq", ".balance")
     status = ci("auth", "status", "--json")
+    me = ci("api", "GET", "/v1/me", "--jq", ".email")
+    opened = ci("api", "POST", "/v1/wallets", "--field", "currency=EUR")
     refused = ci("--json", "transfer", "1.00", "USD", "--to", "uma@example.com")
     listed = tina("tokens", "list", "--json")
     token_id = listed.json()["items"][0]["id"]
@@ -39,6 +41,8 @@ def test_a_read_token_reads_in_ci_cannot_send_and_stops_when_revoked(
     assert (balance.returncode, balance.stdout) == (0, "5000\n"), balance.transcript()
     assert json.loads(status.stdout)["token_source"] == "environment"
     assert json.loads(status.stdout)["user"]["email"] == "tina@example.com"
+    assert (me.returncode, me.stdout) == (0, "tina@example.com\n"), me.transcript()
+    assert opened.returncode == 3 and "read scope" in opened.stderr
     assert refused.returncode == 3
     assert json.loads(refused.stderr)["code"] == "insufficient_scope"
     assert tina("balance", "USD", "--jq", ".balance").stdout == "5000\n"

@@ -91,8 +91,9 @@ def _stream_json_document(
     written as the pages arrive (with --json FIELDS, only those fields of each item)."""
     output_filter = state.renderer.output_filter
     out = sys.stdout
-    out.write('{"items": [')
-    separator = "\n  "
+    # Opened at the first item, after its fields were checked: an unknown --json field is
+    # an error before anything is printed.
+    separator = '{"items": [\n  '
     last_cursor = None
     for page in pages:
         for item in page["items"]:
@@ -102,6 +103,8 @@ def _stream_json_document(
         last_cursor = page["next_cursor"]
         out.flush()
         advance(len(page["items"]))
+    if separator.startswith("{"):
+        out.write('{"items": [')  # an empty list
     out.write(f'\n], "next_cursor": {json.dumps(last_cursor)}}}\n')
     out.flush()
 

@@ -371,3 +371,18 @@ def test_an_audit_shows_a_spinner_on_a_terminal_stderr_only(
     assert json.loads(on_terminal.stdout)["ok"] is True
     assert piped.exit_code == 0
     assert "Auditing" not in piped.stderr
+
+
+def test_an_unknown_field_with_all_prints_nothing_on_stdout(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    daemon.on("GET", "/v1/transfers", paged(250))
+
+    result = gopherpay("history", "--all", "--json", "id,colour", env=AS_ALICE)
+    empty = gopherpay("notifications", "--all", "--json", env=AS_ALICE)
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert json.loads(result.stderr)["detail"] == "Unknown JSON field 'colour'"
+    assert empty.exit_code == 5  # no route in the fake daemon: the error, and nothing on stdout
+    assert empty.stdout == ""

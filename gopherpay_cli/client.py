@@ -21,13 +21,16 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import httpx
+# httpx's own command line (httpx._main) imports click, pygments and rich as httpx itself is
+# imported, whenever click happens to be installed: about 60 ms of every gopherpay start, for
+# code the CLI never runs. A None entry makes httpx take its fallback for a missing httpx[cli].
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+import httpx  # noqa: E402
 
-from gopherpay_cli.credentials import Credentials, CredentialStore
-from gopherpay_cli.errors import (
+from gopherpay_cli.credentials import Credentials, CredentialStore  # noqa: E402
+from gopherpay_cli.errors import (  # noqa: E402
     LOGIN_AGAIN,
     ApiError,
     DaemonUnreachable,
@@ -35,6 +38,7 @@ from gopherpay_cli.errors import (
     GopherPayError,
     UsageError,
 )
+from gopherpayd import __version__  # noqa: E402
 
 MONEY_RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0)
 """Pauses before each resend of a money-moving request after a network failure or a 5xx."""
@@ -55,8 +59,8 @@ NETWORK_ERRORS = (
     httpx.TimeoutException,
 )
 TOKEN_ENV_HINT = (
-    "The access token in GOPHERPAY_TOKEN was refused. Set it to a fresh one "
-    "(POST /v1/auth/login), or unset it to use your stored login."
+    "The token in GOPHERPAY_TOKEN was refused. Set it to a live API token "
+    "(gopherpay tokens create), or unset it to use your stored login."
 )
 EVENT_STREAM_TYPE = "text/event-stream"
 UNREACHABLE_HINT = (
@@ -101,11 +105,16 @@ class ApiClient:
                 verify = ssl.create_default_context(cafile=ca_bundle)
             except (OSError, ssl.SSLError) as error:
                 raise UsageError(f"Cannot load the CA bundle {ca_bundle}: {error}") from error
+        if server.startswith("http://"):
+            # Plain HTTP to the daemon: this client never speaks TLS (it follows no redirects),
+            # so it needs no certificate store, whose loading costs ~40 ms of every start.
+            verify = False
         self._http = httpx.Client(
             base_url=server,
             verify=verify,
             timeout=self.timeout,
-            headers={"User-Agent": f"gopherpay/{_cli_version()}", "Accept": "application/json"},
+            # The version constant, not importlib.metadata: reading the metadata costs ~30 ms a start.
+            headers={"User-Agent": f"gopherpay/{__version__}", "Accept": "application/json"},
         )
 
     def close(self) -> None:
@@ -115,31 +124,71 @@ class ApiClient:
         return _body(self._send("GET", path, params=params))
 
     def get_pages(
-        self, path: str, params: Mapping[str, str | int], *, limit: int, page_size: int = 200
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        limit: int,
+        page_size: int = 200,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
-        """Up to `limit` items of a paginated list, following `next_cursor`.
+        """Up to `limit` items of a paginated list, following `next_cursor` (from `cursor` on).
 
         Answers in the list's own shape, `{"items": [...], "next_cursor": ...}`, where
         `next_cursor` continues after the last item returned.
         """
         items: list[Any] = []
-        cursor: str | None = None
-        while len(items) < limit:
-            query = {**params, "limit": min(limit - len(items), page_size)}
+        for page in self.iter_pages(path, params, limit=limit, page_size=page_size, cursor=cursor):
+            items.extend(page["items"])
+            cursor = page["next_cursor"]
+        return {"items": items, "next_cursor": cursor}
+
+    def iter_pages(
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        limit: int | None = None,
+        page_size: int = 200,
+        cursor: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The pages of a paginated list, each fetched only when the one before was used,
+        so a caller that writes each page out holds one page at a time. `limit` None: all.
+
+        Each page is `{"items": [...], "next_cursor": ...}`; the last one's cursor is None
+        when the list is exhausted, else where to go on from (`--cursor`).
+        """
+        fetched = 0
+        while limit is None or fetched < limit:
+            size = page_size if limit is None else min(limit - fetched, page_size)
+            query: dict[str, str | int] = {**params, "limit": size}
             if cursor:
                 query["cursor"] = cursor
             page = self.get(path, query)
-            items.extend(page.get("items", []))
-            cursor = page.get("next_cursor")
-            if not cursor:
-                break
-        return {"items": items[:limit], "next_cursor": cursor}
+            items = list(page.get("items", []))[:size]
+            fetched += len(items)
+            cursor = page.get("next_cursor") or None
+            yield {"items": items, "next_cursor": cursor}
+            if not cursor or not items:
+                return
 
     def post(self, path: str, body: Any = None, *, authenticated: bool = True) -> Any:
         return _body(self._send("POST", path, body=body, authenticated=authenticated))
 
     def delete(self, path: str) -> Any:
         return _body(self._send("DELETE", path))
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Any request (`gopherpay api`); with a key it is resent like `move_money`."""
+        return _body(self._send(method, path, body=body, params=params, idempotency_key=idempotency_key))
 
     def move_money(self, path: str, body: Any, idempotency_key: str) -> MoneyReply:
         """POST a money-moving request; network failures and 5xx answers are retried with the same key."""
@@ -442,6 +491,7 @@ def api_error_from(response: httpx.Response) -> ApiError:
             str(detail),
             field_errors=_field_errors(problem.get("errors")),
             retry_after=retry_after,
+            problem=problem,
         )
     detail = f"The daemon answered {response.status_code} {response.reason_phrase}"
     if isinstance(problem, dict) and isinstance(problem.get("detail"), str):
@@ -501,10 +551,3 @@ def _is_certificate_error(error: httpx.HTTPError) -> bool:
             return True
         cause = cause.__cause__ or cause.__context__
     return "CERTIFICATE_VERIFY_FAILED" in str(error)
-
-
-def _cli_version() -> str:
-    try:
-        return version("gopherpay")
-    except PackageNotFoundError:
-        return "unknown"

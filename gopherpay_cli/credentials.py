@@ -111,14 +111,25 @@ class CredentialStore:
             self._keyring_call("set_password", SERVICE, self.server, credentials.to_json())
             if not self._file_fallback():
                 return
+        first_time = not self.file_path.exists()
         entries = self._read_file()
         entries[self.server] = asdict(credentials)
         self._write_file(entries)
-        if announce and not self._announced_file:
+        # Said when the file is created, not at every login: after that, `auth status` says where.
+        if announce and first_time and not self._announced_file:
             self._announced_file = True
             self._warn(
                 f"No usable keyring backend; storing credentials in {self.file_path} (readable only by you)."
             )
+
+    def storage(self) -> tuple[str, str]:
+        """Where the token in use comes from: (`environment`, `keyring` or `file`, in words)."""
+        if self.from_environment:
+            return "environment", f"the {TOKEN_ENV} environment variable (never stored)"
+        if not self._file_fallback():
+            backend = type(self._backend)
+            return "keyring", f"the OS keyring ({backend.__module__}.{backend.__name__}), service {SERVICE}"
+        return "file", f"{self.file_path} (mode 0600; no usable keyring backend)"
 
     def delete(self) -> None:
         """Forget the credentials for this server, in the keyring and in the file."""

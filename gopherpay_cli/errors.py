@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -140,6 +141,7 @@ class ApiError(GopherPayError):
         *,
         field_errors: tuple[str, ...] = (),
         retry_after: int | None = None,
+        problem: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail, exit_code_for(status, code), _default_hint(code, retry_after))
         self.status = status
@@ -147,6 +149,8 @@ class ApiError(GopherPayError):
         self.detail = detail
         self.field_errors = field_errors
         self.retry_after = retry_after
+        self.problem = problem
+        """The problem document as the daemon sent it (what `--json` prints on stderr)."""
 
 
 def exit_code_for(status: int, code: str) -> ExitCode:

@@ -11,12 +11,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup
 
-from gopherpay_cli.commands import admin, auth, notifications, transfers, wallets
+from gopherpay_cli import completion
+from gopherpay_cli.commands import admin, api, auth, auth_status, notifications, tokens, transfers, wallets
+from gopherpay_cli.completion import attach_currency_completion, init_if_completing
 from gopherpay_cli.config import DEFAULT_SERVER
-from gopherpay_cli.errors import EXIT_STATUS, GopherPayError
+from gopherpay_cli.errors import EXIT_STATUS, ExitCode, GopherPayError, UsageError
+from gopherpay_cli.examples import CLI_EXAMPLES
+from gopherpay_cli.helpstyle import HELP_OPTION_NAMES, tidy
 from gopherpay_cli.render import report_error
+from gopherpay_cli.scripting import take_json_fields
 from gopherpay_cli.state import AppState
 
 DESCRIPTION = """\
@@ -34,15 +40,27 @@ def exit_status_text() -> str:
     return "\b\nExit status:\n" + "\n".join(lines)
 
 
-TRAILING_FLAGS = ("json_output", "quiet", "no_input")
-"""Global flags also accepted after the command: `gopherpay balance --json`."""
+TRAILING_FLAGS = ("json_output", "quiet", "no_input", "jq", "timeout")
+"""Global options also accepted after the command: `gopherpay balance --json`."""
 
 
-def _set_state_flag(ctx: Any, param: Any, value: bool) -> Any:
+def _set_state_flag(ctx: Any, param: Any, value: Any) -> Any:
     if value:
         # The root callback has run by now: click invokes it before parsing the subcommand.
-        setattr(ctx.find_root().obj, param.name, True)
+        state = ctx.find_root().obj
+        setattr(state, param.name, value)
+        if param.name == "jq":
+            state.json_output = True
     return value
+
+
+def _command_words(group: Any) -> set[str]:
+    """Every command name in the tree: words that `--json` is followed by but never takes."""
+    words = set()
+    for name, subcommand in getattr(group, "commands", {}).items():
+        words.add(name)
+        words |= _command_words(subcommand)
+    return words
 
 
 def _accept_trailing_flags(group: Any, root_params: list[Any]) -> None:
@@ -67,13 +85,33 @@ class GopherPayGroup(TyperGroup):
     def __init__(self, **attributes: Any) -> None:
         super().__init__(**attributes)
         _accept_trailing_flags(self, self.params)
+        tidy(self, CLI_EXAMPLES)
+        attach_currency_completion(self)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from gopherpayd.wallets.currencies import CURRENCIES
+
+        try:
+            args, ctx.meta["json_fields"] = take_json_fields(args, _command_words(self) | set(CURRENCIES))
+        except GopherPayError as error:
+            report_error(error, as_json=True)
+            raise typer.Exit(int(error.exit_code)) from None
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except GopherPayError as error:
-            report_error(error)
+            state = ctx.obj
+            report_error(error, as_json=isinstance(state, AppState) and state.json_output)
             raise typer.Exit(int(error.exit_code)) from None
+        except ClickUsageError as error:
+            # A command's bad arguments, found by click: with --json, JSON like every other error.
+            state = ctx.obj
+            if not (isinstance(state, AppState) and state.json_output):
+                raise
+            report_error(UsageError(error.format_message()), as_json=True)
+            raise typer.Exit(int(ExitCode.USAGE)) from None
 
 
 app = typer.Typer(
@@ -83,6 +121,7 @@ app = typer.Typer(
     epilog=exit_status_text(),
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
     # Plain click help: three times faster to start than rich panels, and help
     # text is never read as markup.
     rich_markup_mode=None,
@@ -94,6 +133,10 @@ app.add_typer(wallets.app)
 app.add_typer(transfers.app)
 app.add_typer(notifications.app)
 app.add_typer(admin.app, name="admin")
+app.add_typer(auth_status.app)
+app.add_typer(tokens.app)
+app.add_typer(api.app)
+app.add_typer(completion.app)
 
 
 def _print_version(value: bool) -> None:
@@ -131,8 +174,35 @@ def root(
     ] = None,
     json_output: Annotated[
         bool,
-        typer.Option("--json", help="Print the API objects as JSON (minor units) on stdout."),
+        typer.Option(
+            "--json",
+            help="Print the API objects as JSON (minor units) on stdout, and errors as JSON "
+            "on stderr (the problem document with its stable code, plus exit_code). "
+            "--json FIELDS (or --json=FIELDS) keeps only those comma-separated fields of "
+            "each object, e.g. --json id,amount.",
+        ),
     ] = False,
+    jq: Annotated[
+        str | None,
+        typer.Option(
+            "--jq",
+            metavar="EXPR",
+            help="Filter the JSON through this jq program (no jq binary needed; implies "
+            "--json): strings print raw, other results as one line of JSON each. With --all, "
+            "it runs on each page.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            envvar="GOPHERPAY_TIMEOUT",
+            min=0.1,
+            help="How long to wait for the daemon to connect or to send the next bytes of an "
+            "answer (a big audit may need more). Default: 15.",
+        ),
+    ] = None,
     no_input: Annotated[
         bool,
         typer.Option("--no-input", help="Never prompt; a missing value is an error instead."),
@@ -164,16 +234,22 @@ def root(
 ) -> None:
     state = AppState(
         server_option=server,
-        json_output=json_output,
+        json_output=json_output or ctx.meta.get("json_fields") is not None,
         no_input=no_input,
         quiet=quiet,
         ca_bundle=ca_bundle,
         profile=profile,
+        timeout=timeout,
+        json_fields=ctx.meta.get("json_fields"),
+        jq=jq,
     )
+    if jq is not None:
+        state.json_output = True
     ctx.obj = state
     ctx.call_on_close(state.close)
 
 
 def run() -> None:
     """Entry point of the `gopherpay` executable."""
+    init_if_completing()
     app(prog_name="gopherpay")

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
 
 import typer
 
@@ -29,6 +30,7 @@ import typer
 from typer._click import Command, Context, Parameter
 
 from gopherpay_cli.errors import EXIT_STATUS
+from gopherpay_cli.helpstyle import example_lines
 
 MAN_DIR = Path(__file__).resolve().parent.parent / "man"
 
@@ -78,6 +80,18 @@ def cli_environment() -> Entries:
     )
 
 
+DAEMON_ENVIRONMENT_NOTES: dict[str, str] = {
+    "data_dir": "Default: $XDG_DATA_HOME/gopherpay, which is ~/.local/share/gopherpay on Linux "
+    "(~/Library/Application Support/gopherpay on macOS, as platformdirs places it); "
+    "it is created with mode 0700.",
+    "bcrypt_rounds": "Default: 12. Allowed: 4 to 16, and at least {min_rounds} unless "
+    "GOPHERPAY_ENVIRONMENT=test (a lower cost only makes tests faster).",
+    "environment": "Allowed: production, development, test. Default: production. Only test allows "
+    "a bcrypt cost below {min_rounds}; production also refuses an access-token lifetime above 3600 s.",
+}
+"""What the field's type cannot say: a computed default, or a rule that depends on another field."""
+
+
 def daemon_environment() -> Entries:
     """GOPHERPAY_* for each field of the daemon's settings, as pydantic-settings reads them."""
     try:
@@ -93,16 +107,38 @@ def daemon_environment() -> Entries:
     ]
     settings_class = settings_module.Settings
     docstrings = attribute_docstrings(settings_class)
+    min_rounds = getattr(settings_module, "MIN_PRODUCTION_BCRYPT_ROUNDS", 10)
     for name, field in settings_class.model_fields.items():
-        if field.default_factory is not None:
-            default = "computed at start-up"
-        elif field.default in ("", None):
-            default = "empty"
-        else:
-            default = str(field.default)
         description = field.description or docstrings.get(name) or name.replace("_", " ").capitalize()
-        entries.append((f"GOPHERPAY_{name.upper()}", f"{description.rstrip('.')}. Default: {default}."))
+        note = DAEMON_ENVIRONMENT_NOTES.get(name)
+        if note is not None:
+            entries.append((f"GOPHERPAY_{name.upper()}", note.format(min_rounds=min_rounds)))
+            continue
+        value = field.default_factory() if field.default_factory is not None else field.default
+        default = "empty" if value in ("", None, []) or str(value) == "" else str(value)
+        allowed = _allowed_values(field)
+        allowed_text = f" Allowed: {allowed}." if allowed else ""
+        entries.append(
+            (f"GOPHERPAY_{name.upper()}", f"{description.rstrip('.')}.{allowed_text} Default: {default}.")
+        )
     return tuple(entries)
+
+
+def _allowed_values(field: Any) -> str:
+    """The values a settings field takes, from its Literal type or its numeric bounds."""
+    choices = get_args(field.annotation) if get_origin(field.annotation) is Literal else ()
+    if choices:
+        return ", ".join(str(choice) for choice in choices)
+    low = high = None
+    for rule in field.metadata:
+        low = getattr(rule, "ge", None) if getattr(rule, "ge", None) is not None else low
+        low = f"more than {rule.gt}" if getattr(rule, "gt", None) is not None else low
+        high = getattr(rule, "le", None) if getattr(rule, "le", None) is not None else high
+    if low is not None and high is not None:
+        return f"{low} to {high}"
+    if low is not None:
+        return f"{low} or more" if not str(low).startswith("more") else str(low)
+    return ""
 
 
 def attribute_docstrings(cls: type) -> dict[str, str]:
@@ -146,8 +182,13 @@ GOPHERPAYD = ManPage(
     summary="GopherPay daemon: the HTTP API over the ledger, and its maintenance commands",
     exit_status=(
         ("0", "success"),
-        ("1", "failure"),
-        ("2", "usage error or invalid configuration"),
+        ("1", "failure: e.g. the database cannot be reached, the port is taken, a migration failed"),
+        ("2", "usage error or invalid configuration (each invalid setting is named on stderr)"),
+        (
+            "3",
+            "serve: the HTTP server (uvicorn) could not start the application: loading it or "
+            "its start-up step (the event listener, in-process delivery) failed; the log says why",
+        ),
     ),
     environment=daemon_environment,
     files=(
@@ -210,6 +251,7 @@ def render(page: ManPage, command: Command) -> str:
         *_paragraphs(command.help or ""),
         ".SH OPTIONS",
         *_parameters(command, ctx, include_help=True),
+        *_examples(command, ".SH EXAMPLES"),
     ]
     commands = list(walk(command, ctx))
     if commands:
@@ -218,6 +260,7 @@ def render(page: ManPage, command: Command) -> str:
             lines.append(f'.SS "{_escape_name(_usage_text(subcommand, sub_ctx))}"')
             lines.extend(_paragraphs(subcommand.help or ""))
             lines.extend(_parameters(subcommand, sub_ctx, include_help=False))
+            lines.extend(_examples(subcommand, ".PP\nExamples:"))
     for title, entries in (
         ("EXIT STATUS", page.exit_status),
         ("ENVIRONMENT", page.environment()),
@@ -253,6 +296,14 @@ def _parameters(command: Command, ctx: Context, *, include_help: bool) -> list[s
         flags, help_text = record
         lines.extend([".TP", f"\\fB{_escape_name(flags)}\\fR", _text(help_text) or "\\&"])
     return lines
+
+
+def _examples(command: Command, heading: str) -> list[str]:
+    """The command's Examples section (see gopherpay_cli.examples) as a literal block."""
+    lines = example_lines(command)
+    if not lines:
+        return []
+    return [*heading.split("\n"), ".RS 4", ".nf", *(_text(line) for line in lines), ".fi", ".RE"]
 
 
 def _paragraphs(text: str) -> list[str]:

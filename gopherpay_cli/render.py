@@ -12,9 +12,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from gopherpay_cli.errors import GopherPayError
+
+if TYPE_CHECKING:
+    from gopherpay_cli.scripting import OutputFilter
 
 PIPE_WIDTH = 200
 """Table width when stdout is not a terminal, so ids are not wrapped mid-way."""
@@ -45,8 +48,14 @@ def spreadsheet_safe(cell: str | int) -> str | int:
     return cell
 
 
-def report_error(error: GopherPayError) -> None:
-    """`Error: <message>` and the hint, if any, on stderr."""
+def report_error(error: GopherPayError, *, as_json: bool = False) -> None:
+    """`Error: <message>` and the hint, if any, on stderr; with `as_json`, the problem
+    document as one line of JSON instead (see gopherpay_cli.scripting)."""
+    if as_json:
+        from gopherpay_cli.scripting import error_document
+
+        print(json.dumps(error_document(error)), file=sys.stderr)
+        return
     prefix = "Error:"
     if colour_enabled(sys.stderr):
         prefix = f"\x1b[1;31m{prefix}\x1b[0m"
@@ -64,9 +73,11 @@ def report_error(error: GopherPayError) -> None:
 class Renderer:
     """Writes a command's result in the format the user asked for."""
 
-    def __init__(self, *, json_output: bool, quiet: bool) -> None:
+    def __init__(self, *, json_output: bool, quiet: bool, output_filter: OutputFilter | None = None) -> None:
         self.json_output = json_output
         self.quiet = quiet
+        self.output_filter = output_filter
+        """--json FIELDS / --jq EXPR: what to print of each JSON document."""
 
     def info(self, message: str) -> None:
         """An informational message on stderr; `--quiet` silences it."""
@@ -78,11 +89,20 @@ class Renderer:
         print(message, file=sys.stderr)
 
     def json(self, data: Any) -> None:
-        """An API object on stdout, exactly as the daemon returned it."""
+        """An API object on stdout, exactly as the daemon returned it (or what --json FIELDS
+        and --jq keep of it)."""
+        if self.output_filter is not None and self.output_filter.active:
+            for text in self.output_filter.texts(data):
+                print(text, flush=True)
+            return
         print(json.dumps(data, indent=2))
 
     def json_line(self, data: Any) -> None:
         """An API object as one line of NDJSON on stdout, flushed so a pipe gets it at once."""
+        if self.output_filter is not None and self.output_filter.active:
+            for text in self.output_filter.texts(data, indent=None):
+                print(text, flush=True)
+            return
         print(json.dumps(data), flush=True)
 
     def line(self, text: str) -> None:

@@ -25,6 +25,9 @@ class AppState:
     quiet: bool
     ca_bundle: Path | None
     profile: str | None = None
+    timeout: float | None = None
+    json_fields: str | None = None
+    jq: str | None = None
     _client: ApiClient | None = field(default=None, repr=False)
 
     @cached_property
@@ -34,7 +37,12 @@ class AppState:
 
     @cached_property
     def renderer(self) -> Renderer:
-        return Renderer(json_output=self.json_output, quiet=self.quiet)
+        output_filter = None
+        if self.json_fields or self.jq is not None:
+            from gopherpay_cli.scripting import OutputFilter
+
+            output_filter = OutputFilter(self.json_fields, self.jq)
+        return Renderer(json_output=self.json_output, quiet=self.quiet, output_filter=output_filter)
 
     @cached_property
     def credentials(self) -> CredentialStore:
@@ -51,6 +59,7 @@ class AppState:
                 self.server,
                 self.credentials,
                 ca_bundle=str(self.ca_bundle) if self.ca_bundle else None,
+                timeout=self.timeout,
             )
         return self._client
 

@@ -217,7 +217,7 @@ def show_history(renderer: Renderer, page: dict[str, Any], *, as_csv: bool) -> N
     """Transfers newest first: table, CSV (raw and formatted amounts) or the API page."""
     transfers = page.get("items", [])
     if as_csv:
-        renderer.csv(HISTORY_CSV_HEADER, [_history_csv_row(transfer) for transfer in transfers])
+        renderer.csv(HISTORY_CSV_HEADER, [history_csv_row(transfer) for transfer in transfers])
         return
     rows = [history_row(transfer) for transfer in transfers]
     renderer.table(HISTORY_COLUMNS, rows, right_aligned=("amount",))
@@ -288,7 +288,7 @@ def show_notifications(renderer: Renderer, page: dict[str, Any], *, unread_only:
     renderer.table(("date", "type", "notification", "read", "id"), rows)
 
 
-def _history_csv_row(transfer: dict[str, Any]) -> tuple[str | int, ...]:
+def history_csv_row(transfer: dict[str, Any]) -> tuple[str | int, ...]:
     amount_minor = signed_amount_minor(transfer)
     return (
         transfer.get("created_at", ""),

@@ -24,6 +24,7 @@ from gopherpayd.events.endpoints import router as events_router
 from gopherpayd.events.metrics import EventsCollector
 from gopherpayd.events.wakeups import PostgresListener, StreamHub
 from gopherpayd.identity.endpoints import router as identity_router
+from gopherpayd.identity.token_endpoints import router as tokens_router
 from gopherpayd.kit.context import AppContext, Context
 from gopherpayd.kit.db import Database
 from gopherpayd.kit.errors import Forbidden, NotFound, install_error_handlers
@@ -144,6 +145,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     routers = (
         identity_router,
+        tokens_router,
         wallets_router,
         transfers_router,
         notifications_router,

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
+from gopherpay_cli.examples import DAEMON_EXAMPLES
+from gopherpay_cli.helpstyle import tidy
 from gopherpayd import __version__
 from gopherpayd.vocabulary import Role
 
@@ -26,9 +29,20 @@ if TYPE_CHECKING:
     from gopherpayd.settings import Settings
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+DAEMON_HELP_OPTION_NAMES = ["-h", "--help"]
+
+
+class DaemonGroup(TyperGroup):
+    """The root command, with help that names no Python types and gives examples."""
+
+    def __init__(self, **attributes: Any) -> None:
+        super().__init__(**attributes)
+        tidy(self, DAEMON_EXAMPLES, help_option_names=DAEMON_HELP_OPTION_NAMES)
+
 
 app = typer.Typer(
     name="gopherpayd",
+    cls=DaemonGroup,
     help="GopherPay daemon: the HTTP API over the ledger, and its maintenance commands.\n\n"
     "Configuration comes from GOPHERPAY_* environment variables and the optional TOML file "
     "GOPHERPAYD_CONFIG (default: <data dir>/gopherpayd.toml; GOPHERPAY_CONFIG is the CLI's "
@@ -36,7 +50,7 @@ app = typer.Typer(
     "daemon keeps its data in a SQLite file in GOPHERPAY_DATA_DIR.",
     no_args_is_help=True,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": DAEMON_HELP_OPTION_NAMES},
 )
 
 

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from gopherpayd.audit.models import AuditLogEntry
 from gopherpayd.events.models import DeadLetter, ProcessedEvent
 from gopherpayd.identity.models import (
+    ApiToken,
     AuthSession,
     EmailVerification,
     LoginFailure,
@@ -20,6 +21,7 @@ from gopherpayd.wallets.models import Wallet
 metadata = SQLModel.metadata
 
 __all__ = [
+    "ApiToken",
     "AuditLogEntry",
     "AuthSession",
     "DeadLetter",

@@ -41,6 +41,15 @@ class Role(StrEnum):
     """An operator: the admin endpoints and commands."""
 
 
+class TokenScope(StrEnum):
+    """What a long-lived API token may do (api_tokens.scope, ck_api_tokens_scope)."""
+
+    READ = "read"
+    """Look only: GET requests. It can never move money or change anything."""
+    TRANSFER = "transfer"
+    """Everything its owner may do over the API, except managing API tokens."""
+
+
 class EventType(StrEnum):
     """Every event written to the outbox; outbox.catalog says where each one goes."""
 

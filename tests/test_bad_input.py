@@ -202,6 +202,12 @@ VALID_BODIES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
     "unfreeze-wallet": ("POST", "/v1/admin/users/{alice}/wallets/USD/unfreeze", "admin", {"reason": "check"}),
     "reverse": ("POST", "/v1/admin/transfers/{transfer_id}/reverse", "admin", {"reason": "mistake"}),
     "verify-email": ("POST", "/v1/auth/verify-email", "alice", {"code": "123456"}),
+    "create-api-token": (
+        "POST",
+        "/v1/tokens",
+        "alice",
+        {"name": "ci", "scope": "read", "expires_in_days": 90},
+    ),
     "replay-dead-letters": ("POST", "/v1/admin/events/dead-letters/replay", "admin", {"reason": "fixed"}),
     "replay-dead-letter": (
         "POST",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -11,6 +12,7 @@ import typer
 from gopherpay_cli import views
 from gopherpay_cli.commands.transfers import announce_replay
 from gopherpay_cli.errors import ExitCode, GopherPayError, UsageError, hints
+from gopherpay_cli.listing import AllOption, CursorOption, show_list, waiting_spinner
 from gopherpay_cli.money import format_amount
 from gopherpay_cli.options import (
     MEMO_MAX_LENGTH,
@@ -67,11 +69,22 @@ def users(
         typer.Option("--search", metavar="Q", help="Only users whose email or name contains Q."),
     ] = None,
     limit: LimitOption = 50,
+    every: AllOption = False,
+    cursor: CursorOption = None,
 ) -> None:
     """List users with their wallets."""
     state = get_state(ctx)
     params = {"q": search} if search else {}
-    views.show_admin_users(state.renderer, state.client().get_pages("/v1/admin/users", params, limit=limit))
+    show_list(
+        state,
+        "/v1/admin/users",
+        params,
+        limit=limit,
+        every=every,
+        cursor=cursor,
+        show_page=lambda page: views.show_admin_users(state.renderer, page),
+        noun="users",
+    )
 
 
 @app.command()
@@ -144,7 +157,8 @@ def reverse(
 def audit(ctx: typer.Context) -> None:
     """Check the ledger's invariants; exits 1 when any is violated."""
     state = get_state(ctx)
-    report = state.client().get("/v1/admin/audit")
+    with waiting_spinner("Auditing the ledger", shown=sys.stderr.isatty() and not state.quiet):
+        report = state.client().get("/v1/admin/audit")
     views.show_audit(state.renderer, report)
     violations = report.get("violations", [])
     if violations or not report.get("ok", False):
@@ -153,11 +167,21 @@ def audit(ctx: typer.Context) -> None:
 
 
 @app.command()
-def log(ctx: typer.Context, limit: LimitOption = 50) -> None:
+def log(
+    ctx: typer.Context, limit: LimitOption = 50, every: AllOption = False, cursor: CursorOption = None
+) -> None:
     """Show the operator audit log, newest first."""
     state = get_state(ctx)
-    page = state.client().get_pages("/v1/admin/audit-log", {}, limit=limit)
-    views.show_audit_log(state.renderer, page)
+    show_list(
+        state,
+        "/v1/admin/audit-log",
+        {},
+        limit=limit,
+        every=every,
+        cursor=cursor,
+        show_page=lambda page: views.show_audit_log(state.renderer, page),
+        noun="entries",
+    )
 
 
 @events_app.command("status")
@@ -172,12 +196,22 @@ def events_dead_letters(
     ctx: typer.Context,
     pending: Annotated[bool, typer.Option("--pending", help="Only those not replayed yet.")] = False,
     limit: LimitOption = 50,
+    every: AllOption = False,
+    cursor: CursorOption = None,
 ) -> None:
     """List events whose delivery failed for good, newest first."""
     state = get_state(ctx)
     params = {"pending": "true"} if pending else {}
-    page = state.client().get_pages("/v1/admin/events/dead-letters", params, limit=limit)
-    views.show_dead_letters(state.renderer, page, pending_only=pending)
+    show_list(
+        state,
+        "/v1/admin/events/dead-letters",
+        params,
+        limit=limit,
+        every=every,
+        cursor=cursor,
+        show_page=lambda page: views.show_dead_letters(state.renderer, page, pending_only=pending),
+        noun="dead letters",
+    )
 
 
 @events_app.command("replay")

@@ -9,6 +9,7 @@ import typer
 
 from gopherpay_cli import views
 from gopherpay_cli.errors import UsageError, hints
+from gopherpay_cli.listing import AllOption, CursorOption, show_list
 from gopherpay_cli.options import limit_option
 from gopherpay_cli.state import AppState, get_state, given_on_command_line
 
@@ -26,21 +27,37 @@ NOT_FOUND_HINT = "See your notifications: gopherpay notifications"
 
 
 @notifications_app.callback()
-def notifications(ctx: typer.Context, unread: UnreadOption = False, limit: LimitOption = 50) -> None:
+def notifications(
+    ctx: typer.Context,
+    unread: UnreadOption = False,
+    limit: LimitOption = 50,
+    every: AllOption = False,
+    cursor: CursorOption = None,
+) -> None:
     """Without a command: list your notifications, newest first (as `notifications list` does)."""
     if ctx.invoked_subcommand is None:
-        _show(get_state(ctx), unread=unread, limit=limit)
+        _show(get_state(ctx), unread=unread, limit=limit, every=every, cursor=cursor)
         return
     if unread or given_on_command_line(ctx, "limit"):
         raise UsageError(
             f"--unread and --limit go with listing, not with: notifications {ctx.invoked_subcommand}"
         )
+    if every or cursor is not None:
+        raise UsageError(
+            f"--all and --cursor go with listing, not with: notifications {ctx.invoked_subcommand}"
+        )
 
 
 @notifications_app.command("list")
-def notifications_list(ctx: typer.Context, unread: UnreadOption = False, limit: LimitOption = 50) -> None:
+def notifications_list(
+    ctx: typer.Context,
+    unread: UnreadOption = False,
+    limit: LimitOption = 50,
+    every: AllOption = False,
+    cursor: CursorOption = None,
+) -> None:
     """List your notifications, newest first."""
-    _show(get_state(ctx), unread=unread, limit=limit)
+    _show(get_state(ctx), unread=unread, limit=limit, every=every, cursor=cursor)
 
 
 @notifications_app.command("read")
@@ -75,7 +92,15 @@ def notifications_read(
     views.show(state.renderer, {"items": read})
 
 
-def _show(state: AppState, *, unread: bool, limit: int) -> None:
+def _show(state: AppState, *, unread: bool, limit: int, every: bool, cursor: str | None) -> None:
     params: dict[str, str | int] = {"unread": "true"} if unread else {}
-    page = state.client().get_pages("/v1/notifications", params, limit=limit)
-    views.show_notifications(state.renderer, page, unread_only=unread)
+    show_list(
+        state,
+        "/v1/notifications",
+        params,
+        limit=limit,
+        every=every,
+        cursor=cursor,
+        show_page=lambda page: views.show_notifications(state.renderer, page, unread_only=unread),
+        noun="notifications",
+    )

@@ -14,6 +14,7 @@ import typer
 from gopherpay_cli import views
 from gopherpay_cli.bulk import MAX_ATOMIC_ROWS
 from gopherpay_cli.errors import UsageError, hints
+from gopherpay_cli.listing import AllOption, CursorOption, show_list
 from gopherpay_cli.money import format_amount
 from gopherpay_cli.options import (
     MEMO_MAX_LENGTH,
@@ -194,6 +195,8 @@ def history(
         typer.Option("--until", metavar="DATE", help="Up to this date or RFC 3339 time."),
     ] = None,
     limit: Annotated[int, limit_option("At most this many transfers.")] = 50,
+    every: AllOption = False,
+    cursor: CursorOption = None,
     as_csv: Annotated[
         bool,
         typer.Option(
@@ -233,16 +236,25 @@ def history(
         params["since"] = _date_or_time(since, "--since")
     if until is not None:
         params["until"] = _date_or_time(until, "--until")
-    page = state.client().get_pages("/v1/transfers", params, limit=limit)
-    views.show_history(state.renderer, page, as_csv=as_csv)
+    show_list(
+        state,
+        "/v1/transfers",
+        params,
+        limit=limit,
+        every=every,
+        cursor=cursor,
+        show_page=lambda page: views.show_history(state.renderer, page, as_csv=as_csv),
+        noun="transfers",
+        csv_rows=(views.HISTORY_CSV_HEADER, views.history_csv_row) if as_csv else None,
+    )
 
 
 def _follow(ctx: typer.Context, state: AppState, params: dict[str, str | int]) -> None:
     from gopherpay_cli.follow import Follower, TransferFilter
 
-    for option in ("since", "until", "limit", "as_csv"):
+    flags = {"since": "--since", "until": "--until", "limit": "--limit", "as_csv": "--csv"}
+    for option, flag in {**flags, "every": "--all", "cursor": "--cursor"}.items():
         if given_on_command_line(ctx, option):
-            flag = "--csv" if option == "as_csv" else f"--{option}"
             raise UsageError(
                 f"{flag} does not go with --follow",
                 hint="--follow prints only new transfers; run history without it for earlier ones.",

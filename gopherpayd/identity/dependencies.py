@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from gopherpayd.identity import service, tokens
+from gopherpayd.identity import api_tokens, service, tokens
 from gopherpayd.identity.errors import AdminRequired
 from gopherpayd.identity.service import Caller, ClientInfo, Principal
 from gopherpayd.identity.session_cache import SessionCache, register, unregister
@@ -29,12 +29,15 @@ def _access_token(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 
 async def current_principal(
+    request: Request,
     context: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller, on the event loop: a cached session costs no thread hand-off and no query;
     only a cache miss reads the session, in a worker thread."""
     token = _access_token(credentials)
+    if api_tokens.looks_like_api_token(token):  # a long-lived token: checked in the database every time
+        return await _api_token_principal(request, context, token)
     claims = tokens.decode_access_token(context.settings, token)  # signature and expiry, every time
     cache = _session_cache(context)
     cached = cache.get(claims.session_id, claims.user_id)
@@ -47,6 +50,7 @@ async def current_principal(
 
 
 async def token_caller(
+    request: Request,
     context: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
@@ -54,9 +58,17 @@ async def token_caller(
     nothing more: for the money endpoint, whose movement checks the session in the writer's
     batch (one query per batch, and a revocation from any process counts at once).
     A session this process has checked lately is already a `Principal`."""
-    claims = tokens.decode_access_token(context.settings, _access_token(credentials))
+    token = _access_token(credentials)
+    if api_tokens.looks_like_api_token(token):  # no session behind it: checked in full here
+        return await _api_token_principal(request, context, token)
+    claims = tokens.decode_access_token(context.settings, token)
     cached = _session_cache(context).get(claims.session_id, claims.user_id)
     return cached if cached is not None else Caller(claims.user_id, claims.session_id)
+
+
+async def _api_token_principal(request: Request, context: AppContext, token: str) -> Principal:
+    request.state.api_token = True  # the token endpoints refuse it (gopherpayd.identity.api_tokens)
+    return await run_in_threadpool(context.db.run, api_tokens.authenticate, token, request.method)
 
 
 def _session_cache(context: AppContext) -> SessionCache:

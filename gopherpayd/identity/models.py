@@ -1,4 +1,5 @@
-"""Tables: users, sessions (refresh-token families), refresh tokens, failed logins, sign-ups."""
+"""Tables: users, sessions (refresh-token families), refresh tokens, failed logins, sign-ups,
+API tokens."""
 
 import uuid
 from datetime import datetime
@@ -7,7 +8,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
 from gopherpayd.kit.models import fk_field, id_field, timestamp_field
-from gopherpayd.vocabulary import Role, one_of
+from gopherpayd.vocabulary import Role, TokenScope, one_of
 
 
 class User(SQLModel, table=True):
@@ -104,3 +105,27 @@ class EmailVerification(SQLModel, table=True):
     expires_at: datetime = timestamp_field()
     used_at: datetime | None = timestamp_field(nullable=True)
     failed_attempts: int = Field(default=0)
+
+
+class ApiToken(SQLModel, table=True):
+    """A long-lived, scoped, revocable token for scripts and CI, kept only as its SHA-256.
+
+    The token itself (`gpt_` and 43 random URL-safe characters, 256 bits) is shown once,
+    when it is created; `prefix` (its first 12 characters) is what lists show.
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(one_of("scope", TokenScope), name="ck_api_tokens_scope"),)
+
+    id: uuid.UUID = id_field()
+    user_id: uuid.UUID = fk_field("users.id", index=True)
+    name: str = Field(max_length=100)
+    scope: str = Field(max_length=10)
+    token_hash: str = Field(max_length=64, unique=True)
+    """Hex SHA-256 of the whole token: enough for 256 random bits, and one indexed lookup."""
+    prefix: str = Field(max_length=12)
+    created_at: datetime = timestamp_field()
+    expires_at: datetime | None = timestamp_field(nullable=True)
+    """None: valid until revoked."""
+    last_used_at: datetime | None = timestamp_field(nullable=True)
+    revoked_at: datetime | None = timestamp_field(nullable=True)

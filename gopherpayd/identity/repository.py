@@ -1,18 +1,18 @@
-"""SQL for users, sessions, refresh tokens and failed logins."""
+"""SQL for users, sessions, refresh tokens, failed logins and API tokens."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import sqlalchemy
 from sqlalchemy import delete, func, or_, text, update
 from sqlmodel import Session, col, select
 
-from gopherpayd.identity.models import AuthSession, LoginFailure, RefreshToken, SignupAttempt, User
+from gopherpayd.identity.models import ApiToken, AuthSession, LoginFailure, RefreshToken, SignupAttempt, User
 from gopherpayd.identity.session_cache import note_auth_change
 from gopherpayd.kit.models import table_of
 from gopherpayd.kit.pagination import Cursor, newest_first
@@ -217,3 +217,50 @@ def lock_users_frozen(session: Session, user_ids: list[uuid.UUID]) -> dict[uuid.
         .with_for_update(key_share=True)
     )
     return {row.id: bool(row.frozen) for row in session.execute(query).all()}
+
+
+def get_api_token_with_user(session: Session, token_hash: str) -> tuple[ApiToken, User] | None:
+    query = select(ApiToken, User).join(User, col(User.id) == ApiToken.user_id)
+    found = session.exec(query.where(ApiToken.token_hash == token_hash)).first()
+    return (found[0], found[1]) if found is not None else None
+
+
+def get_api_token(session: Session, token_id: uuid.UUID) -> ApiToken | None:
+    return session.get(ApiToken, token_id)
+
+
+def add_api_token(session: Session, row: ApiToken) -> None:
+    session.add(row)
+    session.flush()
+
+
+def list_api_tokens(session: Session, user_id: uuid.UUID) -> list[ApiToken]:
+    query = select(ApiToken).where(ApiToken.user_id == user_id)
+    return list(session.exec(query.order_by(col(ApiToken.created_at).desc(), col(ApiToken.id).desc())).all())
+
+
+def count_live_api_tokens(session: Session, user_id: uuid.UUID, now: datetime) -> int:
+    query = (
+        select(func.count())
+        .select_from(ApiToken)
+        .where(
+            ApiToken.user_id == user_id,
+            col(ApiToken.revoked_at).is_(None),
+            or_(col(ApiToken.expires_at).is_(None), col(ApiToken.expires_at) > now),
+        )
+    )
+    return int(session.exec(query).one())
+
+
+def touch_api_token(session: Session, token_id: uuid.UUID, now: datetime) -> None:
+    """Record the token's use, at most once a minute, so a busy script writes little."""
+    session.execute(
+        update(ApiToken)
+        .where(
+            col(ApiToken.id) == token_id,
+            or_(
+                col(ApiToken.last_used_at).is_(None), col(ApiToken.last_used_at) < now - timedelta(minutes=1)
+            ),
+        )
+        .values(last_used_at=now)
+    )

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictStr, field_validator
 
-from gopherpayd.identity.models import AuthSession, User
-from gopherpayd.vocabulary import Role
+from gopherpayd.identity.models import ApiToken, AuthSession, User
+from gopherpayd.vocabulary import Role, TokenScope
 
 # Passwords are checked for byte length in the service (a clear 400); this cap
 # only keeps absurd payloads out before bcrypt is ever reached.
@@ -115,3 +115,46 @@ class VerificationSent(BaseModel):
     sent: Literal[True] = True
     email: str
     expires_in: int
+
+
+class ApiTokenCreate(StrictModel):
+    name: StrictStr = Field(min_length=1, max_length=100, pattern=r"^[\w.@:/+-][\w .@:/+-]*$")
+    """What the token is for (`ci`, `dashboard`): letters, digits, spaces and . @ : / + - _"""
+    scope: TokenScope
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    """None: valid until revoked."""
+
+
+class ApiTokenOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    scope: TokenScope
+    prefix: str
+    """The token's first characters, to tell tokens apart; never the token."""
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: ApiToken) -> ApiTokenOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            scope=TokenScope(row.scope),
+            prefix=row.prefix,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            last_used_at=row.last_used_at,
+            revoked_at=row.revoked_at,
+        )
+
+
+class ApiTokenCreated(ApiTokenOut):
+    token: str
+    """The token itself: in this answer only. Keep it as a secret (GOPHERPAY_TOKEN)."""
+
+
+class ApiTokenList(BaseModel):
+    items: list[ApiTokenOut]
+    next_cursor: str | None = None

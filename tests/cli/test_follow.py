@@ -401,8 +401,8 @@ def test_it_keeps_trying_while_the_daemon_is_unreachable_or_failing(
             problem(401, "token_expired", "access token has expired"),
             3,
             "Error: access token has expired\n"
-            "The access token in GOPHERPAY_TOKEN was refused. Set it to a fresh one "
-            "(POST /v1/auth/login), or unset it to use your stored login.\n",
+            "The token in GOPHERPAY_TOKEN was refused. Set it to a live API token "
+            "(gopherpay tokens create), or unset it to use your stored login.\n",
         ),
         (
             Reply(200, {"items": []}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,38 @@ def test_check_mode_passes_on_fresh_pages(tmp_path: Path) -> None:
     manpage.main(["--man-dir", str(tmp_path)])
 
     assert manpage.main(["--check", "--man-dir", str(tmp_path)]) == 0
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.file_name)
+def test_pages_name_no_python_types_braces_or_needless_no_flags(page: ManPage) -> None:
+    text = committed(page)
+
+    for python_type in ("<str>", "<int>", "<bool>", "<path>", "<list[str]>", "range>"):
+        assert python_type not in text
+    assert re.findall(r"\{[A-Za-z_]+\}", text) == []  # no click-style {ARGUMENT} in a usage line
+    assert roff("--no-password-stdin") not in text
+    assert "no-password-stdin" not in text
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.file_name)
+def test_pages_have_an_examples_section_and_examples_for_each_command(page: ManPage) -> None:
+    command = load_command(page)
+    assert command is not None
+    text = committed(page)
+    assert "\n.SH EXAMPLES\n" in text
+    sections = text.split("\n.SS ")[1:]
+    without = [section.splitlines()[0] for section in sections if "\nExamples:\n" not in section]
+    assert without == []
+
+
+def test_daemon_page_documents_exit_status_3_and_real_environment_values() -> None:
+    text = committed(manpage.GOPHERPAYD)
+    exit_status = text.split(".SH EXIT STATUS\n", 1)[1].split(".SH ", 1)[0]
+    environment = text.split(".SH ENVIRONMENT\n", 1)[1].split(".SH ", 1)[0]
+
+    assert ".B 3\n" in exit_status
+    assert "uvicorn" in exit_status
+    assert "~/.local/share/gopherpay" in environment
+    assert "Allowed: production, development, test." in environment
+    assert "at least 10 unless GOPHERPAY_ENVIRONMENT=test" in environment
+    assert "computed at start-up" not in environment

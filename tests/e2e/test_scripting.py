@@ -131,7 +131,11 @@ def test_json_errors_go_to_stderr_and_leave_stdout_empty(scripter: Scripter) -> 
     missing = scripter.cli("--json", "transfer", "1.00", "USD", "--to", "nobody@example.com")
 
     assert (missing.returncode, missing.stdout) == (5, "")
-    assert missing.stderr_lines[0] == "Error: no account for nobody@example.com; ask them to sign up first"
+    # With --json the error is the daemon's problem document, one line of JSON on stderr.
+    problem = httpx.Response(200, content=missing.stderr).json()
+    assert (problem["code"], problem["status"], problem["exit_code"]) == ("recipient_not_found", 404, 5)
+    assert problem["detail"] == "no account for nobody@example.com; ask them to sign up first"
+    assert missing.stderr_lines == [missing.stderr.strip()]
 
 
 def test_no_colour_escape_codes_when_output_is_not_a_terminal(scripter: Scripter) -> None:

@@ -189,6 +189,6 @@ def test_an_invalid_gopherpay_token_is_an_authentication_failure(
     assert (whoami.returncode, whoami.stdout) == (3, "")
     assert whoami.stderr_lines == [
         "Error: access token is not valid",
-        "The access token in GOPHERPAY_TOKEN was refused. Set it to a fresh one (POST /v1/auth/login), "
+        "The token in GOPHERPAY_TOKEN was refused. Set it to a live API token (gopherpay tokens create), "
         "or unset it to use your stored login.",
     ]

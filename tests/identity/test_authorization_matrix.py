@@ -136,6 +136,7 @@ class World:
                 "user": self.alice.email,
                 "notification_id": self.notification_id,
                 "dead_letter_id": str(uuid.uuid4()),
+                "token_id": str(uuid.uuid4()),
             }
         return {
             "session_id": str(uuid.uuid4()),
@@ -144,6 +145,7 @@ class World:
             "user": str(uuid.uuid4()),
             "notification_id": str(uuid.uuid4()),
             "dead_letter_id": str(uuid.uuid4()),
+            "token_id": str(uuid.uuid4()),
         }
 
     def bodies(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -170,6 +172,7 @@ class World:
             ("POST", "/v1/auth/verify-email"): {"code": "000000"},
             ("POST", "/v1/admin/events/dead-letters/replay"): reason,
             ("POST", "/v1/admin/events/dead-letters/{dead_letter_id}/replay"): reason,
+            ("POST", "/v1/tokens"): {"name": "matrix", "scope": "transfer"},
         }
 
 
@@ -286,6 +289,9 @@ ATTACKS: dict[str, Attack] = {
     ),
     "empty-bearer": Attack("authentication_required", lambda w, a, r: {"Authorization": "Bearer "}),
     "garbage-token": Attack("invalid_token", lambda w, a, r: {"Authorization": "Bearer not.a.jwt"}),
+    "unknown-api-token": Attack(
+        "api_token_invalid", lambda w, a, r: {"Authorization": "Bearer gpt_" + "x" * 43}
+    ),
     "expired": Attack("token_expired", _hours_ago),
     "other-secret": Attack("invalid_token", lambda w, a, r: signed(claims_for(a, r), key=OTHER_SECRET)),
     "alg-none": Attack("invalid_token", lambda w, a, r: unsigned(claims_for(a, r))),
@@ -308,7 +314,13 @@ ATTACKS: dict[str, Attack] = {
 }
 
 NO_BEARER_TOKEN = ["no-token", "basic-scheme", "empty-bearer"]
-NOT_SIGNED_HS256_BY_THE_DAEMON = ["garbage-token", "other-secret", "alg-none", "hs512-with-the-right-secret"]
+NOT_SIGNED_HS256_BY_THE_DAEMON = [
+    "garbage-token",
+    "unknown-api-token",
+    "other-secret",
+    "alg-none",
+    "hs512-with-the-right-secret",
+]
 BAD_CLAIMS = [
     "expired",
     "wrong-audience",
@@ -361,7 +373,7 @@ def test_the_route_walk_finds_every_operation_in_the_openapi_document(client: Te
         for method in operations
     }
     assert {(item.method, item.path) for item in served_routes(client.app)} == documented
-    assert len(documented) == 40
+    assert len(documented) == 43
 
 
 def test_exactly_the_admin_routes_require_the_admin_role(client: TestClient) -> None:
@@ -442,7 +454,7 @@ def test_valid_tokens_read_every_protected_get_route(client: TestClient, world: 
         if response.status_code != 200:
             wrong.append(f"GET {item.path}: {response.status_code} {response.text}")
     assert wrong == []
-    assert len(gets) == 13
+    assert len(gets) == 14
 
 
 def test_a_regular_users_token_is_forbidden_on_every_admin_route(

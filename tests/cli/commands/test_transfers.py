@@ -271,7 +271,12 @@ def test_history_csv_and_json_do_not_mix(gopherpay: Callable[..., Run]) -> None:
     result = gopherpay("--json", "history", "--csv", env=AS_ALICE)
 
     assert result.exit_code == 2
-    assert result.stderr == "Error: Choose one of --csv and --json\n"
+    # With --json, the error is JSON on stderr too.
+    assert json.loads(result.stderr) == {
+        "code": "usage_error",
+        "detail": "Choose one of --csv and --json",
+        "exit_code": 2,
+    }
 
 
 def test_sending_before_verifying_the_email_exits_4_and_says_how_to_verify(

@@ -1,0 +1,144 @@
+"""The Examples section of every command's help (and of the man pages).
+
+Keyed by the command path below the program (`""` is the program itself). Each
+entry is a few lines: a `#` comment saying what the next command does, then the
+command as a user types it. tests/cli/test_help.py checks that every command has one.
+"""
+
+from __future__ import annotations
+
+CLI_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "": (
+        "# sign up, verify, and look at your money",
+        "gopherpay signup --email alice@example.com --name 'Alice Liddell'",
+        "gopherpay verify 123456",
+        "gopherpay balance",
+        "# the same, as JSON for a script",
+        "gopherpay balance --json",
+        "gopherpay history --all --jq '.items[].id'",
+    ),
+    "signup": (
+        "gopherpay signup --email alice@example.com --name 'Alice Liddell'",
+        "# from a script: the password on stdin, no prompts",
+        "printf '%s\\n' \"$PASSWORD\" | gopherpay --no-input signup --email a@example.com --name A "
+        "--password-stdin",
+    ),
+    "login": (
+        "gopherpay login --email alice@example.com",
+        "# an operator account, kept beside your own",
+        "gopherpay --profile ops login --email ops@example.com",
+    ),
+    "logout": ("gopherpay logout", "gopherpay --profile ops logout"),
+    "whoami": ("gopherpay whoami", "gopherpay whoami --json email,role"),
+    "auth": ("gopherpay auth status",),
+    "auth status": (
+        "gopherpay auth status",
+        "# which login a script would use, as JSON",
+        "gopherpay auth status --json",
+    ),
+    "verify": ("gopherpay verify 123456", "# the code expired or never came", "gopherpay verify --resend"),
+    "sessions": ("gopherpay sessions list",),
+    "sessions list": ("gopherpay sessions list", "gopherpay sessions list --json id,created_at"),
+    "sessions revoke": ("gopherpay sessions revoke 3f0c1a52-9d1e-4f7a-8b0e-2c6d5e4f3a21",),
+    "password": ("gopherpay password change",),
+    "password change": (
+        "gopherpay password change",
+        "# current password on the first line of stdin, the new one on the second",
+        'printf \'%s\\n%s\\n\' "$OLD" "$NEW" | gopherpay password change --password-stdin',
+    ),
+    "tokens": ("gopherpay tokens create --name ci --scope read --expires 90d",),
+    "tokens create": (
+        "# a token that can only read, for a dashboard",
+        "gopherpay tokens create --name dashboard --scope read --expires 90d",
+        "# a token that may send money, for CI; shown once: store it as a secret",
+        "gopherpay tokens create --name ci --scope transfer",
+        "GOPHERPAY_TOKEN=gpt_... gopherpay balance --json",
+    ),
+    "tokens list": ("gopherpay tokens list", "gopherpay tokens list --json name,scope,expires_at"),
+    "tokens revoke": ("gopherpay tokens revoke 6b1f2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d",),
+    "api": (
+        "gopherpay api GET /v1/me",
+        "gopherpay api GET /v1/transfers --field limit=5 --jq '.items[].id'",
+        "gopherpay api POST /v1/wallets --field currency=EUR",
+    ),
+    "completion": (
+        "# bash: load it now, or put it in a file that ~/.bashrc sources",
+        "source <(gopherpay completion bash)",
+        'gopherpay completion zsh > "${fpath[1]}/_gopherpay"',
+        "gopherpay completion fish > ~/.config/fish/completions/gopherpay.fish",
+    ),
+    "balance": ("gopherpay balance", "gopherpay balance usd", "gopherpay balance USD --jq .available"),
+    "wallets": ("gopherpay wallets list",),
+    "wallets list": ("gopherpay wallets list", "gopherpay wallets list --json currency,balance"),
+    "wallets open": ("gopherpay wallets open EUR",),
+    "wallets close": ("gopherpay wallets close EUR",),
+    "transfer": (
+        "gopherpay transfer 12.34 USD --to bob@example.com --memo lunch",
+        "# retry a transfer whose outcome is unknown, at most once",
+        "gopherpay transfer 12.34 USD --to bob@example.com --idempotency-key 8d2f...",
+        "# pay a file of payments; safe to run again after an interruption",
+        "gopherpay transfer --from-file payments.csv",
+    ),
+    "history": (
+        "gopherpay history --currency USD --direction out",
+        "# every transfer ever, streamed page by page",
+        "gopherpay history --all --csv > history.csv",
+        "gopherpay history --json id,amount,currency --since 2026-11-01",
+        "gopherpay history --follow",
+    ),
+    "notifications": ("gopherpay notifications --unread",),
+    "notifications list": ("gopherpay notifications list --unread --limit 10",),
+    "notifications read": (
+        "gopherpay notifications read 5e2d7c10-8a4b-4c3d-9e1f-0a2b3c4d5e6f",
+        "gopherpay notifications read --all",
+    ),
+    "admin": ("gopherpay --profile ops admin users --search bob",),
+    "admin users": ("gopherpay --profile ops admin users --search example.com --all --json email",),
+    "admin deposit": (
+        "gopherpay --profile ops admin deposit alice@example.com 100.00 USD --reason 'cash at the branch'",
+    ),
+    "admin withdraw": (
+        "gopherpay --profile ops admin withdraw alice@example.com 20.00 USD --reason 'cash withdrawal'",
+    ),
+    "admin freeze": (
+        "gopherpay --profile ops admin freeze bob@example.com --reason 'fraud report 118'",
+        "gopherpay --profile ops admin freeze bob@example.com --wallet USD --reason 'chargeback'",
+    ),
+    "admin unfreeze": ("gopherpay --profile ops admin unfreeze bob@example.com --reason 'cleared'",),
+    "admin reverse": (
+        "gopherpay --profile ops admin reverse 7f3a9c1e-5b0e-4d5e-9d6c-4f1f6b0a1a01 --reason 'sent in error'",
+    ),
+    "admin audit": (
+        "gopherpay --profile ops admin audit",
+        "gopherpay --profile ops --timeout 300 admin audit",
+    ),
+    "admin log": ("gopherpay --profile ops admin log --limit 20",),
+    "admin events": ("gopherpay --profile ops admin events status",),
+    "admin events status": ("gopherpay --profile ops admin events status --json",),
+    "admin events dead-letters": ("gopherpay --profile ops admin events dead-letters --pending",),
+    "admin events replay": (
+        "gopherpay --profile ops admin events replay 42 --reason 'Novu was down'",
+        "gopherpay --profile ops admin events replay --all --reason 'Novu was down'",
+    ),
+}
+
+DAEMON_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "": (
+        "# the embedded default: SQLite in the data directory, events in-process",
+        "gopherpayd serve",
+        "# Postgres, and Kafka for the events",
+        "GOPHERPAY_DATABASE_URL=postgresql+psycopg://gopherpay@db/gopherpay gopherpayd serve",
+    ),
+    "serve": (
+        "gopherpayd serve",
+        "gopherpayd serve --host 0.0.0.0 --port 8443 --tls-cert cert.pem --tls-key key.pem",
+    ),
+    "migrate": ("gopherpayd migrate", "gopherpayd migrate --current", "gopherpayd migrate --history"),
+    "create-admin": (
+        "gopherpayd create-admin --email ops@example.com",
+        "printf '%s\\n' \"$PASSWORD\" | gopherpayd create-admin --email ops@example.com --password-stdin",
+    ),
+    "set-role": ("gopherpayd set-role ops@example.com user",),
+    "relay": ("GOPHERPAY_KAFKA_BOOTSTRAP=kafka:9092 gopherpayd relay",),
+    "worker": ("GOPHERPAY_KAFKA_BOOTSTRAP=kafka:9092 gopherpayd worker",),
+}

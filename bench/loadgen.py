@@ -115,15 +115,20 @@ class Sender:
         sender, recipient = random.sample(range(len(self.tokens)), 2)
         return sender, recipient
 
-    async def send(self, tally: Tally, started: float) -> None:
-        if self.bulk:
-            await self.send_batch(tally, started)
-            return
+    def next_transfer(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The next POST /v1/transfers: its body and headers, under a key of its own."""
         self.counter += 1
         sender, recipient = self.pair()
         token, _ = self.tokens[sender]
         body = {"amount": 1, "currency": "USD", "to_email": self.tokens[recipient][1], "memo": "bench"}
         headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"{self.tag}-{self.counter}"}
+        return body, headers
+
+    async def send(self, tally: Tally, started: float) -> None:
+        if self.bulk:
+            await self.send_batch(tally, started)
+            return
+        body, headers = self.next_transfer()
         try:
             response = await self.client.post("/v1/transfers", json=body, headers=headers)
         except httpx.HTTPError:
@@ -236,11 +241,7 @@ async def open_loop(sender: Sender, url: str, rate: float, seconds: float) -> di
     connections = RawConnections(url, OPEN_LOOP_CONNECTIONS)
 
     async def send(due: float) -> None:
-        sender.counter += 1
-        source, recipient = sender.pair()
-        token, _ = sender.tokens[source]
-        body = {"amount": 1, "currency": "USD", "to_email": sender.tokens[recipient][1], "memo": "bench"}
-        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"{sender.tag}-{sender.counter}"}
+        body, headers = sender.next_transfer()
         try:
             status: int | None = await connections.post("/v1/transfers", json.dumps(body).encode(), headers)
         except (OSError, asyncio.IncompleteReadError, ValueError):

@@ -56,14 +56,13 @@ async def token_caller(
 ) -> Caller:
     """The caller as its access token names it, verified locally (signature, expiry) and
     nothing more: for the money endpoint, whose movement checks the session in the writer's
-    batch (one query per batch, and a revocation from any process counts at once).
-    A session this process has checked lately is already a `Principal`."""
+    batch (one query per batch). The session cache is not asked: a revocation committed by
+    any process stops every movement of a batch that begins after it."""
     token = _access_token(credentials)
     if api_tokens.looks_like_api_token(token):  # no session behind it: checked in full here
         return await _api_token_principal(request, context, token)
     claims = tokens.decode_access_token(context.settings, token)
-    cached = _session_cache(context).get(claims.session_id, claims.user_id)
-    return cached if cached is not None else Caller(claims.user_id, claims.session_id)
+    return Caller(claims.user_id, claims.session_id)
 
 
 async def _api_token_principal(request: Request, context: AppContext, token: str) -> Principal:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import functools
 import getpass
+import importlib.util
 import signal
 import socket
 import sys
@@ -567,5 +568,34 @@ def worker(
     consumer.run_forever()
 
 
+DAEMON_MODULES = (
+    "fastapi",
+    "uvicorn",
+    "sqlmodel",
+    "psycopg",
+    "alembic",
+    "pydantic_settings",
+    "bcrypt",
+    "jwt",
+    "cryptography",
+    "confluent_kafka",
+    "novu_py",
+    "prometheus_client",
+)
+"""What the `daemon` extra installs (by import name): a CLI-only install has none of them."""
+
+
+def missing_daemon_modules() -> list[str]:
+    return [name for name in DAEMON_MODULES if importlib.util.find_spec(name) is None]
+
+
 def run() -> None:
+    if missing := missing_daemon_modules():
+        typer.echo(
+            "gopherpayd: this is a CLI-only install (missing: "
+            + ", ".join(missing)
+            + "); the daemon needs its extra: pip install 'gopherpay[daemon]'",
+            err=True,
+        )
+        raise SystemExit(1)
     app()

@@ -120,14 +120,22 @@ def test_the_project_image_is_built_from_the_dockerfile_with_locked_packages(
 def test_the_lock_pins_every_dependency_and_the_build_backend_by_version_and_hash() -> None:
     pins = locked_packages()
     pyproject = tomllib.loads(PYPROJECT.read_text())
-    wanted = [*pyproject["project"]["dependencies"], *pyproject["build-system"]["requires"]]
+    project = pyproject["project"]
+    # The image runs the daemon: the CLI's packages, the daemon extra's, the build backend.
+    wanted = [
+        *project["dependencies"],
+        *project["optional-dependencies"]["daemon"],
+        *pyproject["build-system"]["requires"],
+    ]
     for requirement in wanted:
         name = canonical(re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0])
         assert name in pins, f"{name} is not in requirements.lock: regenerate it (the command is at its top)"
     for name, (version, hashes) in pins.items():
         assert re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", version), name
         assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", digest) for digest in hashes), name
-    assert "uv pip compile pyproject.toml requirements-build.in" in LOCK_FILE.read_text().splitlines()[1]
+    command = LOCK_FILE.read_text().splitlines()[1]
+    assert "uv pip compile pyproject.toml requirements-build.in" in command
+    assert "--extra daemon" in command
 
 
 def test_the_locally_built_image_is_never_pulled(services: dict[str, dict[str, Any]]) -> None:

@@ -122,8 +122,8 @@ class Worker:
         done_lock = threading.Lock()
 
         def handle_in_order(group: list[Any]) -> None:
-            for message in group:
-                if not self._handle(message):
+            for message, finished in zip(group, self._handle_group(group), strict=True):
+                if not finished:
                     return  # the user's later events wait for this one: redelivered after the rewind
                 with done_lock:
                     done.add(index_of[id(message)])
@@ -135,22 +135,32 @@ class Worker:
         for message in rewinds:
             self._rewind(consumer, message)
 
-    def _handle(self, message: Any) -> bool:
-        """True once the message needs no further work (handled, duplicate or parked)."""
+    def _handle_group(self, group: list[Any]) -> list[bool]:
+        """One user's messages of the batch, in order, through the handler at once (its inbox
+        entries in one transaction, Novu one event after the other, the marks in another):
+        for each, True once it needs no further work (handled, duplicate or parked)."""
+        finished = [False] * len(group)
+        events: list[tuple[int, Event, str]] = []
+        for index, message in enumerate(group):
+            try:
+                events.append((index, Event.decode(message.value()), message.topic()))
+            except UndecodableEvent as error:
+                finished[index] = self._to_dead_letter_topic(message, str(error))
+        if not events:
+            return finished
         try:
-            event = Event.decode(message.value())
-        except UndecodableEvent as error:
-            return self._to_dead_letter_topic(message, str(error))
-        try:
-            outcome = self.handler.handle(event, message.topic())
-        except Exception as error:  # the database is away: try the same message again
-            logger.warning("event %s not handled yet (%s); will retry", event.id, type(error).__name__)
+            outcomes = self.handler.handle_many([(event, topic) for _index, event, topic in events])
+        except Exception as error:  # the database is away: try the same messages again
+            logger.warning("%d events not handled yet (%s); will retry", len(events), type(error).__name__)
             self.stopping.wait(1.0)
-            return False
-        if outcome.dead_lettered:
-            reason = f"{outcome.reason} after {outcome.attempts} attempts"
-            return self._to_dead_letter_topic(message, reason)
-        return True
+            return [done and index < events[0][0] for index, done in enumerate(finished)]
+        for (index, _event, _topic), outcome in zip(events, outcomes, strict=True):
+            if outcome.dead_lettered:
+                reason = f"{outcome.reason} after {outcome.attempts} attempts"
+                finished[index] = self._to_dead_letter_topic(group[index], reason)
+            else:
+                finished[index] = True
+        return finished
 
     def _dead_letter_producer(self) -> Any:
         with self._producer_lock:

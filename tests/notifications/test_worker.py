@@ -44,6 +44,8 @@ class RecordingHandler:
         self.active = 0
         self.most_active = 0
         self.seen: set[uuid.UUID] = set()
+        self.lists: list[list[tuple[str, int | None]]] = []
+        """What each handle_many call was given."""
 
     def handle(self, event: Event, topic: str) -> Outcome:
         with self.lock:
@@ -64,6 +66,12 @@ class RecordingHandler:
         finally:
             with self.lock:
                 self.active -= 1
+
+    def handle_many(self, events: list[tuple[Event, str]]) -> list[Outcome]:
+        """As NotificationHandler's: a failure fails the rest of the list with it."""
+        with self.lock:
+            self.lists.append([(event.user_id, event.user_seq) for event, _topic in events])
+        return [self.handle(event, topic) for event, topic in events]
 
     def count(self) -> int:
         with self.lock:
@@ -128,6 +136,13 @@ def test_a_batch_of_several_users_is_delivered_side_by_side_with_each_users_orde
     run_worker(broker, tmp_path, handler, expected=30)
 
     assert per_user(handler.handled) == {user: [1, 2, 3, 4, 5] for user in users}
+    # One handler call per user and batch (its inbox and marks in two transactions): each call
+    # holds one user's events in their order, and the batches held several of a user's.
+    assert all(len({user for user, _seq in given}) == 1 for given in handler.lists)
+    assert all(
+        [seq for _user, seq in given] == sorted(seq or 0 for _user, seq in given) for given in handler.lists
+    )
+    assert len(handler.lists) < 30
     # Users overlapped, never more of them than worker_concurrency.
     assert 2 <= handler.most_active <= 3
     assert len(handler.attempts) == 30  # nothing was handed over twice

@@ -62,6 +62,21 @@ class TransferOut(BaseModel):
     )
 
 
+class FeeOut(BaseModel):
+    amount: int = Field(description="Minor units of `currency` the sender pays on top, >= 0")
+    currency: str
+
+
+class MovementPreview(BaseModel):
+    """What a money movement would do now (`?dry_run=true`): nothing was moved or stored."""
+
+    dry_run: Literal[True] = True
+    transfer: TransferOut = Field(
+        description="The transfer as it would be; its `id` and `created_at` are never stored"
+    )
+    fee: FeeOut = Field(description="The fee it would cost (GopherPay charges none today)")
+
+
 class TransferPage(BaseModel):
     items: list[TransferOut]
     next_cursor: str | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -15,7 +16,7 @@ from gopherpayd.identity.service import Principal, normalize_email
 from gopherpayd.kit.db import Database
 from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.settings import Settings
-from gopherpayd.transfers import repository, views, writer
+from gopherpayd.transfers import engine, repository, views, writer
 from gopherpayd.transfers.engine import IdempotencyClaim, MoneyMovement, Selector, WalletTarget
 from gopherpayd.transfers.errors import (
     IdempotencyKeyInvalid,
@@ -35,6 +36,8 @@ from gopherpayd.wallets.errors import WalletNotFound
 from gopherpayd.wallets.service import supported_currency
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
+DRY_RUN_KEY = "dry-run"
+"""Stands in for the Idempotency-Key a dry run may leave out: a preview stores no key."""
 
 
 def idempotency_claim(
@@ -159,6 +162,24 @@ async def send_money(
     """
     movement = user_transfer(principal, body, key, require_verified_email=settings.require_verified_email)
     return await asyncio.wrap_future(writer.writer_of(db, settings).submit(movement))
+
+
+def preview_money(
+    db: Database, settings: Settings, principal: Principal, body: TransferRequestBody, key: str | None
+) -> MovementOutcome:
+    """What sending this money would do now, without moving or storing anything."""
+    movement = user_transfer(
+        principal, body, key or DRY_RUN_KEY, require_verified_email=settings.require_verified_email
+    )
+    return preview(db, movement)
+
+
+def preview(db: Database, movement: MoneyMovement) -> MovementOutcome:
+    """Every rule checked under the wallet locks, in a transaction of its own, nothing written.
+
+    The idempotency claim is dropped: a preview neither replays nor records a key.
+    """
+    return engine.execute(db, [dataclasses.replace(movement, idempotency=None)], dry_run=True)[0]
 
 
 def history(

@@ -111,8 +111,10 @@ class ApiClient:
     def close(self) -> None:
         self._http.close()
 
-    def get(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
-        return _body(self._send("GET", path, params=params))
+    def get(
+        self, path: str, params: Mapping[str, str | int] | None = None, *, authenticated: bool = True
+    ) -> Any:
+        return _body(self._send("GET", path, params=params, authenticated=authenticated))
 
     def get_pages(
         self, path: str, params: Mapping[str, str | int], *, limit: int, page_size: int = 200
@@ -146,6 +148,10 @@ class ApiClient:
         response = self._send("POST", path, body=body, idempotency_key=idempotency_key)
         replayed = response.headers.get("Idempotency-Replayed", "").lower() == "true"
         return MoneyReply(data=_body(response), replayed=replayed)
+
+    def preview(self, path: str, body: Any) -> Any:
+        """POST a money-moving request with `dry_run=true`: what it would do now; nothing moves."""
+        return _body(self._send("POST", path, body=body, params={"dry_run": "true"}))
 
     def move_money_batch(self, path: str, body: Any) -> Any:
         """POST a batch whose items carry their own idempotency keys; sent again like

@@ -21,12 +21,18 @@ class ExitCode(IntEnum):
     NOT_FOUND = 5
     CONFLICT = 6
     UNREACHABLE = 7
+    INTERRUPTED = 130
+    """128 + SIGINT, as a shell reports a command that Ctrl-C stopped."""
 
 
 EXIT_STATUS: tuple[tuple[ExitCode, str], ...] = (
     (ExitCode.OK, "success"),
     (ExitCode.FAILURE, "generic failure (unexpected server error, audit found violations)"),
-    (ExitCode.USAGE, "usage error: bad arguments, amount or currency; request rejected as invalid"),
+    (
+        ExitCode.USAGE,
+        "usage error: bad arguments, amount or currency; request rejected as invalid; "
+        "a confirmation needed with no terminal to ask on or with --no-input (pass --yes)",
+    ),
     (
         ExitCode.AUTH,
         "authentication required or failed: log in, wrong password, too many attempts, admin only",
@@ -41,6 +47,7 @@ EXIT_STATUS: tuple[tuple[ExitCode, str], ...] = (
     ),
     (ExitCode.CONFLICT, "conflict: idempotency key reused for a different request"),
     (ExitCode.UNREACHABLE, "daemon unreachable: connection refused or lost, timeout, TLS failure"),
+    (ExitCode.INTERRUPTED, "interrupted by Ctrl-C"),
 )
 """One line per exit code, shared by `gopherpay --help` and the man page."""
 

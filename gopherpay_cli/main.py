@@ -7,6 +7,7 @@ need them, never here.
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from typer.core import TyperGroup
 
 from gopherpay_cli.commands import admin, auth, notifications, transfers, wallets
 from gopherpay_cli.config import DEFAULT_SERVER
-from gopherpay_cli.errors import EXIT_STATUS, GopherPayError
+from gopherpay_cli.errors import EXIT_STATUS, ExitCode, GopherPayError
 from gopherpay_cli.render import report_error
 from gopherpay_cli.state import AppState
 
@@ -74,6 +75,10 @@ class GopherPayGroup(TyperGroup):
         except GopherPayError as error:
             report_error(error)
             raise typer.Exit(int(error.exit_code)) from None
+        except KeyboardInterrupt:
+            # 128 + SIGINT, as a shell reports a command Ctrl-C stopped.
+            print(file=sys.stderr)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
 app = typer.Typer(
@@ -152,6 +157,10 @@ def root(
             "(certificates are always verified).",
         ),
     ] = None,
+    utc: Annotated[
+        bool,
+        typer.Option("--utc", help="Show times in UTC instead of your local time zone."),
+    ] = False,
     show_version: Annotated[
         bool,
         typer.Option(
@@ -171,6 +180,10 @@ def root(
         profile=profile,
     )
     ctx.obj = state
+    if utc:
+        from gopherpay_cli.views import use_utc
+
+        use_utc(True)
     ctx.call_on_close(state.close)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from gopherpay_cli.money import format_amount
@@ -69,15 +70,44 @@ def view(
     return show_api_object
 
 
-def timestamp(value: str | None) -> str:
-    """`2026-11-26T16:34:27.123456Z` → `2026-11-26 16:34:27` (UTC)."""
+_show_utc = False
+
+
+def use_utc(utc: bool) -> None:
+    """`--utc`: show times in UTC instead of the local time zone (still with the offset)."""
+    global _show_utc
+    _show_utc = utc
+
+
+def local_moment(moment: datetime) -> datetime:
+    """`moment` in the zone times are shown in: the local one (TZ), or UTC with --utc.
+
+    A time without an offset is one of the daemon's, which are all UTC.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC) if _show_utc else moment.astimezone()
+
+
+def offset_text(moment: datetime) -> str:
+    """`+01:00`, `-05:30`, `+00:00`: the explicit offset every shown time carries."""
+    text = moment.strftime("%z")
+    return f"{text[:3]}:{text[3:5]}" if len(text) >= 5 else "+00:00"
+
+
+def timestamp(value: str | None, *, seconds: bool = True) -> str:
+    """`2026-11-26T16:34:27.123456Z` → `2026-11-26 17:34:27 +01:00` in Paris (`--utc`: `+00:00`).
+
+    Without `seconds`, `2026-11-26 17:34 +01:00`, as the history table shows it.
+    """
     if not value:
         return ""
     try:
-        moment = datetime.fromisoformat(value)
+        moment = local_moment(datetime.fromisoformat(value))
     except ValueError:
         return value
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    shown = moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return f"{shown} {offset_text(moment)}"
 
 
 def yes_no(flag: Any) -> str:
@@ -117,6 +147,18 @@ def party_label(party: Any) -> str:
     if party.get("system"):
         return OUTSIDE_WORLD
     return str(party.get("email") or party.get("full_name") or party.get("wallet_id") or "")
+
+
+def person(party: Any) -> str:
+    """`Bob Builder <bob@example.com>`, or the email alone, or `the outside world`."""
+    if not isinstance(party, dict):
+        return ""
+    if party.get("system"):
+        return "the outside world"
+    name, email = party.get("full_name"), party.get("email")
+    if name and email:
+        return f"{name} <{email}>"
+    return str(email or name or party.get("wallet_id") or "")
 
 
 def counterparty(transfer: dict[str, Any]) -> str:
@@ -208,6 +250,41 @@ def show_transfer(renderer: Renderer, transfer: dict[str, Any]) -> None:
         ("Memo", transfer.get("memo") or ""),
         ("Reverses", transfer.get("reverses_transfer_id") or ""),
         ("Date", timestamp(transfer.get("created_at"))),
+    ]
+    renderer.details([(name, value) for name, value in pairs if value])
+
+
+@view
+def show_currencies(renderer: Renderer, listing: dict[str, Any]) -> None:
+    """Supported currencies: code, name, digits of the minor unit, and how an amount reads."""
+    rows = [
+        (
+            currency["code"],
+            str(currency.get("name", "")),
+            str(currency["exponent"]),
+            format_amount(int(Decimal("1234.567").scaleb(int(currency["exponent"]))), currency["code"]),
+        )
+        for currency in listing.get("items", [])
+    ]
+    renderer.table(("code", "name", "minor units", "example"), rows, right_aligned=("minor units", "example"))
+
+
+@view
+def show_receipt(renderer: Renderer, transfer: dict[str, Any]) -> None:
+    """`transfer show ID`: one transfer as a receipt, both parties by name and email."""
+    direction = transfer.get("direction")
+    kind = str(transfer.get("kind", ""))
+    title = {"out": "sent", "in": "received"}.get(direction or "", "")
+    pairs = [
+        ("Receipt", f"{kind} {title}".strip()),
+        ("Date", timestamp(transfer.get("created_at"))),
+        ("From", person(transfer.get("sender"))),
+        ("To", person(transfer.get("recipient"))),
+        ("Amount", format_amount(transfer["amount"], transfer["currency"])),
+        ("Fee", format_amount(0, transfer["currency"])),
+        ("Memo", transfer.get("memo") or ""),
+        ("Reverses", transfer.get("reverses_transfer_id") or ""),
+        ("Transfer id", transfer["id"]),
     ]
     renderer.details([(name, value) for name, value in pairs if value])
 

@@ -13,6 +13,7 @@ import typer
 
 from gopherpay_cli import views
 from gopherpay_cli.bulk import MAX_ATOMIC_ROWS
+from gopherpay_cli.confirm import DryRunOption, YesOption, amount_text, confirm_movement
 from gopherpay_cli.errors import UsageError, hints
 from gopherpay_cli.money import format_amount
 from gopherpay_cli.options import (
@@ -105,13 +106,24 @@ def transfer(
             "file again on purpose (e.g. --key-prefix 2026-12-); keep it to finish an interrupted run.",
         ),
     ] = "",
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
-    """Send money to another GopherPay user, or pay every row of a CSV file (--from-file)."""
+    """Send money to another GopherPay user, or pay every row of a CSV file (--from-file).
+
+    On a terminal it first shows the payee, the amount and the fee and asks; `gopherpay
+    transfer show ID` prints the receipt of an earlier transfer.
+    """
     state = get_state(ctx)
+    if amount == "show" and to is None and from_file is None:
+        _show_receipt(state, currency)
+        return
     if from_file is not None:
         given = [
             flag for flag, value in (("AMOUNT", amount), ("--to", to), ("--memo", memo)) if value is not None
         ]
+        if dry_run:
+            given.append("--dry-run")
         if key is not None:
             given.append("--idempotency-key")
         if given:
@@ -136,11 +148,22 @@ def transfer(
         body["memo"] = checked_memo(memo)
     # The daemon's message already says there is no account for an email address.
     not_found = None if "to_email" in recipient else "Check the wallet id with the recipient."
+    key_for_send = idempotency_key(key)
     with hints(
         recipient_not_found=not_found,
         insufficient_funds=f"Check your balance: gopherpay balance {code}",
     ):
-        reply = state.client().move_money("/v1/transfers", body, idempotency_key(key))
+        if not confirm_movement(
+            state,
+            "/v1/transfers",
+            body,
+            yes=yes,
+            dry_run=dry_run,
+            action="send money",
+            phrase=lambda t: f"send {amount_text(t)} to {views.person(t.get('recipient'))}",
+        ):
+            return
+        reply = state.client().move_money("/v1/transfers", body, key_for_send)
     sent = reply.data
     sent_to = views.party_label(sent.get("recipient")) or to
     state.renderer.info(
@@ -148,6 +171,16 @@ def transfer(
     )
     announce_replay(state, reply.replayed)
     views.show_transfer(state.renderer, sent)
+
+
+def _show_receipt(state: AppState, transfer_id: str | None) -> None:
+    """`transfer show ID`: one transfer of yours, as a receipt."""
+    from urllib.parse import quote
+
+    if transfer_id is None:
+        raise UsageError("Give the id of the transfer to show", hint="See your transfers: gopherpay history")
+    transfer = state.client().get(f"/v1/transfers/{quote(transfer_id.strip(), safe='')}")
+    views.show_receipt(state.renderer, transfer)
 
 
 def _pay_file(state: AppState, path: Path, *, atomic: bool, key_prefix: str) -> None:

@@ -140,7 +140,7 @@ def the_operator_logs_in_beside_alice_and_deposits(walk: Walk) -> None:
     assert walk.alice.stored_login("ops")["email"] == "ops@example.com"
 
     deposit = walk.alice.sh(
-        "--profile ops admin deposit alice@example.com 100.00 USD"
+        "--profile ops admin deposit --yes alice@example.com 100.00 USD"
         ' --reason "counter receipt 1187" --memo "cash at the branch"'
     )
     assert deposit.returncode == 0, deposit.transcript()
@@ -180,7 +180,7 @@ def alice_opens_a_wallet_and_sees_her_balances(walk: Walk) -> None:
 
 def alice_sends_bob_money_for_lunch(walk: Walk) -> None:
     step("5. Alice sends Bob 12.34 USD for lunch; a USD wallet is opened for Bob")
-    sent = walk.alice.sh('transfer 12.34 USD --to bob@example.com --memo "lunch"')
+    sent = walk.alice.sh('transfer --yes 12.34 USD --to bob@example.com --memo "lunch"')
     assert sent.returncode == 0, sent.transcript()
     lunch_id = id_in(sent.stderr, r"Sent 12\.34 USD to bob@example\.com \(transfer UUID\)\n")
     shown = details(sent.stdout)
@@ -259,31 +259,31 @@ def alice_reads_her_history_as_a_table_json_and_csv(walk: Walk) -> dict[str, dic
 
 def refused_transfers_exit_with_their_codes(walk: Walk, history: dict[str, dict[str, Any]]) -> None:
     step("7. Transfers that are refused, and one sent twice with the same key")
-    too_much = walk.alice.sh("transfer 87.67 USD --to bob@example.com")
+    too_much = walk.alice.sh("transfer --yes 87.67 USD --to bob@example.com")
     assert (too_much.returncode, too_much.stdout) == (4, "")
     assert too_much.stderr_lines == [
         f"Error: wallet {walk.ids['alice_usd_wallet']} has 87.66 USD, transfer needs 87.67 USD",
         "Check your balance: gopherpay balance USD",
     ]
 
-    half_dong = walk.alice.sh("transfer 0.5 VND --to bob@example.com")
+    half_dong = walk.alice.sh("transfer --yes 0.5 VND --to bob@example.com")
     assert (half_dong.returncode, half_dong.stdout) == (2, "")
     assert half_dong.stderr_lines == ["Error: VND has no minor unit: 0.5 is not a whole number of VND"]
 
-    stranger = walk.alice.sh("transfer 1.00 USD --to nobody@example.com")
+    stranger = walk.alice.sh("transfer --yes 1.00 USD --to nobody@example.com")
     assert (stranger.returncode, stranger.stdout) == (5, "")
     assert stranger.stderr_lines == [
         "Error: no account for nobody@example.com; ask them to sign up first",
     ]
 
-    first = walk.alice.sh("transfer 1.00 USD --to bob@example.com --idempotency-key coffee-1")
+    first = walk.alice.sh("transfer --yes 1.00 USD --to bob@example.com --idempotency-key coffee-1")
     assert first.returncode == 0, first.transcript()
     coffee_id = id_in(first.stderr, r"Sent 1\.00 USD to bob@example\.com \(transfer UUID\)\n")
-    again = walk.alice.sh("transfer 1.00 USD --to bob@example.com --idempotency-key coffee-1")
+    again = walk.alice.sh("transfer --yes 1.00 USD --to bob@example.com --idempotency-key coffee-1")
     assert again.returncode == 0, again.transcript()
     assert again.stderr_lines == [f"Sent 1.00 USD to bob@example.com (transfer {coffee_id})", REPLAYED]
 
-    other = walk.alice.sh("transfer 2.00 USD --to bob@example.com --idempotency-key coffee-1")
+    other = walk.alice.sh("transfer --yes 2.00 USD --to bob@example.com --idempotency-key coffee-1")
     assert (other.returncode, other.stdout) == (6, "")
     assert other.stderr_lines == [
         "Error: idempotency key 'coffee-1' was already used for a different request; "

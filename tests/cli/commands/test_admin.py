@@ -33,6 +33,7 @@ def test_deposit_sends_minor_units_reason_and_key(daemon: FakeDaemon, gopherpay:
     result = gopherpay(
         "admin",
         "deposit",
+        "--yes",
         "alice@example.com",
         "1,000",
         "usd",
@@ -61,7 +62,7 @@ def test_withdraw_goes_to_the_withdrawals_endpoint(daemon: FakeDaemon, gopherpay
     )
 
     result = gopherpay(
-        "admin", "withdraw", "alice@example.com", "5", "USD", "--reason", "cash out", env=AS_ADMIN
+        "admin", "withdraw", "--yes", "alice@example.com", "5", "USD", "--reason", "cash out", env=AS_ADMIN
     )
 
     assert result.exit_code == 0
@@ -92,7 +93,7 @@ def test_freeze_one_wallet(daemon: FakeDaemon, gopherpay: Callable[..., Run]) ->
     daemon.on("POST", path, Reply(200, {"id": "w", "currency": "USD", "balance": 0, "frozen": True}))
 
     result = gopherpay(
-        "admin", "freeze", "alice@example.com", "--wallet", "usd", "--reason", "fraud", env=AS_ADMIN
+        "admin", "freeze", "--yes", "alice@example.com", "--wallet", "usd", "--reason", "fraud", env=AS_ADMIN
     )
 
     assert result.exit_code == 0
@@ -103,7 +104,7 @@ def test_freeze_one_wallet(daemon: FakeDaemon, gopherpay: Callable[..., Run]) ->
 def test_unfreeze_an_account(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
     daemon.on("POST", "/v1/admin/users/alice@example.com/unfreeze", Reply(200, user()))
 
-    result = gopherpay("admin", "unfreeze", "alice@example.com", "--reason", "cleared", env=AS_ADMIN)
+    result = gopherpay("admin", "unfreeze", "--yes", "alice@example.com", "--reason", "cleared", env=AS_ADMIN)
 
     assert result.exit_code == 0
     assert result.stderr == "Unfroze the account of alice@example.com.\n"
@@ -113,7 +114,7 @@ def test_reverse_sends_the_reason_with_a_key(daemon: FakeDaemon, gopherpay: Call
     path = f"/v1/admin/transfers/{TRANSFER_ID}/reverse"
     daemon.on("POST", path, Reply(201, transfer(transfer_id=REVERSAL_ID, kind="reversal", direction=None)))
 
-    result = gopherpay("admin", "reverse", TRANSFER_ID, "--reason", "duplicate", env=AS_ADMIN)
+    result = gopherpay("admin", "reverse", "--yes", TRANSFER_ID, "--reason", "duplicate", env=AS_ADMIN)
 
     assert result.exit_code == 0
     sent = daemon.seen("POST", path)[0]
@@ -126,7 +127,7 @@ def test_reversing_twice_exits_4(daemon: FakeDaemon, gopherpay: Callable[..., Ru
     path = f"/v1/admin/transfers/{TRANSFER_ID}/reverse"
     daemon.on("POST", path, problem(409, "already_reversed", f"transfer {TRANSFER_ID} was already reversed"))
 
-    result = gopherpay("admin", "reverse", TRANSFER_ID, "--reason", "again", env=AS_ADMIN)
+    result = gopherpay("admin", "reverse", "--yes", TRANSFER_ID, "--reason", "again", env=AS_ADMIN)
 
     assert result.exit_code == 4
 
@@ -137,7 +138,7 @@ def test_deposit_sends_the_customers_memo_apart_from_the_reason(
     daemon.on("POST", "/v1/admin/deposits", Reply(201, transfer(amount=500, direction=None, kind="deposit")))
 
     result = gopherpay(
-        "admin", "deposit", "alice@example.com", "5", "USD",
+        "admin", "deposit", "--yes", "alice@example.com", "5", "USD",
         "--reason", "KYC case 4411", "--memo", "Welcome bonus", env=AS_ADMIN,
     )  # fmt: skip
 
@@ -159,10 +160,10 @@ def test_withdraw_and_reverse_send_the_memo_too(daemon: FakeDaemon, gopherpay: C
     )
 
     reversed_ = gopherpay(
-        "admin", "reverse", TRANSFER_ID, "--reason", "fraud ring", "--memo", "Reversed", env=AS_ADMIN
+        "admin", "reverse", "--yes", TRANSFER_ID, "--reason", "fraud ring", "--memo", "Reversed", env=AS_ADMIN
     )
     withdrawn = gopherpay(
-        "admin", "withdraw", "alice@example.com", "5", "USD",
+        "admin", "withdraw", "--yes", "alice@example.com", "5", "USD",
         "--reason", "court order", "--memo", "Payout", env=AS_ADMIN,
     )  # fmt: skip
 
@@ -198,7 +199,9 @@ def test_an_operator_moving_money_on_their_own_account_is_rejected_with_exit_4(
     detail = "operator admin@example.com cannot deposit into their own account; ask another operator"
     daemon.on("POST", "/v1/admin/deposits", problem(403, "operator_own_account", detail))
 
-    result = gopherpay("admin", "deposit", "admin@example.com", "5", "USD", "--reason", "r", env=AS_ADMIN)
+    result = gopherpay(
+        "admin", "deposit", "--yes", "admin@example.com", "5", "USD", "--reason", "r", env=AS_ADMIN
+    )
 
     assert result.exit_code == 4
     assert result.stderr == (
@@ -403,7 +406,9 @@ def test_replay_one_dead_letter_with_a_reason(daemon: FakeDaemon, gopherpay: Cal
 def test_replay_all_says_how_many(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
     daemon.on("POST", "/v1/admin/events/dead-letters/replay", Reply(202, {"requested": 4}))
 
-    result = gopherpay("admin", "events", "replay", "--all", "--reason", "novu is back", env=AS_ADMIN)
+    result = gopherpay(
+        "admin", "events", "replay", "--all", "--yes", "--reason", "novu is back", env=AS_ADMIN
+    )
 
     assert result.exit_code == 0
     assert daemon.requests[0].body == {"reason": "novu is back"}

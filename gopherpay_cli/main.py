@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from gopherpay_cli.commands import admin, auth, notifications, transfers, wallets
 from gopherpay_cli.config import DEFAULT_SERVER
 from gopherpay_cli.errors import EXIT_STATUS, ExitCode, GopherPayError
-from gopherpay_cli.render import report_error
+from gopherpay_cli.render import disable_colour, report_error
 from gopherpay_cli.state import AppState
 
 DESCRIPTION = """\
@@ -35,7 +35,7 @@ def exit_status_text() -> str:
     return "\b\nExit status:\n" + "\n".join(lines)
 
 
-TRAILING_FLAGS = ("json_output", "quiet", "no_input")
+TRAILING_FLAGS = ("json_output", "quiet", "no_input", "no_color")
 """Global flags also accepted after the command: `gopherpay balance --json`."""
 
 
@@ -43,6 +43,8 @@ def _set_state_flag(ctx: Any, param: Any, value: bool) -> Any:
     if value:
         # The root callback has run by now: click invokes it before parsing the subcommand.
         setattr(ctx.find_root().obj, param.name, True)
+        if param.name == "no_color":
+            disable_colour()
     return value
 
 
@@ -161,6 +163,10 @@ def root(
         bool,
         typer.Option("--utc", help="Show times in UTC instead of your local time zone."),
     ] = False,
+    no_color: Annotated[
+        bool,
+        typer.Option("--no-color", help="No colour, as with NO_COLOR=1 or TERM=dumb."),
+    ] = False,
     show_version: Annotated[
         bool,
         typer.Option(
@@ -184,6 +190,8 @@ def root(
         from gopherpay_cli.views import use_utc
 
         use_utc(True)
+    if no_color:
+        disable_colour()
     ctx.call_on_close(state.close)
 
 

@@ -9,6 +9,7 @@ form that `@view` routes through it.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,7 +20,7 @@ from gopherpay_cli.render import Renderer, printable
 
 OUTSIDE_WORLD = "outside world"
 HISTORY_COLUMNS = ("date", "kind", "direction", "amount", "counterparty", "memo", "id")
-FOLLOW_WIDTHS = (19, 10, 9, 18, 24, 20)
+FOLLOW_WIDTHS = (25, 10, 9, 18, 24, 20)
 """Widths of the history columns before the id when `history --follow` prints rows one at a time."""
 HISTORY_CSV_HEADER = (
     "created_at",
@@ -290,14 +291,66 @@ def show_receipt(renderer: Renderer, transfer: dict[str, Any]) -> None:
 
 
 @view
-def show_history(renderer: Renderer, page: dict[str, Any], *, as_csv: bool) -> None:
-    """Transfers newest first: table, CSV (raw and formatted amounts) or the API page."""
+def show_history(renderer: Renderer, page: dict[str, Any], *, as_csv: bool, wide: bool = False) -> None:
+    """Transfers newest first: table, CSV (raw and formatted amounts) or the API page.
+
+    On a terminal the table fits its width (80 columns and up): minutes, the offset once in
+    the header, short ids, long names and memos cut. `wide`, or stdout not a terminal
+    (tab-separated lines then): every column, full times and ids.
+    """
     transfers = page.get("items", [])
     if as_csv:
         renderer.csv(HISTORY_CSV_HEADER, [_history_csv_row(transfer) for transfer in transfers])
         return
-    rows = [history_row(transfer) for transfer in transfers]
-    renderer.table(HISTORY_COLUMNS, rows, right_aligned=("amount",))
+    if wide or not sys.stdout.isatty():
+        rows = [history_row(transfer) for transfer in transfers]
+        renderer.table(HISTORY_COLUMNS, rows, right_aligned=("amount",))
+        return
+    columns, narrow_rows = narrow_history(transfers)
+    renderer.table(columns, narrow_rows, right_aligned=("amount",), truncated=("counterparty", "memo"))
+
+
+SHORT_ID = 8
+"""Characters of a transfer id the narrow history shows (`transfer show` takes them)."""
+
+
+def narrow_history(transfers: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The history's columns for a terminal: date to the minute, amount, counterparty, memo,
+    short id. The offset goes in the date header when every row shares it, else in each row."""
+    moments = [_moment(transfer.get("created_at")) for transfer in transfers]
+    offsets = {offset_text(moment) for moment in moments if moment is not None}
+    shared = offsets.pop() if len(offsets) == 1 else None
+    rows: list[tuple[str, ...]] = []
+    for transfer, moment in zip(transfers, moments, strict=True):
+        if moment is None:
+            date = str(transfer.get("created_at") or "")
+        else:
+            date = moment.strftime("%Y-%m-%d %H:%M") + ("" if shared else f" {offset_text(moment)}")
+        rows.append(
+            (
+                date,
+                format_amount(signed_amount_minor(transfer), transfer["currency"]),
+                counterparty(transfer) + (f" ({transfer['kind']})" if _notable_kind(transfer) else ""),
+                str(transfer.get("memo") or ""),
+                str(transfer["id"])[:SHORT_ID],
+            )
+        )
+    date_header = f"date ({shared})" if shared else "date"
+    return (date_header, "amount", "counterparty", "memo", "id"), rows
+
+
+def _notable_kind(transfer: dict[str, Any]) -> bool:
+    """A reversal or withdrawal says so in the narrow table (a deposit reads `outside world`)."""
+    return transfer.get("kind") in ("reversal", "withdrawal")
+
+
+def _moment(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return local_moment(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return None
 
 
 def history_row(transfer: dict[str, Any]) -> tuple[str, ...]:

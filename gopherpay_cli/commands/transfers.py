@@ -238,6 +238,14 @@ def history(
             "are replaced, as in the table.",
         ),
     ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="Every column (kind, direction), times to the second and full ids, however "
+            "wide the terminal. Output to a pipe or a file always has them, tab-separated.",
+        ),
+    ] = False,
     follow: Annotated[
         bool,
         typer.Option(
@@ -267,7 +275,7 @@ def history(
     if until is not None:
         params["until"] = _date_or_time(until, "--until")
     page = state.client().get_pages("/v1/transfers", params, limit=limit)
-    views.show_history(state.renderer, page, as_csv=as_csv)
+    views.show_history(state.renderer, page, as_csv=as_csv, wide=wide)
 
 
 def _follow(ctx: typer.Context, state: AppState, params: dict[str, str | int]) -> None:

@@ -297,8 +297,8 @@ def dead_letter(replay_requested_at: str | None = None, replayed_at: str | None 
 
 
 def details(stdout: str) -> dict[str, str]:
-    """The two-column `field  value` table as a dict."""
-    pairs = [line.rstrip().split("  ", 1) for line in stdout.splitlines() if line.strip()]
+    """The two-column `field<TAB>value` lines (as printed to a pipe) as a dict."""
+    pairs = [line.split("\t", 1) for line in stdout.splitlines() if line.strip()]
     return {name.strip(): value.strip() for name, value in pairs}
 
 

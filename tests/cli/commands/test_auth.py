@@ -236,7 +236,7 @@ def test_whoami_says_whether_the_email_is_verified(
 
     assert result.exit_code == 0
     lines = [line.rstrip() for line in result.stdout.splitlines()]
-    assert lines[:3] == ["Email     alice@example.com", "Verified  yes", "Name      Alice Liddell"]
+    assert lines[:3] == ["Email\talice@example.com", "Verified\tyes", "Name\tAlice Liddell"]
 
 
 def test_verify_sends_the_code_and_says_the_address_is_verified(

@@ -64,7 +64,7 @@ def test_notifications_lists_the_inbox_as_a_table(
     unread = row_of(result.stdout, FIRST_ID)
     for text in ("2026-11-26 16:34:27", "transfer.received", "Money received — bob@example.com sent you"):
         assert text in unread
-    assert " no " in unread and " yes " in row_of(result.stdout, SECOND_ID)
+    assert "\tno\t" in unread and "\tyes\t" in row_of(result.stdout, SECOND_ID)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -88,6 +88,12 @@ def local_moment(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC) if _show_utc else moment.astimezone()
+
+
+def day_start(day: date) -> datetime:
+    """Midnight at the start of `day` where times are shown: local (TZ), or UTC with --utc."""
+    midnight = datetime.combine(day, time())
+    return midnight.replace(tzinfo=UTC) if _show_utc else midnight.astimezone()
 
 
 def offset_text(moment: datetime) -> str:

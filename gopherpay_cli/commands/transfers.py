@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -220,11 +220,20 @@ def history(
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option("--since", metavar="DATE", help="From this date or RFC 3339 time on."),
+        typer.Option(
+            "--since",
+            metavar="DATE",
+            help="From this day (YYYY-MM-DD, in your time zone; UTC with --utc) or RFC 3339 time on.",
+        ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option("--until", metavar="DATE", help="Up to this date or RFC 3339 time."),
+        typer.Option(
+            "--until",
+            metavar="DATE",
+            help="Up to the end of this day (in your time zone; UTC with --utc), or up to this "
+            "RFC 3339 time.",
+        ),
     ] = None,
     limit: Annotated[int, limit_option("At most this many transfers.")] = 50,
     as_csv: Annotated[
@@ -273,7 +282,7 @@ def history(
     if since is not None:
         params["since"] = _date_or_time(since, "--since")
     if until is not None:
-        params["until"] = _date_or_time(until, "--until")
+        params["until"] = _date_or_time(until, "--until", end_of_day=True)
     page = state.client().get_pages("/v1/transfers", params, limit=limit)
     views.show_history(state.renderer, page, as_csv=as_csv, wide=wide)
 
@@ -306,12 +315,22 @@ def _recipient(to: str) -> dict[str, str]:
     return {"to_email": to.strip()}
 
 
-def _date_or_time(text: str, flag: str) -> str:
-    """Check a --since/--until value locally, so a typo fails before any request."""
-    for parse in (date.fromisoformat, datetime.fromisoformat):
-        try:
-            parse(text)
-        except ValueError:
-            continue
-        return text
-    raise UsageError(f"{flag} takes a date like 2026-11-26 or an RFC 3339 time, got {text!r}")
+def _date_or_time(text: str, flag: str, *, end_of_day: bool = False) -> str:
+    """A --since/--until value as the RFC 3339 time to send, checked before any request.
+
+    A date is a local day (UTC with --utc): --since from its first moment, --until up to
+    its end (the daemon's `until` excludes the moment given: the next day's midnight).
+    """
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        if len(text) == len("YYYY-MM-DD"):
+            start = views.day_start(day + timedelta(days=1) if end_of_day else day)
+            return start.isoformat()
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag} takes a date like 2026-11-26 or an RFC 3339 time, got {text!r}") from None
+    return text

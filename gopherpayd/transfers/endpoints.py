@@ -25,6 +25,7 @@ from gopherpayd.transfers.schemas import (
     BatchResult,
     FeeOut,
     MovementPreview,
+    StatementOut,
     TransferOut,
     TransferPage,
     TransferRequestBody,
@@ -204,3 +205,20 @@ def list_transfers(
 def get_transfer(transfer_id: uuid.UUID, principal: CurrentUser, context: Context) -> TransferOut:
     """One transfer the caller is a party to."""
     return context.db.run(service.get_transfer, principal, transfer_id)
+
+
+@router.get("/statement")
+def statement(
+    principal: CurrentUser,
+    context: Context,
+    currency: Annotated[str, Query(pattern=CURRENCY_PATTERN)],
+    since: Annotated[str, Query(max_length=40, description="RFC 3339 time: the first moment")],
+    until: Annotated[str, Query(max_length=40, description="RFC 3339 time: the end (excluded)")],
+) -> StatementOut:
+    """The caller's statement in one currency: opening balance, every movement, totals, closing."""
+    start = parse_time_bound("since", since, end_of_day=False)
+    end = parse_time_bound("until", until, end_of_day=False)
+    assert start is not None and end is not None  # both are required
+    if end <= start:
+        raise BadRequest("until must be later than since")
+    return context.db.run(service.statement, principal, supported_currency(currency), start, end)

@@ -125,3 +125,25 @@ def test_no_colour_on_a_terminal_when_asked(
     shown = run.terminal.decode()
     assert run.exit_code == 3 and "your session has expired" in shown
     assert (RED in shown) == (not args and not env)
+
+
+@pytest.mark.parametrize(
+    ("utc", "since", "until"),
+    [
+        ((), "2026-11-01T00:00:00+01:00", "2026-12-01T00:00:00+01:00"),
+        (("--utc",), "2026-11-01T00:00:00+00:00", "2026-12-01T00:00:00+00:00"),
+    ],
+    ids=["local", "utc"],
+)
+def test_since_and_until_dates_are_whole_local_days(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], utc: tuple[str, ...], since: str, until: str
+) -> None:
+    daemon.on("GET", "/v1/transfers", Reply(200, {"items": [], "next_cursor": None}))
+
+    result = gopherpay(
+        *utc, "history", "--since", "2026-11-01", "--until", "2026-11-30", env={**AS_ALICE, "TZ": PARIS}
+    )
+
+    assert result.exit_code == 0, result.stderr
+    query = daemon.seen("GET", "/v1/transfers")[0].query
+    assert (query["since"], query["until"]) == (since, until)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from gopherpay_cli.commands import admin, auth, notifications, transfers, wallets
+from gopherpay_cli.commands import admin, auth, notifications, statements, transfers, wallets
 from gopherpay_cli.config import DEFAULT_SERVER
 from gopherpay_cli.errors import EXIT_STATUS, ExitCode, GopherPayError
 from gopherpay_cli.render import disable_colour, report_error
@@ -99,6 +99,7 @@ app = typer.Typer(
 app.add_typer(auth.app)
 app.add_typer(wallets.app)
 app.add_typer(transfers.app)
+app.add_typer(statements.app)
 app.add_typer(notifications.app)
 app.add_typer(admin.app, name="admin")
 

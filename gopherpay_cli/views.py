@@ -320,28 +320,35 @@ SHORT_ID = 8
 """Characters of a transfer id the narrow history shows (`transfer show` takes them)."""
 
 
-def narrow_history(transfers: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    """The history's columns for a terminal: date to the minute, amount, counterparty, memo,
-    short id. The offset goes in the date header when every row shares it, else in each row."""
-    moments = [_moment(transfer.get("created_at")) for transfer in transfers]
+def minute_dates(values: Sequence[Any]) -> tuple[str, list[str]]:
+    """The `date` column of a narrow table: each time to the minute where times are shown,
+    with the offset once in the header when every row shares it, else in each row."""
+    moments = [_moment(value) for value in values]
     offsets = {offset_text(moment) for moment in moments if moment is not None}
     shared = offsets.pop() if len(offsets) == 1 else None
-    rows: list[tuple[str, ...]] = []
-    for transfer, moment in zip(transfers, moments, strict=True):
-        if moment is None:
-            date = str(transfer.get("created_at") or "")
-        else:
-            date = moment.strftime("%Y-%m-%d %H:%M") + ("" if shared else f" {offset_text(moment)}")
-        rows.append(
-            (
-                date,
-                format_amount(signed_amount_minor(transfer), transfer["currency"]),
-                counterparty(transfer) + (f" ({transfer['kind']})" if _notable_kind(transfer) else ""),
-                str(transfer.get("memo") or ""),
-                str(transfer["id"])[:SHORT_ID],
-            )
+    cells = [
+        str(value or "")
+        if moment is None
+        else moment.strftime("%Y-%m-%d %H:%M") + ("" if shared else f" {offset_text(moment)}")
+        for value, moment in zip(values, moments, strict=True)
+    ]
+    return (f"date ({shared})" if shared else "date"), cells
+
+
+def narrow_history(transfers: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The history's columns for a terminal: date to the minute, amount, counterparty, memo,
+    short id."""
+    date_header, dates = minute_dates([transfer.get("created_at") for transfer in transfers])
+    rows: list[tuple[str, ...]] = [
+        (
+            date,
+            format_amount(signed_amount_minor(transfer), transfer["currency"]),
+            counterparty(transfer) + (f" ({transfer['kind']})" if _notable_kind(transfer) else ""),
+            str(transfer.get("memo") or ""),
+            str(transfer["id"])[:SHORT_ID],
         )
-    date_header = f"date ({shared})" if shared else "date"
+        for transfer, date in zip(transfers, dates, strict=True)
+    ]
     return (date_header, "amount", "counterparty", "memo", "id"), rows
 
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import typer
 
 from gopherpay_cli import views
-from gopherpay_cli.commands.transfers import announce_replay
+from gopherpay_cli.commands.transfers import announce_replay, in_words
 from gopherpay_cli.confirm import (
     DryRunOption,
     YesOption,
@@ -123,6 +123,13 @@ def withdraw(
     """Take money out of a user's wallet to the outside world (never your own)."""
     body = _money_body(user, amount, currency, reason, memo)
     state = get_state(ctx)
+    with in_words(f"the {body['currency']} wallet of {user}"):
+        _withdraw(state, body, key, user, yes=yes, dry_run=dry_run)
+
+
+def _withdraw(
+    state: AppState, body: dict[str, Any], key: str | None, user: str, *, yes: bool, dry_run: bool
+) -> None:
     if confirm_movement(
         state,
         "/v1/admin/withdrawals",

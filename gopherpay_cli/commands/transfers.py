@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -14,7 +17,7 @@ import typer
 from gopherpay_cli import views
 from gopherpay_cli.bulk import MAX_ATOMIC_ROWS
 from gopherpay_cli.confirm import DryRunOption, YesOption, amount_text, confirm_movement
-from gopherpay_cli.errors import UsageError, hints
+from gopherpay_cli.errors import ApiError, ExitCode, GopherPayError, UsageError, hints
 from gopherpay_cli.money import format_amount
 from gopherpay_cli.options import (
     MEMO_MAX_LENGTH,
@@ -149,9 +152,12 @@ def transfer(
     # The daemon's message already says there is no account for an email address.
     not_found = None if "to_email" in recipient else "Check the wallet id with the recipient."
     key_for_send = idempotency_key(key)
-    with hints(
-        recipient_not_found=not_found,
-        insufficient_funds=f"Check your balance: gopherpay balance {code}",
+    with (
+        in_words(f"your {code} wallet"),
+        hints(
+            recipient_not_found=not_found,
+            insufficient_funds=f"Check your balance: gopherpay balance {code}",
+        ),
     ):
         if not confirm_movement(
             state,
@@ -173,14 +179,66 @@ def transfer(
     views.show_transfer(state.renderer, sent)
 
 
+@contextmanager
+def in_words(wallet_name: str) -> Iterator[None]:
+    """Say `insufficient_funds` naming the wallet as the user knows it (`your USD wallet`),
+    not by its id: `Your USD wallet has 5.00 USD; the transfer needs 12.34 USD`."""
+    try:
+        yield
+    except ApiError as error:
+        found = FUNDS_DETAIL.fullmatch(error.message)
+        if error.code == "insufficient_funds" and found:
+            error.message = (
+                f"{wallet_name[:1].upper()}{wallet_name[1:]} has {found[1]}; the transfer needs {found[2]}"
+            )
+        raise
+
+
+FUNDS_DETAIL = re.compile(r"wallet \S+ has (.+), transfer needs (.+)")
+"""The daemon's insufficient_funds detail (it names the wallet by id)."""
+
+
+SHORT_ID_SEARCH = 1000
+"""How many of your latest transfers a short id (from the history table) is looked up in."""
+
+
 def _show_receipt(state: AppState, transfer_id: str | None) -> None:
-    """`transfer show ID`: one transfer of yours, as a receipt."""
+    """`transfer show ID`: one transfer of yours, as a receipt; ID may be the short id the
+    history table shows (the start of the full one)."""
     from urllib.parse import quote
 
     if transfer_id is None:
         raise UsageError("Give the id of the transfer to show", hint="See your transfers: gopherpay history")
-    transfer = state.client().get(f"/v1/transfers/{quote(transfer_id.strip(), safe='')}")
+    wanted = transfer_id.strip().lower()
+    try:
+        full_id = str(uuid.UUID(wanted))
+    except ValueError:
+        full_id = _full_id(state, wanted)
+    transfer = state.client().get(f"/v1/transfers/{quote(full_id, safe='')}")
     views.show_receipt(state.renderer, transfer)
+
+
+def _full_id(state: AppState, prefix: str) -> str:
+    """The id of your one recent transfer whose id starts with `prefix`."""
+    if len(prefix) < 4 or any(char not in "0123456789abcdef-" for char in prefix):
+        raise UsageError(
+            f"Not a transfer id: {prefix!r}",
+            hint="Give the id from gopherpay history (its first 8 characters are enough).",
+        )
+    page = state.client().get_pages("/v1/transfers", {}, limit=SHORT_ID_SEARCH)
+    matches = sorted({str(t["id"]) for t in page.get("items", []) if str(t["id"]).startswith(prefix)})
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise GopherPayError(
+            f"None of your last {SHORT_ID_SEARCH} transfers has an id starting with {prefix}",
+            ExitCode.NOT_FOUND,
+            hint="See your transfers: gopherpay history --wide",
+        )
+    raise UsageError(
+        f"{len(matches)} of your transfers have an id starting with {prefix}: give more of it",
+        hint="See the full ids: gopherpay history --wide",
+    )
 
 
 def _pay_file(state: AppState, path: Path, *, atomic: bool, key_prefix: str) -> None:

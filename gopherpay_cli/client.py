@@ -245,6 +245,9 @@ class ApiClient:
         """The credentials to send, or the error that says how to log in."""
         credentials = self.credentials.load()
         if credentials is None:
+            # Not being logged in to a daemon that is not there is not the news: say it is
+            # unreachable (exit 7), so a wrong --server is not mistaken for a lost login.
+            self._transmit("GET", "/healthz", None, None, None, None)
             raise GopherPayError(f"You are not logged in to {self.server}", ExitCode.AUTH, hint=LOGIN_AGAIN)
         return credentials
 

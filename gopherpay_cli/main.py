@@ -7,6 +7,8 @@ need them, never here.
 from __future__ import annotations
 
 import copy
+import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +20,7 @@ from gopherpay_cli.commands import admin, auth, notifications, statements, trans
 from gopherpay_cli.config import DEFAULT_SERVER
 from gopherpay_cli.errors import EXIT_STATUS, ExitCode, GopherPayError
 from gopherpay_cli.render import disable_colour, report_error
-from gopherpay_cli.state import AppState
+from gopherpay_cli.state import AppState, given_on_command_line
 
 DESCRIPTION = """\
 GopherPay from the terminal: hold wallets in several currencies, send money,
@@ -64,6 +66,24 @@ def _accept_trailing_flags(group: Any, root_params: list[Any]) -> None:
             subcommand.params.append(hidden_copy)
 
 
+_COMMAND_IN_HINT = re.compile(r"\bgopherpay (?=[a-z])")
+"""`gopherpay login` in a hint: a command to run, without the global options."""
+
+
+def with_global_options(ctx: Any, hint: str) -> str:
+    """The hint's commands with the --server and --profile the user typed, so following it
+    acts on the same daemon and account (`gopherpay --profile bob verify CODE`)."""
+    given = []
+    for name, flag in (("server_option", "--server"), ("profile", "--profile")):
+        state = ctx.obj
+        value = getattr(state, name, None)
+        if value and given_on_command_line(ctx, "server" if name == "server_option" else name):
+            given.append(f"{flag} {shlex.quote(str(value))}")
+    if not given:
+        return hint
+    return _COMMAND_IN_HINT.sub(f"gopherpay {' '.join(given)} ", hint)
+
+
 class GopherPayGroup(TyperGroup):
     """The root command: reports a GopherPayError as `Error: …` and exits with its code."""
 
@@ -75,6 +95,8 @@ class GopherPayGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except GopherPayError as error:
+            if error.hint:
+                error.hint = with_global_options(ctx, error.hint)
             report_error(error)
             raise typer.Exit(int(error.exit_code)) from None
         except KeyboardInterrupt:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
@@ -65,12 +66,23 @@ def spreadsheet_safe(cell: str | int) -> str | int:
     return cell
 
 
+_PLAIN_FIRST_WORD = re.compile(r"[a-z]+(?=[\s,;:]|$)")
+
+
+def sentence_case(message: str) -> str:
+    """The message with a capital first letter, as every error line has, whether the CLI or
+    the daemon wrote it; a message starting with a flag, an email or an id keeps its case."""
+    if _PLAIN_FIRST_WORD.match(message):
+        return message[:1].upper() + message[1:]
+    return message
+
+
 def report_error(error: GopherPayError) -> None:
     """`Error: <message>` and the hint, if any, on stderr."""
     prefix = "Error:"
     if colour_enabled(sys.stderr):
         prefix = f"\x1b[1;31m{prefix}\x1b[0m"
-    print(f"{prefix} {printable(error.message)}", file=sys.stderr)
+    print(f"{prefix} {printable(sentence_case(error.message))}", file=sys.stderr)
     field_errors = getattr(error, "field_errors", ())
     if len(field_errors) > 1:  # a single one is already the message
         for line in field_errors:

@@ -166,7 +166,7 @@ def test_a_refused_refresh_asks_to_log_in_again(
 
     assert result.exit_code == 3
     assert result.stderr == (
-        "Error: refresh token was already used; the session has been revoked\nRun: gopherpay login\n"
+        "Error: Refresh token was already used; the session has been revoked\nRun: gopherpay login\n"
     )
 
 
@@ -272,9 +272,9 @@ def test_transfer_is_sent_again_with_the_same_key_after_a_500(
 @pytest.mark.parametrize(
     ("answer", "error"),
     [
-        (problem(500, "internal_error", "unexpected error"), "unexpected error"),
+        (problem(500, "internal_error", "unexpected error"), "Unexpected error"),
         (Reply(502), "The daemon answered 502 Bad Gateway"),
-        (problem(503, "unavailable", "the database is not answering"), "the database is not answering"),
+        (problem(503, "unavailable", "the database is not answering"), "The database is not answering"),
         (Reply(504), "The daemon answered 504 Gateway Timeout"),
     ],
     ids=["500", "502", "503", "504"],
@@ -465,7 +465,7 @@ def test_a_read_is_not_sent_again_after_a_500(daemon: FakeDaemon, gopherpay: Cal
 
     result = gopherpay("balance", env=AS_ALICE)
 
-    assert (result.exit_code, result.stderr) == (1, "Error: unexpected error\n")
+    assert (result.exit_code, result.stderr) == (1, "Error: Unexpected error\n")
     assert len(daemon.seen("GET", "/v1/wallets")) == 1
 
 
@@ -522,7 +522,7 @@ def test_problem_answers_map_to_exit_codes(
     result = gopherpay("transfer", "--yes", "1", "USD", "--to", "bob@example.com", env=AS_ALICE)
 
     assert result.exit_code == exit_code
-    assert result.stderr.startswith(f"Error: the daemon says {code}\n")
+    assert result.stderr.startswith(f"Error: The daemon says {code}\n")
     assert len(daemon.seen("POST", "/v1/transfers")) == 1
 
 
@@ -538,7 +538,7 @@ def test_unknown_recipient_is_told_once_to_ask_them_to_sign_up(
     result = gopherpay("transfer", "--yes", "5", "USD", "--to", "bob@example.com")
 
     assert result.exit_code == 5
-    assert result.stderr == "Error: no account for bob@example.com; ask them to sign up first\n"
+    assert result.stderr == "Error: No account for bob@example.com; ask them to sign up first\n"
 
 
 def test_too_many_login_attempts_says_how_long_to_wait(
@@ -554,8 +554,7 @@ def test_too_many_login_attempts_says_how_long_to_wait(
 
     assert result.exit_code == 3
     assert result.stderr == (
-        "Error: too many failed logins; wait before trying again\n"
-        "Too many attempts. Wait 30 seconds before trying again.\n"
+        "Error: Too many failed logins; wait before trying again\nWait 30 seconds before trying again.\n"
     )
 
 
@@ -576,7 +575,7 @@ def test_validation_errors_list_each_field_without_the_input(
 
     assert result.exit_code == 2
     assert result.stderr == (
-        "Error: memo: String should have at most 280 characters\n"
+        "Error: Memo: String should have at most 280 characters\n"
         "  memo: String should have at most 280 characters\n"
         "  to_email: value is not a valid email address\n"
     )
@@ -589,7 +588,24 @@ def test_commands_needing_a_login_say_how_to_log_in(
 
     assert result.exit_code == 3
     assert result.stderr == f"Error: You are not logged in to {daemon.url}\nRun: gopherpay login\n"
-    assert daemon.requests == []
+    assert [(r.method, r.path) for r in daemon.requests] == [("GET", "/healthz")]  # is it there at all?
+
+
+def test_not_logged_in_to_an_unreachable_server_says_unreachable_exit_7(
+    gopherpay: Callable[..., Run],
+) -> None:
+    result = gopherpay("--server", "http://127.0.0.1:9", "balance")
+
+    assert result.exit_code == 7
+    assert result.stderr.startswith("Error: Cannot reach the GopherPay daemon at http://127.0.0.1:9: ")
+    assert "not logged in" not in result.stderr
+
+
+def test_hints_carry_the_profile_and_server_typed(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    result = gopherpay("--server", daemon.url, "--profile", "bob", "balance")
+
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[1] == f"Run: gopherpay --server {daemon.url} --profile bob login"
 
 
 @pytest.fixture

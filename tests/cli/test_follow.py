@@ -394,13 +394,13 @@ def test_it_keeps_trying_while_the_daemon_is_unreachable_or_failing(
         (
             problem(403, "account_frozen", "account alice@example.com is frozen"),
             4,
-            "Error: account alice@example.com is frozen\n"
-            "Your account is frozen. Contact your GopherPay operator.\n",
+            "Error: Account alice@example.com is frozen\n"
+            "Contact your GopherPay operator to lift the freeze.\n",
         ),
         (
             problem(401, "token_expired", "access token has expired"),
             3,
-            "Error: access token has expired\n"
+            "Error: Access token has expired\n"
             "The access token in GOPHERPAY_TOKEN was refused. Set it to a fresh one "
             "(POST /v1/auth/login), or unset it to use your stored login.\n",
         ),

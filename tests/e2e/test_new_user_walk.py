@@ -262,7 +262,7 @@ def refused_transfers_exit_with_their_codes(walk: Walk, history: dict[str, dict[
     too_much = walk.alice.sh("transfer --yes 87.67 USD --to bob@example.com")
     assert (too_much.returncode, too_much.stdout) == (4, "")
     assert too_much.stderr_lines == [
-        f"Error: wallet {walk.ids['alice_usd_wallet']} has 87.66 USD, transfer needs 87.67 USD",
+        f"Error: Wallet {walk.ids['alice_usd_wallet']} has 87.66 USD, transfer needs 87.67 USD",
         "Check your balance: gopherpay balance USD",
     ]
 
@@ -273,7 +273,7 @@ def refused_transfers_exit_with_their_codes(walk: Walk, history: dict[str, dict[
     stranger = walk.alice.sh("transfer --yes 1.00 USD --to nobody@example.com")
     assert (stranger.returncode, stranger.stdout) == (5, "")
     assert stranger.stderr_lines == [
-        "Error: no account for nobody@example.com; ask them to sign up first",
+        "Error: No account for nobody@example.com; ask them to sign up first",
     ]
 
     first = walk.alice.sh("transfer --yes 1.00 USD --to bob@example.com --idempotency-key coffee-1")
@@ -286,7 +286,7 @@ def refused_transfers_exit_with_their_codes(walk: Walk, history: dict[str, dict[
     other = walk.alice.sh("transfer --yes 2.00 USD --to bob@example.com --idempotency-key coffee-1")
     assert (other.returncode, other.stdout) == (6, "")
     assert other.stderr_lines == [
-        "Error: idempotency key 'coffee-1' was already used for a different request; "
+        "Error: Idempotency key 'coffee-1' was already used for a different request; "
         "use a new key for a new request",
         "That key was used for a different request. Leave out --idempotency-key to get a new one.",
     ]

@@ -102,7 +102,7 @@ def test_quiet_still_reports_errors(scripter: Scripter) -> None:
 
     assert (refused.returncode, refused.stdout) == (4, "")
     assert re.fullmatch(
-        rf"Error: wallet {UUID} has [\d,.]+ USD, transfer needs 1,000,000\.00 USD", refused.stderr_lines[0]
+        rf"Error: Wallet {UUID} has [\d,.]+ USD, transfer needs 1,000,000\.00 USD", refused.stderr_lines[0]
     ), refused.stderr
     assert refused.stderr_lines[1:] == ["Check your balance: gopherpay balance USD"]
 
@@ -133,7 +133,7 @@ def test_json_errors_go_to_stderr_and_leave_stdout_empty(scripter: Scripter) -> 
     missing = scripter.cli("--json", "transfer", "--yes", "1.00", "USD", "--to", "nobody@example.com")
 
     assert (missing.returncode, missing.stdout) == (5, "")
-    assert missing.stderr_lines[0] == "Error: no account for nobody@example.com; ask them to sign up first"
+    assert missing.stderr_lines[0] == "Error: No account for nobody@example.com; ask them to sign up first"
 
 
 def test_no_colour_escape_codes_when_output_is_not_a_terminal(scripter: Scripter) -> None:
@@ -149,6 +149,6 @@ def test_no_colour_escape_codes_when_output_is_not_a_terminal(scripter: Scripter
 
     assert [run.returncode for run in runs] == [0, 0, 0, 5]
     assert table(runs[0].stdout)[0] == ["currency", "balance", "frozen", "wallet id"]
-    assert runs[3].stderr_lines[0].startswith("Error: no account for nobody@example.com")
+    assert runs[3].stderr_lines[0].startswith("Error: No account for nobody@example.com")
     for run in runs:
         assert ESCAPE not in run.stdout + run.stderr, run.transcript()

@@ -75,7 +75,11 @@ def test_admin_commands_refused_to_a_user_exit_3(daemon: FakeDaemon, gopherpay: 
     result = gopherpay("admin", "users", env=AS_ADMIN)
 
     assert result.exit_code == 3
-    assert result.stderr == "Error: admin role required\nThis command needs an admin account.\n"
+    assert result.stderr == (
+        "Error: Admin role required\n"
+        "Operator commands need an admin account. Log in as one under a profile of its own "
+        "(gopherpay --profile ops login), then run: gopherpay --profile ops admin …\n"
+    )
 
 
 def test_users_search_is_sent_as_q(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
@@ -204,9 +208,7 @@ def test_an_operator_moving_money_on_their_own_account_is_rejected_with_exit_4(
     )
 
     assert result.exit_code == 4
-    assert result.stderr == (
-        f"Error: {detail}\nOperators never move money on their own account: ask another operator.\n"
-    )
+    assert result.stderr == f"Error: {detail[:1].upper()}{detail[1:]}\n"  # said once: no hint
 
 
 def test_clean_audit_exits_0(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
@@ -423,7 +425,7 @@ def test_replaying_an_unknown_dead_letter_exits_5(daemon: FakeDaemon, gopherpay:
 
     assert result.exit_code == 5
     assert result.stderr == (
-        f"Error: no dead letter {DEAD_LETTER_ID}\nSee the dead letters: gopherpay admin events dead-letters\n"
+        f"Error: No dead letter {DEAD_LETTER_ID}\nSee the dead letters: gopherpay admin events dead-letters\n"
     )
 
 

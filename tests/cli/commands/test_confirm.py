@@ -225,7 +225,7 @@ def test_a_dry_run_refused_exits_with_the_refusal_code(
     result = gopherpay(*SEND, "--dry-run", env=AS_ALICE)
 
     assert result.exit_code == 5
-    assert result.stderr == "Error: no account for bob@example.com\n"
+    assert result.stderr == "Error: No account for bob@example.com\n"
 
 
 def test_operator_deposit_asks_on_a_terminal_naming_the_customer(

@@ -123,7 +123,7 @@ def test_no_colour_on_a_terminal_when_asked(
     )  # fmt: skip
 
     shown = run.terminal.decode()
-    assert run.exit_code == 3 and "your session has expired" in shown
+    assert run.exit_code == 3 and "Your session has expired" in shown
     assert (RED in shown) == (not args and not env)
 
 

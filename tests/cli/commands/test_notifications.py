@@ -175,7 +175,7 @@ def test_reading_an_unknown_notification_exits_5_and_points_to_the_list(
 
     assert result.exit_code == 5
     assert result.stderr == (
-        f"Error: no notification {FIRST_ID}\nSee your notifications: gopherpay notifications\n"
+        f"Error: No notification {FIRST_ID}\nSee your notifications: gopherpay notifications\n"
     )
     assert len(daemon.requests) == 1
 

@@ -72,6 +72,8 @@ def clean_env(home: Path, server: str | None, **extra: str) -> dict[str, str]:
         "XDG_DATA_HOME": str(home / "data"),
         "PYTHON_KEYRING_BACKEND": PLAINTEXT_KEYRING,
         "NO_COLOR": "1",
+        # Times are shown in the local zone; a person elsewhere sets TZ (see test_people.py).
+        "TZ": "UTC",
     }
     if server is not None:
         env["GOPHERPAY_SERVER"] = server
@@ -170,8 +172,14 @@ def sign_up(cli: Cli, email: str, name: str, password: str) -> Run:
 
 
 def table(stdout: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a table as it is printed to a pipe: tab-separated lines."""
-    header, *rows = [line.split("\t") for line in stdout.splitlines()] or [[]]
+    """Header and rows of the first table as it is printed to a pipe: tab-separated lines,
+    up to the first line of another width (a details view printed after it)."""
+    header, *lines = [line.split("\t") for line in stdout.splitlines()] or [[]]
+    rows: list[list[str]] = []
+    for cells in lines:
+        if len(cells) != len(header):
+            break
+        rows.append(cells)
     return header, rows
 
 

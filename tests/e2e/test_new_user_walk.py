@@ -13,7 +13,7 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +73,8 @@ def step(title: str) -> None:
 
 
 def shown_time(created_at: str) -> str:
-    """How tables show an API timestamp: `2026-11-26 16:34:27`."""
-    return datetime.fromisoformat(created_at).strftime("%Y-%m-%d %H:%M:%S")
+    """How tables show an API timestamp, in the people's zone here (TZ=UTC): `2026-11-26 16:34:27 +00:00`."""
+    return f"{datetime.fromisoformat(created_at).astimezone(UTC):%Y-%m-%d %H:%M:%S} +00:00"
 
 
 def id_in(line: str, pattern: str) -> str:
@@ -146,7 +146,7 @@ def the_operator_logs_in_beside_alice_and_deposits(walk: Walk) -> None:
     assert deposit.returncode == 0, deposit.transcript()
     deposit_id = id_in(deposit.stderr, r"Deposited 100\.00 USD to alice@example\.com \(transfer UUID\)\n")
     shown = details(deposit.stdout)
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", shown.pop("Date"))
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{2}:\d{2}", shown.pop("Date"))
     assert shown == {
         "Transfer": deposit_id,
         "Kind": "deposit",
@@ -262,7 +262,7 @@ def refused_transfers_exit_with_their_codes(walk: Walk, history: dict[str, dict[
     too_much = walk.alice.sh("transfer --yes 87.67 USD --to bob@example.com")
     assert (too_much.returncode, too_much.stdout) == (4, "")
     assert too_much.stderr_lines == [
-        f"Error: Wallet {walk.ids['alice_usd_wallet']} has 87.66 USD, transfer needs 87.67 USD",
+        "Error: Your USD wallet has 87.66 USD; the transfer needs 87.67 USD",
         "Check your balance: gopherpay balance USD",
     ]
 

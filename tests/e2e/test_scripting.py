@@ -102,7 +102,8 @@ def test_quiet_still_reports_errors(scripter: Scripter) -> None:
 
     assert (refused.returncode, refused.stdout) == (4, "")
     assert re.fullmatch(
-        rf"Error: Wallet {UUID} has [\d,.]+ USD, transfer needs 1,000,000\.00 USD", refused.stderr_lines[0]
+        r"Error: Your USD wallet has [\d,.]+ USD; the transfer needs 1,000,000\.00 USD",
+        refused.stderr_lines[0],
     ), refused.stderr
     assert refused.stderr_lines[1:] == ["Check your balance: gopherpay balance USD"]
 

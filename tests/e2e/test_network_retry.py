@@ -220,7 +220,7 @@ def test_after_the_retries_run_out_the_same_key_finishes_the_transfer_once(
         "Server disconnected without sending a response. (tried 4 times)"
     )
     assert hint == MAYBE_DONE
-    key = retry_key(command, f"transfer 5.00 USD --to {pair.recipient_email}")
+    key = retry_key(command, f"transfer --yes 5.00 USD --to {pair.recipient_email}")
     assert [(e.idempotency_key, e.replayed) for e in proxy.transfers()] == [
         (key, False), (key, True), (key, True), (key, True),
     ]  # fmt: skip
@@ -266,7 +266,7 @@ def test_after_502s_run_out_the_printed_command_finishes_the_transfer_once(
     first_line, hint, command = lost.stderr_lines
     assert first_line == "Error: The daemon answered 502 Bad Gateway (tried 4 times)"
     assert hint == MAYBE_DONE
-    key = retry_key(command, f"transfer 5.00 USD --to {pair.recipient_email} --memo 'rent & co'")
+    key = retry_key(command, f"transfer --yes 5.00 USD --to {pair.recipient_email} --memo 'rent & co'")
     assert [(e.idempotency_key, e.status, e.replayed) for e in proxy.transfers()] == [
         (key, 201, False), (key, 201, True), (key, 201, True), (key, 201, True),
     ]  # fmt: skip

@@ -105,8 +105,17 @@ def test_no_input_names_the_missing_name_flag_on_signup(gopherpay: Callable[...,
     assert result.stderr == "Error: --name is required when --no-input is set\n"
 
 
-def test_empty_password_on_stdin_is_a_usage_error(gopherpay: Callable[..., Run]) -> None:
+def test_empty_stdin_with_password_stdin_says_stdin_is_empty(gopherpay: Callable[..., Run]) -> None:
     result = gopherpay("login", "--email", "alice@example.com", "--password-stdin", stdin="")
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "Error: --password-stdin: stdin is empty, there is no password to read"
+    )
+
+
+def test_an_empty_line_for_the_password_is_a_usage_error(gopherpay: Callable[..., Run]) -> None:
+    result = gopherpay("login", "--email", "alice@example.com", "--password-stdin", stdin="\n")
 
     assert result.exit_code == 2
     assert result.stderr == "Error: --password-stdin: expected the password on line 1 of stdin\n"

@@ -181,21 +181,30 @@ def transfer(
 
 @contextmanager
 def in_words(wallet_name: str) -> Iterator[None]:
-    """Say `insufficient_funds` naming the wallet as the user knows it (`your USD wallet`),
-    not by its id: `Your USD wallet has 5.00 USD; the transfer needs 12.34 USD`."""
+    """Say `insufficient_funds` and `wallet_frozen` naming the wallet as the user knows it
+    (`your USD wallet`), not by its id: `Your USD wallet has 5.00 USD; the transfer needs
+    12.34 USD`."""
     try:
         yield
     except ApiError as error:
-        found = FUNDS_DETAIL.fullmatch(error.message)
-        if error.code == "insufficient_funds" and found:
-            error.message = (
-                f"{wallet_name[:1].upper()}{wallet_name[1:]} has {found[1]}; the transfer needs {found[2]}"
-            )
+        funds = FUNDS_DETAIL.fullmatch(error.message)
+        frozen = FROZEN_DETAIL.fullmatch(error.message)
+        if error.code == "insufficient_funds" and funds:
+            error.message = f"{sentence(wallet_name)} has {funds[1]}; the transfer needs {funds[2]}"
+        elif error.code == "wallet_frozen" and frozen:
+            whose = sentence(wallet_name) if frozen[1] == "sending" else "The receiving wallet"
+            error.message = f"{whose} is frozen"
         raise
+
+
+def sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 FUNDS_DETAIL = re.compile(r"wallet \S+ has (.+), transfer needs (.+)")
 """The daemon's insufficient_funds detail (it names the wallet by id)."""
+FROZEN_DETAIL = re.compile(r"(sending|receiving) wallet \S+ is frozen")
+"""The daemon's wallet_frozen detail for a movement (it names the wallet by id)."""
 
 
 SHORT_ID_SEARCH = 1000

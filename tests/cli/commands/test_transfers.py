@@ -292,3 +292,34 @@ def test_sending_before_verifying_the_email_exits_4_and_says_how_to_verify(
         "Error: alice@example.com has not verified their email address\n"
         "Verify your email first: gopherpay verify CODE (or gopherpay verify --resend)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "detail", "said"),
+    [
+        (
+            "insufficient_funds",
+            "wallet a11ce000-0000-4000-8000-000000000001 has 5.00 USD, transfer needs 12.34 USD",
+            "Your USD wallet has 5.00 USD; the transfer needs 12.34 USD",
+        ),
+        (
+            "wallet_frozen",
+            "sending wallet a11ce000-0000-4000-8000-000000000001 is frozen",
+            "Your USD wallet is frozen",
+        ),
+        (
+            "wallet_frozen",
+            "receiving wallet b0b00000-0000-4000-8000-000000000001 is frozen",
+            "The receiving wallet is frozen",
+        ),
+    ],
+)
+def test_refusals_name_the_wallet_as_you_know_it_not_its_id(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], code: str, detail: str, said: str
+) -> None:
+    daemon.on("POST", "/v1/transfers", problem(409, code, detail))
+
+    result = gopherpay("transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
+
+    assert result.exit_code == 4
+    assert result.stderr.splitlines()[0] == f"Error: {said}"

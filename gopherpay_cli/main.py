@@ -84,6 +84,16 @@ def with_global_options(ctx: Any, hint: str) -> str:
     return _COMMAND_IN_HINT.sub(f"gopherpay {' '.join(given)} ", hint)
 
 
+def said_once(error: GopherPayError) -> None:
+    """A daemon message that ends in the command its hint gives too (`…: gopherpay verify
+    CODE`) loses that ending: the command is said once, in the hint."""
+    message, hint = error.message, error.hint or ""
+    if ": gopherpay " in message:
+        command = message[message.rindex(": gopherpay ") + 2 :]
+        if command.split(" (")[0] in hint:
+            error.message = message[: message.rindex(": gopherpay ")]
+
+
 class GopherPayGroup(TyperGroup):
     """The root command: reports a GopherPayError as `Error: …` and exits with its code."""
 
@@ -95,6 +105,8 @@ class GopherPayGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except GopherPayError as error:
+            said_once(error)
+            error.message = with_global_options(ctx, error.message)
             if error.hint:
                 error.hint = with_global_options(ctx, error.hint)
             report_error(error)

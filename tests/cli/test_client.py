@@ -651,3 +651,23 @@ def test_ca_bundle_makes_a_private_certificate_trusted(
 
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == WALLETS
+
+
+def test_a_command_in_the_message_and_the_hint_is_said_once_with_the_profile(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    detail = (
+        "verify bob@example.com before sending money: gopherpay verify CODE (or gopherpay verify --resend)"
+    )
+    daemon.on("POST", "/v1/transfers", problem(403, "email_not_verified", detail))
+
+    result = gopherpay(
+        "--profile", "bob", "transfer", "--yes", "1", "USD", "--to", "alice@example.com", env=AS_ALICE
+    )
+
+    assert result.exit_code == 4
+    assert result.stderr == (
+        "Error: Verify bob@example.com before sending money\n"
+        "Verify your email first: gopherpay --profile bob verify CODE "
+        "(or gopherpay --profile bob verify --resend)\n"
+    )

@@ -120,8 +120,10 @@ class ApiClient:
     def close(self) -> None:
         self._http.close()
 
-    def get(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
-        return _body(self._send("GET", path, params=params))
+    def get(
+        self, path: str, params: Mapping[str, str | int] | None = None, *, authenticated: bool = True
+    ) -> Any:
+        return _body(self._send("GET", path, params=params, authenticated=authenticated))
 
     def get_pages(
         self,
@@ -195,6 +197,10 @@ class ApiClient:
         response = self._send("POST", path, body=body, idempotency_key=idempotency_key)
         replayed = response.headers.get("Idempotency-Replayed", "").lower() == "true"
         return MoneyReply(data=_body(response), replayed=replayed)
+
+    def preview(self, path: str, body: Any) -> Any:
+        """POST a money-moving request with `dry_run=true`: what it would do now; nothing moves."""
+        return _body(self._send("POST", path, body=body, params={"dry_run": "true"}))
 
     def move_money_batch(self, path: str, body: Any) -> Any:
         """POST a batch whose items carry their own idempotency keys; sent again like
@@ -288,6 +294,9 @@ class ApiClient:
         """The credentials to send, or the error that says how to log in."""
         credentials = self.credentials.load()
         if credentials is None:
+            # Not being logged in to a daemon that is not there is not the news: say it is
+            # unreachable (exit 7), so a wrong --server is not mistaken for a lost login.
+            self._transmit("GET", "/healthz", None, None, None, None)
             raise GopherPayError(f"You are not logged in to {self.server}", ExitCode.AUTH, hint=LOGIN_AGAIN)
         return credentials
 

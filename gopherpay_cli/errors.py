@@ -22,12 +22,18 @@ class ExitCode(IntEnum):
     NOT_FOUND = 5
     CONFLICT = 6
     UNREACHABLE = 7
+    INTERRUPTED = 130
+    """128 + SIGINT, as a shell reports a command that Ctrl-C stopped."""
 
 
 EXIT_STATUS: tuple[tuple[ExitCode, str], ...] = (
     (ExitCode.OK, "success"),
     (ExitCode.FAILURE, "generic failure (unexpected server error, audit found violations)"),
-    (ExitCode.USAGE, "usage error: bad arguments, amount or currency; request rejected as invalid"),
+    (
+        ExitCode.USAGE,
+        "usage error: bad arguments, amount or currency; request rejected as invalid; "
+        "a confirmation needed with no terminal to ask on or with --no-input (pass --yes)",
+    ),
     (
         ExitCode.AUTH,
         "authentication required or failed: log in, wrong password, too many attempts, admin only",
@@ -42,6 +48,7 @@ EXIT_STATUS: tuple[tuple[ExitCode, str], ...] = (
     ),
     (ExitCode.CONFLICT, "conflict: idempotency key reused for a different request"),
     (ExitCode.UNREACHABLE, "daemon unreachable: connection refused or lost, timeout, TLS failure"),
+    (ExitCode.INTERRUPTED, "interrupted by Ctrl-C"),
 )
 """One line per exit code, shared by `gopherpay --help` and the man page."""
 
@@ -80,10 +87,12 @@ DEFAULT_HINTS: dict[str, str] = {
     "session_revoked": LOGIN_AGAIN,
     "invalid_refresh_token": LOGIN_AGAIN,
     "refresh_token_reused": LOGIN_AGAIN,
-    "forbidden": "This command needs an admin account.",
-    "operator_own_account": "Operators never move money on their own account: ask another operator.",
-    "account_frozen": "Your account is frozen. Contact your GopherPay operator.",
-    "wallet_frozen": "The wallet is frozen. Contact your GopherPay operator.",
+    "forbidden": (
+        "Operator commands need an admin account. Log in as one under a profile of its own "
+        "(gopherpay --profile ops login), then run: gopherpay --profile ops admin …"
+    ),
+    "account_frozen": "Contact your GopherPay operator to lift the freeze.",
+    "wallet_frozen": "Contact your GopherPay operator to lift the freeze.",
     "email_taken": "Log in instead: gopherpay login",
     "idempotency_key_reused": (
         "That key was used for a different request. Leave out --idempotency-key to get a new one."
@@ -92,13 +101,12 @@ DEFAULT_HINTS: dict[str, str] = {
         "The daemon is still working on that request. Try again shortly with the same key."
     ),
     "insufficient_funds": "Check your balance: gopherpay balance",
-    "wallet_not_empty": "Only an empty wallet can be closed. Move the money out first.",
+    "wallet_not_empty": "Move the money out first: gopherpay transfer AMOUNT CURRENCY --to EMAIL",
     "session_not_found": "See your sessions: gopherpay sessions list",
     "transfer_not_found": "See your transfers: gopherpay history",
     "email_not_verified": f"Verify your email first: gopherpay verify CODE (or {RESEND_CODE})",
     "invalid_verification_code": f"Check the code in the email, or get a new one: {RESEND_CODE}",
     "verification_code_expired": f"Get a new code: {RESEND_CODE}",
-    "already_verified": "Nothing to do: your email address is already verified.",
 }
 
 
@@ -177,7 +185,7 @@ def wait_text(retry_after: int | None) -> str:
 
 def _default_hint(code: str, retry_after: int | None) -> str | None:
     if code == "too_many_attempts":
-        return f"Too many attempts. Wait {wait_text(retry_after)} before trying again."
+        return f"Wait {wait_text(retry_after)} before trying again."
     return DEFAULT_HINTS.get(code)
 
 

@@ -7,6 +7,9 @@ need them, never here.
 from __future__ import annotations
 
 import copy
+import re
+import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,15 +18,25 @@ from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup
 
 from gopherpay_cli import completion
-from gopherpay_cli.commands import admin, api, auth, auth_status, notifications, tokens, transfers, wallets
+from gopherpay_cli.commands import (
+    admin,
+    api,
+    auth,
+    auth_status,
+    notifications,
+    statements,
+    tokens,
+    transfers,
+    wallets,
+)
 from gopherpay_cli.completion import attach_currency_completion, init_if_completing
 from gopherpay_cli.config import DEFAULT_SERVER
 from gopherpay_cli.errors import EXIT_STATUS, ExitCode, GopherPayError, UsageError
 from gopherpay_cli.examples import CLI_EXAMPLES
 from gopherpay_cli.helpstyle import HELP_OPTION_NAMES, tidy
-from gopherpay_cli.render import report_error
+from gopherpay_cli.render import disable_colour, report_error
 from gopherpay_cli.scripting import take_json_fields
-from gopherpay_cli.state import AppState
+from gopherpay_cli.state import AppState, given_on_command_line
 
 DESCRIPTION = """\
 GopherPay from the terminal: hold wallets in several currencies, send money,
@@ -40,7 +53,7 @@ def exit_status_text() -> str:
     return "\b\nExit status:\n" + "\n".join(lines)
 
 
-TRAILING_FLAGS = ("json_output", "quiet", "no_input", "jq", "timeout")
+TRAILING_FLAGS = ("json_output", "quiet", "no_input", "no_color", "jq", "timeout")
 """Global options also accepted after the command: `gopherpay balance --json`."""
 
 
@@ -51,6 +64,8 @@ def _set_state_flag(ctx: Any, param: Any, value: Any) -> Any:
         setattr(state, param.name, value)
         if param.name == "jq":
             state.json_output = True
+        if param.name == "no_color":
+            disable_colour()
     return value
 
 
@@ -79,6 +94,34 @@ def _accept_trailing_flags(group: Any, root_params: list[Any]) -> None:
             subcommand.params.append(hidden_copy)
 
 
+_COMMAND_IN_HINT = re.compile(r"\bgopherpay (?=[a-z])")
+"""`gopherpay login` in a hint: a command to run, without the global options."""
+
+
+def with_global_options(ctx: Any, hint: str) -> str:
+    """The hint's commands with the --server and --profile the user typed, so following it
+    acts on the same daemon and account (`gopherpay --profile bob verify CODE`)."""
+    given = []
+    for name, flag in (("server_option", "--server"), ("profile", "--profile")):
+        state = ctx.obj
+        value = getattr(state, name, None)
+        if value and given_on_command_line(ctx, "server" if name == "server_option" else name):
+            given.append(f"{flag} {shlex.quote(str(value))}")
+    if not given:
+        return hint
+    return _COMMAND_IN_HINT.sub(f"gopherpay {' '.join(given)} ", hint)
+
+
+def said_once(error: GopherPayError) -> None:
+    """A daemon message that ends in the command its hint gives too (`…: gopherpay verify
+    CODE`) loses that ending: the command is said once, in the hint."""
+    message, hint = error.message, error.hint or ""
+    if ": gopherpay " in message:
+        command = message[message.rindex(": gopherpay ") + 2 :]
+        if command.split(" (")[0] in hint:
+            error.message = message[: message.rindex(": gopherpay ")]
+
+
 class GopherPayGroup(TyperGroup):
     """The root command: reports a GopherPayError as `Error: …` and exits with its code."""
 
@@ -102,6 +145,10 @@ class GopherPayGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except GopherPayError as error:
+            said_once(error)
+            error.message = with_global_options(ctx, error.message)
+            if error.hint:
+                error.hint = with_global_options(ctx, error.hint)
             state = ctx.obj
             report_error(error, as_json=isinstance(state, AppState) and state.json_output)
             raise typer.Exit(int(error.exit_code)) from None
@@ -112,6 +159,10 @@ class GopherPayGroup(TyperGroup):
                 raise
             report_error(UsageError(error.format_message()), as_json=True)
             raise typer.Exit(int(ExitCode.USAGE)) from None
+        except KeyboardInterrupt:
+            # 128 + SIGINT, as a shell reports a command Ctrl-C stopped.
+            print(file=sys.stderr)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
 app = typer.Typer(
@@ -131,6 +182,7 @@ app = typer.Typer(
 app.add_typer(auth.app)
 app.add_typer(wallets.app)
 app.add_typer(transfers.app)
+app.add_typer(statements.app)
 app.add_typer(notifications.app)
 app.add_typer(admin.app, name="admin")
 app.add_typer(auth_status.app)
@@ -222,6 +274,14 @@ def root(
             "(certificates are always verified).",
         ),
     ] = None,
+    utc: Annotated[
+        bool,
+        typer.Option("--utc", help="Show times in UTC instead of your local time zone."),
+    ] = False,
+    no_color: Annotated[
+        bool,
+        typer.Option("--no-color", help="No colour, as with NO_COLOR=1 or TERM=dumb."),
+    ] = False,
     show_version: Annotated[
         bool,
         typer.Option(
@@ -246,6 +306,12 @@ def root(
     if jq is not None:
         state.json_output = True
     ctx.obj = state
+    if utc:
+        from gopherpay_cli.views import use_utc
+
+        use_utc(True)
+    if no_color:
+        disable_colour()
     ctx.call_on_close(state.close)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -26,9 +27,29 @@ FORMULA_STARTS = ("=", "+", "-", "@")
 """What makes a spreadsheet read a CSV cell as a formula (OWASP, CSV injection)."""
 
 
+_no_color_flag = False
+
+
+def disable_colour() -> None:
+    """`--no-color`: no colour on any stream, as NO_COLOR does."""
+    global _no_color_flag
+    _no_color_flag = True
+
+
+def dumb_terminal() -> bool:
+    """TERM=dumb: a terminal that cannot draw boxes or show colour (an editor's shell)."""
+    return os.environ.get("TERM") == "dumb"
+
+
 def colour_enabled(stream: TextIO) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
-    return stream.isatty() and not os.environ.get("NO_COLOR")
+    """Colour only on a terminal, and never with NO_COLOR (https://no-color.org), --no-color
+    or TERM=dumb."""
+    return stream.isatty() and not (os.environ.get("NO_COLOR") or _no_color_flag or dumb_terminal())
+
+
+def plain_cell(text: str) -> str:
+    """A cell of a tab-separated line: printable, with no tab or line break inside."""
+    return printable(text.replace("\t", " ").replace("\n", " ").replace("\r", " "))
 
 
 def printable(text: str) -> str:
@@ -48,6 +69,17 @@ def spreadsheet_safe(cell: str | int) -> str | int:
     return cell
 
 
+_PLAIN_FIRST_WORD = re.compile(r"[a-z]+(?=[\s,;:]|$)")
+
+
+def sentence_case(message: str) -> str:
+    """The message with a capital first letter, as every error line has, whether the CLI or
+    the daemon wrote it; a message starting with a flag, an email or an id keeps its case."""
+    if _PLAIN_FIRST_WORD.match(message):
+        return message[:1].upper() + message[1:]
+    return message
+
+
 def report_error(error: GopherPayError, *, as_json: bool = False) -> None:
     """`Error: <message>` and the hint, if any, on stderr; with `as_json`, the problem
     document as one line of JSON instead (see gopherpay_cli.scripting)."""
@@ -59,7 +91,7 @@ def report_error(error: GopherPayError, *, as_json: bool = False) -> None:
     prefix = "Error:"
     if colour_enabled(sys.stderr):
         prefix = f"\x1b[1;31m{prefix}\x1b[0m"
-    print(f"{prefix} {printable(error.message)}", file=sys.stderr)
+    print(f"{prefix} {printable(sentence_case(error.message))}", file=sys.stderr)
     field_errors = getattr(error, "field_errors", ())
     if len(field_errors) > 1:  # a single one is already the message
         for line in field_errors:
@@ -68,6 +100,45 @@ def report_error(error: GopherPayError, *, as_json: bool = False) -> None:
         # A hint may put a command to copy on a line of its own.
         for line in error.hint.split("\n"):
             print(printable(line), file=sys.stderr)
+
+
+def fitted_widths(
+    columns: Sequence[str], cells: Sequence[Sequence[str]], truncated: Sequence[str], width: int
+) -> list[int | None]:
+    """Column widths that fit `width`: each column as wide as its longest cell, except that
+    the `truncated` ones share what is left (at least 8 characters each). None: rich's choice,
+    for a table without columns that may be cut."""
+    if not truncated:
+        return [None] * len(columns)
+    longest = [
+        max([len(column), *(len(row[index]) for row in cells)]) for index, column in enumerate(columns)
+    ]
+    gaps = 2 * (len(columns) - 1)
+    fixed = sum(w for column, w in zip(columns, longest, strict=True) if column not in truncated)
+    room = max(width - gaps - fixed, 0)
+    wanted = [w for column, w in zip(columns, longest, strict=True) if column in truncated]
+    shares = _share(room, wanted)
+    given = iter(shares)
+    return [next(given) if column in truncated else w for column, w in zip(columns, longest, strict=True)]
+
+
+def _share(room: int, wanted: Sequence[int], floor: int = 8) -> list[int]:
+    """Split `room` among columns wanting `wanted` characters: the narrow ones get all they
+    want, the others split the rest evenly (never below `floor`)."""
+    shares = [0] * len(wanted)
+    left = list(range(len(wanted)))
+    while left:
+        fair = room // len(left)
+        satisfied = [i for i in left if wanted[i] <= fair]
+        if not satisfied:
+            for i in left:
+                shares[i] = max(fair, floor)
+            break
+        for i in satisfied:
+            shares[i] = wanted[i]
+            room -= wanted[i]
+            left.remove(i)
+    return shares
 
 
 class Renderer:
@@ -115,23 +186,44 @@ class Renderer:
         rows: Iterable[Sequence[str]],
         *,
         right_aligned: Sequence[str] = (),
+        truncated: Sequence[str] = (),
     ) -> None:
-        """A table on stdout; `right_aligned` names the columns holding amounts."""
+        """A table on stdout; `right_aligned` names the columns holding amounts.
+
+        On a terminal it fits the width: `truncated` columns (free text) are cut with an
+        ellipsis, the others fold. To a pipe or a file: one tab-separated line per row after
+        a header line, no box drawing, nothing cut. On TERM=dumb: aligned, without box lines.
+        """
+        if not sys.stdout.isatty():
+            print("\t".join(plain_cell(column) for column in columns))
+            for row in rows:
+                print("\t".join(plain_cell(cell) for cell in row))
+            return
         from rich.table import Table
 
-        table = Table(header_style="bold", highlight=False)
-        for column in columns:
+        console = self._console()
+        cells = [[printable(cell) for cell in row] for row in rows]
+        widths = fitted_widths(columns, cells, truncated, console.width)
+        # No box: two spaces between columns, a bold header, so a row is one line of text.
+        table = Table(header_style="bold", highlight=False, box=None, pad_edge=False)
+        for column, width in zip(columns, widths, strict=True):
             table.add_column(
                 column,
                 justify="right" if column in right_aligned else "left",
-                overflow="fold",
+                overflow="ellipsis" if column in truncated else "fold",
+                no_wrap=column in truncated,
+                width=width,
             )
-        for row in rows:
-            table.add_row(*(printable(cell) for cell in row))
-        self._console().print(table)
+        for row in cells:
+            table.add_row(*row)
+        console.print(table)
 
     def details(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """One record as a two-column table of field and value."""
+        """One record as a two-column table of field and value (tab-separated to a pipe)."""
+        if not sys.stdout.isatty():
+            for name, value in pairs:
+                print(f"{plain_cell(name)}\t{plain_cell(value)}")
+            return
         from rich.table import Table
 
         table = Table(show_header=False, highlight=False, box=None, padding=(0, 2, 0, 0))

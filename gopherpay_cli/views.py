@@ -9,8 +9,10 @@ form that `@view` routes through it.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from gopherpay_cli.money import format_amount
@@ -18,7 +20,7 @@ from gopherpay_cli.render import Renderer, printable
 
 OUTSIDE_WORLD = "outside world"
 HISTORY_COLUMNS = ("date", "kind", "direction", "amount", "counterparty", "memo", "id")
-FOLLOW_WIDTHS = (19, 10, 9, 18, 24, 20)
+FOLLOW_WIDTHS = (25, 10, 9, 18, 24, 20)
 """Widths of the history columns before the id when `history --follow` prints rows one at a time."""
 HISTORY_CSV_HEADER = (
     "created_at",
@@ -69,15 +71,50 @@ def view(
     return show_api_object
 
 
-def timestamp(value: str | None) -> str:
-    """`2026-11-26T16:34:27.123456Z` → `2026-11-26 16:34:27` (UTC)."""
+_show_utc = False
+
+
+def use_utc(utc: bool) -> None:
+    """`--utc`: show times in UTC instead of the local time zone (still with the offset)."""
+    global _show_utc
+    _show_utc = utc
+
+
+def local_moment(moment: datetime) -> datetime:
+    """`moment` in the zone times are shown in: the local one (TZ), or UTC with --utc.
+
+    A time without an offset is one of the daemon's, which are all UTC.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC) if _show_utc else moment.astimezone()
+
+
+def day_start(day: date) -> datetime:
+    """Midnight at the start of `day` where times are shown: local (TZ), or UTC with --utc."""
+    midnight = datetime.combine(day, time())
+    return midnight.replace(tzinfo=UTC) if _show_utc else midnight.astimezone()
+
+
+def offset_text(moment: datetime) -> str:
+    """`+01:00`, `-05:30`, `+00:00`: the explicit offset every shown time carries."""
+    text = moment.strftime("%z")
+    return f"{text[:3]}:{text[3:5]}" if len(text) >= 5 else "+00:00"
+
+
+def timestamp(value: str | None, *, seconds: bool = True) -> str:
+    """`2026-11-26T16:34:27.123456Z` → `2026-11-26 17:34:27 +01:00` in Paris (`--utc`: `+00:00`).
+
+    Without `seconds`, `2026-11-26 17:34 +01:00`, as the history table shows it.
+    """
     if not value:
         return ""
     try:
-        moment = datetime.fromisoformat(value)
+        moment = local_moment(datetime.fromisoformat(value))
     except ValueError:
         return value
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    shown = moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return f"{shown} {offset_text(moment)}"
 
 
 def yes_no(flag: Any) -> str:
@@ -117,6 +154,18 @@ def party_label(party: Any) -> str:
     if party.get("system"):
         return OUTSIDE_WORLD
     return str(party.get("email") or party.get("full_name") or party.get("wallet_id") or "")
+
+
+def person(party: Any) -> str:
+    """`Bob Builder <bob@example.com>`, or the email alone, or `the outside world`."""
+    if not isinstance(party, dict):
+        return ""
+    if party.get("system"):
+        return "the outside world"
+    name, email = party.get("full_name"), party.get("email")
+    if name and email:
+        return f"{name} <{email}>"
+    return str(email or name or party.get("wallet_id") or "")
 
 
 def counterparty(transfer: dict[str, Any]) -> str:
@@ -213,14 +262,108 @@ def show_transfer(renderer: Renderer, transfer: dict[str, Any]) -> None:
 
 
 @view
-def show_history(renderer: Renderer, page: dict[str, Any], *, as_csv: bool) -> None:
-    """Transfers newest first: table, CSV (raw and formatted amounts) or the API page."""
+def show_currencies(renderer: Renderer, listing: dict[str, Any]) -> None:
+    """Supported currencies: code, name, digits of the minor unit, and how an amount reads."""
+    rows = [
+        (
+            currency["code"],
+            str(currency.get("name", "")),
+            str(currency["exponent"]),
+            format_amount(int(Decimal("1234.567").scaleb(int(currency["exponent"]))), currency["code"]),
+        )
+        for currency in listing.get("items", [])
+    ]
+    renderer.table(("code", "name", "minor units", "example"), rows, right_aligned=("minor units", "example"))
+
+
+@view
+def show_receipt(renderer: Renderer, transfer: dict[str, Any]) -> None:
+    """`transfer show ID`: one transfer as a receipt, both parties by name and email."""
+    direction = transfer.get("direction")
+    kind = str(transfer.get("kind", ""))
+    title = {"out": "sent", "in": "received"}.get(direction or "", "")
+    pairs = [
+        ("Receipt", f"{kind} {title}".strip()),
+        ("Date", timestamp(transfer.get("created_at"))),
+        ("From", person(transfer.get("sender"))),
+        ("To", person(transfer.get("recipient"))),
+        ("Amount", format_amount(transfer["amount"], transfer["currency"])),
+        ("Fee", format_amount(0, transfer["currency"])),
+        ("Memo", transfer.get("memo") or ""),
+        ("Reverses", transfer.get("reverses_transfer_id") or ""),
+        ("Transfer id", transfer["id"]),
+    ]
+    renderer.details([(name, value) for name, value in pairs if value])
+
+
+@view
+def show_history(renderer: Renderer, page: dict[str, Any], *, as_csv: bool, wide: bool = False) -> None:
+    """Transfers newest first: table, CSV (raw and formatted amounts) or the API page.
+
+    On a terminal the table fits its width (80 columns and up): minutes, the offset once in
+    the header, short ids, long names and memos cut. `wide`, or stdout not a terminal
+    (tab-separated lines then): every column, full times and ids.
+    """
     transfers = page.get("items", [])
     if as_csv:
         renderer.csv(HISTORY_CSV_HEADER, [history_csv_row(transfer) for transfer in transfers])
         return
-    rows = [history_row(transfer) for transfer in transfers]
-    renderer.table(HISTORY_COLUMNS, rows, right_aligned=("amount",))
+    if wide or not sys.stdout.isatty():
+        rows = [history_row(transfer) for transfer in transfers]
+        renderer.table(HISTORY_COLUMNS, rows, right_aligned=("amount",))
+        return
+    columns, narrow_rows = narrow_history(transfers)
+    renderer.table(columns, narrow_rows, right_aligned=("amount",), truncated=("counterparty", "memo"))
+
+
+SHORT_ID = 8
+"""Characters of a transfer id the narrow history shows (`transfer show` takes them)."""
+
+
+def minute_dates(values: Sequence[Any]) -> tuple[str, list[str]]:
+    """The `date` column of a narrow table: each time to the minute where times are shown,
+    with the offset once in the header when every row shares it, else in each row."""
+    moments = [_moment(value) for value in values]
+    offsets = {offset_text(moment) for moment in moments if moment is not None}
+    shared = offsets.pop() if len(offsets) == 1 else None
+    cells = [
+        str(value or "")
+        if moment is None
+        else moment.strftime("%Y-%m-%d %H:%M") + ("" if shared else f" {offset_text(moment)}")
+        for value, moment in zip(values, moments, strict=True)
+    ]
+    return (f"date ({shared})" if shared else "date"), cells
+
+
+def narrow_history(transfers: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The history's columns for a terminal: date to the minute, amount, counterparty, memo,
+    short id."""
+    date_header, dates = minute_dates([transfer.get("created_at") for transfer in transfers])
+    rows: list[tuple[str, ...]] = [
+        (
+            date,
+            format_amount(signed_amount_minor(transfer), transfer["currency"]),
+            counterparty(transfer) + (f" ({transfer['kind']})" if _notable_kind(transfer) else ""),
+            str(transfer.get("memo") or ""),
+            str(transfer["id"])[:SHORT_ID],
+        )
+        for transfer, date in zip(transfers, dates, strict=True)
+    ]
+    return (date_header, "amount", "counterparty", "memo", "id"), rows
+
+
+def _notable_kind(transfer: dict[str, Any]) -> bool:
+    """A reversal or withdrawal says so in the narrow table (a deposit reads `outside world`)."""
+    return transfer.get("kind") in ("reversal", "withdrawal")
+
+
+def _moment(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return local_moment(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return None
 
 
 def history_row(transfer: dict[str, Any]) -> tuple[str, ...]:

@@ -10,7 +10,14 @@ from urllib.parse import quote
 import typer
 
 from gopherpay_cli import views
-from gopherpay_cli.commands.transfers import announce_replay
+from gopherpay_cli.commands.transfers import announce_replay, in_words
+from gopherpay_cli.confirm import (
+    DryRunOption,
+    YesOption,
+    amount_text,
+    confirm_action,
+    confirm_movement,
+)
 from gopherpay_cli.errors import ExitCode, GopherPayError, UsageError, hints
 from gopherpay_cli.listing import AllOption, CursorOption, show_list, waiting_spinner
 from gopherpay_cli.money import format_amount
@@ -96,12 +103,22 @@ def deposit(
     reason: MoneyReasonOption,
     memo: MemoOption = None,
     key: IdempotencyKeyOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Put money from the outside world into a user's wallet (never your own)."""
     body = _money_body(user, amount, currency, reason, memo)
-    _move_money(
-        get_state(ctx), "/v1/admin/deposits", body, key, lambda amount: f"Deposited {amount} to {user}"
-    )
+    state = get_state(ctx)
+    if confirm_movement(
+        state,
+        "/v1/admin/deposits",
+        body,
+        yes=yes,
+        dry_run=dry_run,
+        action="deposit money",
+        phrase=lambda t: f"deposit {amount_text(t)} into the wallet of {views.person(t.get('recipient'))}",
+    ):
+        _move_money(state, "/v1/admin/deposits", body, key, lambda amount: f"Deposited {amount} to {user}")
 
 
 @app.command()
@@ -113,26 +130,55 @@ def withdraw(
     reason: MoneyReasonOption,
     memo: MemoOption = None,
     key: IdempotencyKeyOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Take money out of a user's wallet to the outside world (never your own)."""
     body = _money_body(user, amount, currency, reason, memo)
-    _move_money(
-        get_state(ctx), "/v1/admin/withdrawals", body, key, lambda amount: f"Withdrew {amount} from {user}"
-    )
+    state = get_state(ctx)
+    with in_words(f"the {body['currency']} wallet of {user}"):
+        _withdraw(state, body, key, user, yes=yes, dry_run=dry_run)
+
+
+def _withdraw(
+    state: AppState, body: dict[str, Any], key: str | None, user: str, *, yes: bool, dry_run: bool
+) -> None:
+    if confirm_movement(
+        state,
+        "/v1/admin/withdrawals",
+        body,
+        yes=yes,
+        dry_run=dry_run,
+        action="withdraw money",
+        phrase=lambda t: f"withdraw {amount_text(t)} from the wallet of {views.person(t.get('sender'))}",
+    ):
+        _move_money(
+            state, "/v1/admin/withdrawals", body, key, lambda amount: f"Withdrew {amount} from {user}"
+        )
 
 
 @app.command()
-def freeze(ctx: typer.Context, user: UserArgument, reason: ReasonOption, wallet: WalletOption = None) -> None:
+def freeze(
+    ctx: typer.Context,
+    user: UserArgument,
+    reason: ReasonOption,
+    wallet: WalletOption = None,
+    yes: YesOption = False,
+) -> None:
     """Freeze an account (no login, no money movement) or one of its wallets."""
-    _set_frozen(get_state(ctx), user, wallet, reason, frozen=True)
+    _set_frozen(get_state(ctx), user, wallet, reason, frozen=True, yes=yes)
 
 
 @app.command()
 def unfreeze(
-    ctx: typer.Context, user: UserArgument, reason: ReasonOption, wallet: WalletOption = None
+    ctx: typer.Context,
+    user: UserArgument,
+    reason: ReasonOption,
+    wallet: WalletOption = None,
+    yes: YesOption = False,
 ) -> None:
     """Lift a freeze on an account or one of its wallets."""
-    _set_frozen(get_state(ctx), user, wallet, reason, frozen=False)
+    _set_frozen(get_state(ctx), user, wallet, reason, frozen=False, yes=yes)
 
 
 @app.command()
@@ -142,11 +188,28 @@ def reverse(
     reason: MoneyReasonOption,
     memo: MemoOption = None,
     key: IdempotencyKeyOption = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Undo a transfer with a new transfer in the opposite direction (not one of your own)."""
     state = get_state(ctx)
     path = f"/v1/admin/transfers/{quote(transfer_id, safe='')}/reverse"
-    reply = state.client().move_money(path, _with_memo({"reason": reason}, memo), idempotency_key(key))
+    body = _with_memo({"reason": reason}, memo)
+    key_for_send = idempotency_key(key)
+    if not confirm_movement(
+        state,
+        path,
+        body,
+        yes=yes,
+        dry_run=dry_run,
+        action="reverse a transfer",
+        phrase=lambda t: (
+            f"reverse transfer {transfer_id}: move {amount_text(t)} from "
+            f"{views.person(t.get('sender'))} back to {views.person(t.get('recipient'))}"
+        ),
+    ):
+        return
+    reply = state.client().move_money(path, body, key_for_send)
     reversal = reply.data
     state.renderer.info(f"Reversed transfer {transfer_id} (reversal {reversal['id']})")
     announce_replay(state, reply.replayed)
@@ -223,12 +286,24 @@ def events_replay(
         typer.Argument(metavar="ID", help="The dead letter to deliver again (see: events dead-letters)."),
     ] = None,
     every: Annotated[bool, typer.Option("--all", help="Replay every dead letter not replayed yet.")] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="With --all: do it without asking first (needed without a terminal)."
+        ),
+    ] = False,
 ) -> None:
     """Deliver dead-lettered events again (each at most once to its recipient)."""
     state = get_state(ctx)
     if every:
         if dead_letter_id is not None:
             raise UsageError("Give either a dead letter ID or --all, not both")
+        confirm_action(
+            state,
+            yes=yes,
+            action="replay every dead letter",
+            question="Deliver every dead letter not replayed yet again?",
+        )
         requested = state.client().post("/v1/admin/events/dead-letters/replay", {"reason": reason})
         count = requested.get("requested", 0) if isinstance(requested, dict) else 0
         state.renderer.info(f"Requested a replay of {views.plural(count, 'dead letter')}.")
@@ -273,7 +348,9 @@ def _move_money(
     views.show_transfer(state.renderer, transfer)
 
 
-def _set_frozen(state: AppState, user: str, wallet: str | None, reason: str, *, frozen: bool) -> None:
+def _set_frozen(
+    state: AppState, user: str, wallet: str | None, reason: str, *, frozen: bool, yes: bool
+) -> None:
     action = "freeze" if frozen else "unfreeze"
     path = f"/v1/admin/users/{quote(user, safe='@')}"
     target = f"the account of {user}"
@@ -281,6 +358,12 @@ def _set_frozen(state: AppState, user: str, wallet: str | None, reason: str, *, 
         code = currency_code(wallet)
         path += f"/wallets/{code}"
         target = f"the {code} wallet of {user}"
+    confirm_action(
+        state,
+        yes=yes,
+        action=f"{action} {'a wallet' if wallet is not None else 'an account'}",
+        question=f"{action.capitalize()} {target}?",
+    )
     result = state.client().post(f"{path}/{action}", {"reason": reason})
     state.renderer.info(f"{'Froze' if frozen else 'Unfroze'} {target}.")
     views.show(state.renderer, result)

@@ -9,7 +9,13 @@ import typer
 
 from gopherpay_cli import views
 from gopherpay_cli.errors import RESEND_CODE, ApiError, GopherPayError, UsageError, hints, wait_text
-from gopherpay_cli.prompts import password_or_prompt, password_pair_or_prompt, value_or_prompt
+from gopherpay_cli.prompts import (
+    email_problem,
+    new_password_problem,
+    password_or_prompt,
+    password_pair_or_prompt,
+    value_or_prompt,
+)
 from gopherpay_cli.state import AppState, get_state
 
 app = typer.Typer()
@@ -45,9 +51,9 @@ def signup(
 ) -> None:
     """Create an account, then log in to it."""
     state = get_state(ctx)
-    email = value_or_prompt(state, email, flag="--email", label="Email")
+    email = value_or_prompt(state, email, flag="--email", label="Email", check=email_problem)
     full_name = value_or_prompt(state, name, flag="--name", label="Full name")
-    password = password_or_prompt(state, from_stdin=password_stdin, confirm=True)
+    password = password_or_prompt(state, from_stdin=password_stdin, confirm=True, check=new_password_problem)
     body = {"email": email, "full_name": full_name, "password": password}
     user = state.client().post("/v1/auth/signup", body, authenticated=False)
     _log_in(state, email, password)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import uuid
-from datetime import date, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +16,8 @@ import typer
 
 from gopherpay_cli import views
 from gopherpay_cli.bulk import MAX_ATOMIC_ROWS
-from gopherpay_cli.errors import UsageError, hints
+from gopherpay_cli.confirm import DryRunOption, YesOption, amount_text, confirm_movement
+from gopherpay_cli.errors import ApiError, ExitCode, GopherPayError, UsageError, hints
 from gopherpay_cli.listing import AllOption, CursorOption, show_list
 from gopherpay_cli.money import format_amount
 from gopherpay_cli.options import (
@@ -106,13 +110,24 @@ def transfer(
             "file again on purpose (e.g. --key-prefix 2026-12-); keep it to finish an interrupted run.",
         ),
     ] = "",
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
-    """Send money to another GopherPay user, or pay every row of a CSV file (--from-file)."""
+    """Send money to another GopherPay user, or pay every row of a CSV file (--from-file).
+
+    On a terminal it first shows the payee, the amount and the fee and asks; `gopherpay
+    transfer show ID` prints the receipt of an earlier transfer.
+    """
     state = get_state(ctx)
+    if amount == "show" and to is None and from_file is None:
+        _show_receipt(state, currency)
+        return
     if from_file is not None:
         given = [
             flag for flag, value in (("AMOUNT", amount), ("--to", to), ("--memo", memo)) if value is not None
         ]
+        if dry_run:
+            given.append("--dry-run")
         if key is not None:
             given.append("--idempotency-key")
         if given:
@@ -137,11 +152,25 @@ def transfer(
         body["memo"] = checked_memo(memo)
     # The daemon's message already says there is no account for an email address.
     not_found = None if "to_email" in recipient else "Check the wallet id with the recipient."
-    with hints(
-        recipient_not_found=not_found,
-        insufficient_funds=f"Check your balance: gopherpay balance {code}",
+    key_for_send = idempotency_key(key)
+    with (
+        in_words(f"your {code} wallet"),
+        hints(
+            recipient_not_found=not_found,
+            insufficient_funds=f"Check your balance: gopherpay balance {code}",
+        ),
     ):
-        reply = state.client().move_money("/v1/transfers", body, idempotency_key(key))
+        if not confirm_movement(
+            state,
+            "/v1/transfers",
+            body,
+            yes=yes,
+            dry_run=dry_run,
+            action="send money",
+            phrase=lambda t: f"send {amount_text(t)} to {views.person(t.get('recipient'))}",
+        ):
+            return
+        reply = state.client().move_money("/v1/transfers", body, key_for_send)
     sent = reply.data
     sent_to = views.party_label(sent.get("recipient")) or to
     state.renderer.info(
@@ -149,6 +178,77 @@ def transfer(
     )
     announce_replay(state, reply.replayed)
     views.show_transfer(state.renderer, sent)
+
+
+@contextmanager
+def in_words(wallet_name: str) -> Iterator[None]:
+    """Say `insufficient_funds` and `wallet_frozen` naming the wallet as the user knows it
+    (`your USD wallet`), not by its id: `Your USD wallet has 5.00 USD; the transfer needs
+    12.34 USD`."""
+    try:
+        yield
+    except ApiError as error:
+        funds = FUNDS_DETAIL.fullmatch(error.message)
+        frozen = FROZEN_DETAIL.fullmatch(error.message)
+        if error.code == "insufficient_funds" and funds:
+            error.message = f"{sentence(wallet_name)} has {funds[1]}; the transfer needs {funds[2]}"
+        elif error.code == "wallet_frozen" and frozen:
+            whose = sentence(wallet_name) if frozen[1] == "sending" else "The receiving wallet"
+            error.message = f"{whose} is frozen"
+        raise
+
+
+def sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+FUNDS_DETAIL = re.compile(r"wallet \S+ has (.+), transfer needs (.+)")
+"""The daemon's insufficient_funds detail (it names the wallet by id)."""
+FROZEN_DETAIL = re.compile(r"(sending|receiving) wallet \S+ is frozen")
+"""The daemon's wallet_frozen detail for a movement (it names the wallet by id)."""
+
+
+SHORT_ID_SEARCH = 1000
+"""How many of your latest transfers a short id (from the history table) is looked up in."""
+
+
+def _show_receipt(state: AppState, transfer_id: str | None) -> None:
+    """`transfer show ID`: one transfer of yours, as a receipt; ID may be the short id the
+    history table shows (the start of the full one)."""
+    from urllib.parse import quote
+
+    if transfer_id is None:
+        raise UsageError("Give the id of the transfer to show", hint="See your transfers: gopherpay history")
+    wanted = transfer_id.strip().lower()
+    try:
+        full_id = str(uuid.UUID(wanted))
+    except ValueError:
+        full_id = _full_id(state, wanted)
+    transfer = state.client().get(f"/v1/transfers/{quote(full_id, safe='')}")
+    views.show_receipt(state.renderer, transfer)
+
+
+def _full_id(state: AppState, prefix: str) -> str:
+    """The id of your one recent transfer whose id starts with `prefix`."""
+    if len(prefix) < 4 or any(char not in "0123456789abcdef-" for char in prefix):
+        raise UsageError(
+            f"Not a transfer id: {prefix!r}",
+            hint="Give the id from gopherpay history (its first 8 characters are enough).",
+        )
+    page = state.client().get_pages("/v1/transfers", {}, limit=SHORT_ID_SEARCH)
+    matches = sorted({str(t["id"]) for t in page.get("items", []) if str(t["id"]).startswith(prefix)})
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise GopherPayError(
+            f"None of your last {SHORT_ID_SEARCH} transfers has an id starting with {prefix}",
+            ExitCode.NOT_FOUND,
+            hint="See your transfers: gopherpay history --wide",
+        )
+    raise UsageError(
+        f"{len(matches)} of your transfers have an id starting with {prefix}: give more of it",
+        hint="See the full ids: gopherpay history --wide",
+    )
 
 
 def _pay_file(state: AppState, path: Path, *, atomic: bool, key_prefix: str) -> None:
@@ -188,11 +288,20 @@ def history(
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option("--since", metavar="DATE", help="From this date or RFC 3339 time on."),
+        typer.Option(
+            "--since",
+            metavar="DATE",
+            help="From this day (YYYY-MM-DD, in your time zone; UTC with --utc) or RFC 3339 time on.",
+        ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option("--until", metavar="DATE", help="Up to this date or RFC 3339 time."),
+        typer.Option(
+            "--until",
+            metavar="DATE",
+            help="Up to the end of this day (in your time zone; UTC with --utc), or up to this "
+            "RFC 3339 time.",
+        ),
     ] = None,
     limit: Annotated[int, limit_option("At most this many transfers.")] = 50,
     every: AllOption = False,
@@ -206,6 +315,14 @@ def history(
             "a CR gets a leading ' so no spreadsheet runs it as a formula (so a formatted "
             "outgoing amount reads '-12.34 USD). On a terminal, control and bidi characters "
             "are replaced, as in the table.",
+        ),
+    ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="Every column (kind, direction), times to the second and full ids, however "
+            "wide the terminal. Output to a pipe or a file always has them, tab-separated.",
         ),
     ] = False,
     follow: Annotated[
@@ -235,7 +352,7 @@ def history(
     if since is not None:
         params["since"] = _date_or_time(since, "--since")
     if until is not None:
-        params["until"] = _date_or_time(until, "--until")
+        params["until"] = _date_or_time(until, "--until", end_of_day=True)
     show_list(
         state,
         "/v1/transfers",
@@ -243,7 +360,7 @@ def history(
         limit=limit,
         every=every,
         cursor=cursor,
-        show_page=lambda page: views.show_history(state.renderer, page, as_csv=as_csv),
+        show_page=lambda page: views.show_history(state.renderer, page, as_csv=as_csv, wide=wide),
         noun="transfers",
         csv_rows=(views.HISTORY_CSV_HEADER, views.history_csv_row) if as_csv else None,
     )
@@ -277,12 +394,22 @@ def _recipient(to: str) -> dict[str, str]:
     return {"to_email": to.strip()}
 
 
-def _date_or_time(text: str, flag: str) -> str:
-    """Check a --since/--until value locally, so a typo fails before any request."""
-    for parse in (date.fromisoformat, datetime.fromisoformat):
-        try:
-            parse(text)
-        except ValueError:
-            continue
-        return text
-    raise UsageError(f"{flag} takes a date like 2026-11-26 or an RFC 3339 time, got {text!r}")
+def _date_or_time(text: str, flag: str, *, end_of_day: bool = False) -> str:
+    """A --since/--until value as the RFC 3339 time to send, checked before any request.
+
+    A date is a local day (UTC with --utc): --since from its first moment, --until up to
+    its end (the daemon's `until` excludes the moment given: the next day's midnight).
+    """
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        if len(text) == len("YYYY-MM-DD"):
+            start = views.day_start(day + timedelta(days=1) if end_of_day else day)
+            return start.isoformat()
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag} takes a date like 2026-11-26 or an RFC 3339 time, got {text!r}") from None
+    return text

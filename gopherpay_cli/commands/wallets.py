@@ -63,3 +63,10 @@ def balance(
         return
     code = currency_code(currency)
     views.show_wallet(state.renderer, state.client().get(f"/v1/wallets/{code}"))
+
+
+@app.command()
+def currencies(ctx: typer.Context) -> None:
+    """List the currencies the daemon supports, with their minor units (no login needed)."""
+    state = get_state(ctx)
+    views.show_currencies(state.renderer, state.client().get("/v1/currencies", authenticated=False))

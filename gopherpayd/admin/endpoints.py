@@ -21,7 +21,14 @@ from gopherpayd.identity.dependencies import CurrentAdmin
 from gopherpayd.identity.schemas import UserOut
 from gopherpayd.kit.context import Context
 from gopherpayd.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from gopherpayd.transfers.endpoints import MOVEMENT_RESPONSES, IdempotencyKey, movement_response
+from gopherpayd.transfers.endpoints import (
+    MOVEMENT_RESPONSES,
+    DryRun,
+    IdempotencyKey,
+    movement_response,
+    preview_response,
+)
+from gopherpayd.transfers.outcomes import MovementOutcome
 from gopherpayd.transfers.schemas import TransferOut
 from gopherpayd.wallets.endpoints import CurrencyPath
 from gopherpayd.wallets.schemas import WalletOut
@@ -46,18 +53,26 @@ def list_users(
 
 @router.post("/deposits", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
 def deposit(
-    body: CashMovementRequest, admin: CurrentAdmin, context: Context, key: IdempotencyKey = None
+    body: CashMovementRequest,
+    admin: CurrentAdmin,
+    context: Context,
+    key: IdempotencyKey = None,
+    dry_run: DryRun = False,
 ) -> Response:
     """Bring money in from the outside world into a user's wallet."""
-    return movement_response(service.deposit(context.db, context.settings, admin, body, key))
+    return _answer(service.deposit(context.db, context.settings, admin, body, key, dry_run=dry_run), dry_run)
 
 
 @router.post("/withdrawals", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
 def withdraw(
-    body: CashMovementRequest, admin: CurrentAdmin, context: Context, key: IdempotencyKey = None
+    body: CashMovementRequest,
+    admin: CurrentAdmin,
+    context: Context,
+    key: IdempotencyKey = None,
+    dry_run: DryRun = False,
 ) -> Response:
     """Pay money out of a user's wallet to the outside world."""
-    return movement_response(service.withdraw(context.db, context.settings, admin, body, key))
+    return _answer(service.withdraw(context.db, context.settings, admin, body, key, dry_run=dry_run), dry_run)
 
 
 @router.post(
@@ -72,9 +87,15 @@ def reverse(
     admin: CurrentAdmin,
     context: Context,
     key: IdempotencyKey = None,
+    dry_run: DryRun = False,
 ) -> Response:
     """Undo a transfer with a compensating transfer; history is never edited."""
-    return movement_response(service.reverse(context.db, context.settings, admin, transfer_id, body, key))
+    outcome = service.reverse(context.db, context.settings, admin, transfer_id, body, key, dry_run=dry_run)
+    return _answer(outcome, dry_run)
+
+
+def _answer(outcome: MovementOutcome, dry_run: bool) -> Response:
+    return preview_response(outcome) if dry_run else movement_response(outcome)
 
 
 @router.post("/users/{user}/freeze")

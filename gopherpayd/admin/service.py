@@ -39,7 +39,13 @@ from gopherpayd.transfers.engine import MoneyMovement, Selector, WalletTarget, c
 from gopherpayd.transfers.errors import NotReversible, TransferNotFound
 from gopherpayd.transfers.outcomes import MovementOutcome
 from gopherpayd.transfers.reads import BatchReads, ReadHints
-from gopherpayd.transfers.service import idempotency_claim, own_wallet, recipient_by_email
+from gopherpayd.transfers.service import (
+    DRY_RUN_KEY,
+    idempotency_claim,
+    own_wallet,
+    preview,
+    recipient_by_email,
+)
 from gopherpayd.vocabulary import EventType, TransferKind
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets import service as wallet_service
@@ -102,19 +108,31 @@ def refuse_own_account(admin: Principal, owner_ids: set[uuid.UUID | None], actio
 
 
 def deposit(
-    db: Database, settings: Settings, admin: Principal, body: CashMovementRequest, key: str | None
+    db: Database,
+    settings: Settings,
+    admin: Principal,
+    body: CashMovementRequest,
+    key: str | None,
+    *,
+    dry_run: bool = False,
 ) -> MovementOutcome:
     """Money in from the outside world, into a user's wallet, once per idempotency key."""
-    movement = db.run(cash_movement, admin, TransferKind.DEPOSIT, body, key)
-    return _execute(db, settings, movement)
+    movement = db.run(cash_movement, admin, TransferKind.DEPOSIT, body, _key(key, dry_run))
+    return _execute(db, settings, movement, dry_run=dry_run)
 
 
 def withdraw(
-    db: Database, settings: Settings, admin: Principal, body: CashMovementRequest, key: str | None
+    db: Database,
+    settings: Settings,
+    admin: Principal,
+    body: CashMovementRequest,
+    key: str | None,
+    *,
+    dry_run: bool = False,
 ) -> MovementOutcome:
     """Money out of a user's wallet, to the outside world, once per idempotency key."""
-    movement = db.run(cash_movement, admin, TransferKind.WITHDRAWAL, body, key)
-    return _execute(db, settings, movement)
+    movement = db.run(cash_movement, admin, TransferKind.WITHDRAWAL, body, _key(key, dry_run))
+    return _execute(db, settings, movement, dry_run=dry_run)
 
 
 def reverse(
@@ -124,13 +142,25 @@ def reverse(
     transfer_id: uuid.UUID,
     body: ReversalRequest,
     key: str | None,
+    *,
+    dry_run: bool = False,
 ) -> MovementOutcome:
     """Undo a transfer with a compensating one, once per idempotency key."""
-    movement = db.run(reversal, admin, transfer_id, body, key)
-    return _execute(db, settings, movement)
+    movement = db.run(reversal, admin, transfer_id, body, _key(key, dry_run))
+    return _execute(db, settings, movement, dry_run=dry_run)
 
 
-def _execute(db: Database, settings: Settings, movement: MoneyMovement) -> MovementOutcome:
+def _key(key: str | None, dry_run: bool) -> str | None:
+    """A dry run may leave out the Idempotency-Key: it records none."""
+    return (key or DRY_RUN_KEY) if dry_run else key
+
+
+def _execute(
+    db: Database, settings: Settings, movement: MoneyMovement, *, dry_run: bool = False
+) -> MovementOutcome:
+    """The movement through the coalescing writer, or with `dry_run` its preview, alone."""
+    if dry_run:
+        return preview(db, movement)
     return writer.commit(db, settings, movement)
 
 

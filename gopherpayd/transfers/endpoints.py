@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from gopherpayd.identity.dependencies import CurrentUser, TokenCaller
@@ -22,6 +23,9 @@ from gopherpayd.transfers.schemas import (
     BatchMode,
     BatchRequestBody,
     BatchResult,
+    FeeOut,
+    MovementPreview,
+    StatementOut,
     TransferOut,
     TransferPage,
     TransferRequestBody,
@@ -37,7 +41,30 @@ IdempotencyKey = Annotated[
 ]
 MOVEMENT_RESPONSES: dict[int | str, dict[str, object]] = {
     201: {"description": "Money moved (or the stored outcome of this key, replayed)"},
+    200: {
+        "description": "With dry_run=true: it would move; nothing was moved or stored",
+        "model": MovementPreview,
+    },
 }
+DryRun = Annotated[
+    bool,
+    Query(
+        description="Check everything (recipient, funds, freezes, the fee) under the same locks "
+        "and answer what would happen now, moving and storing nothing: 200 and a MovementPreview, "
+        "or the refusal the real request would get. Idempotency-Key is optional and not recorded."
+    ),
+]
+
+
+def preview_response(outcome: MovementOutcome) -> Response:
+    """A dry run's outcome as HTTP: 200 and the preview, or the refusal's problem document."""
+    if isinstance(outcome, Moved):
+        transfer = outcome.transfer
+        preview = MovementPreview(transfer=transfer, fee=FeeOut(amount=0, currency=transfer.currency))
+        return JSONResponse(preview.model_dump(mode="json"))
+    return JSONResponse(
+        outcome.refusal.to_problem(), status_code=outcome.refusal.status, media_type=PROBLEM_CONTENT_TYPE
+    )
 
 
 def movement_response(outcome: MovementOutcome) -> Response:
@@ -87,9 +114,18 @@ def parse_time_bound(name: str, text: str | None, *, end_of_day: bool) -> dateti
 
 @router.post("/transfers", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
 async def send_money(
-    body: TransferRequestBody, principal: TokenCaller, context: Context, key: IdempotencyKey = None
+    body: TransferRequestBody,
+    principal: TokenCaller,
+    context: Context,
+    key: IdempotencyKey = None,
+    dry_run: DryRun = False,
 ) -> Response:
     """Send money to another user, all or nothing."""
+    if dry_run:
+        outcome = await run_in_threadpool(
+            service.preview_money, context.db, context.settings, principal, body, key
+        )
+        return preview_response(outcome)
     return movement_response(await service.send_money(context.db, context.settings, principal, body, key))
 
 
@@ -172,3 +208,20 @@ def list_transfers(
 def get_transfer(transfer_id: uuid.UUID, principal: CurrentUser, context: Context) -> TransferOut:
     """One transfer the caller is a party to."""
     return context.db.run(service.get_transfer, principal, transfer_id)
+
+
+@router.get("/statement")
+def statement(
+    principal: CurrentUser,
+    context: Context,
+    currency: Annotated[str, Query(pattern=CURRENCY_PATTERN)],
+    since: Annotated[str, Query(max_length=40, description="RFC 3339 time: the first moment")],
+    until: Annotated[str, Query(max_length=40, description="RFC 3339 time: the end (excluded)")],
+) -> StatementOut:
+    """The caller's statement in one currency: opening balance, every movement, totals, closing."""
+    start = parse_time_bound("since", since, end_of_day=False)
+    end = parse_time_bound("until", until, end_of_day=False)
+    assert start is not None and end is not None  # both are required
+    if end <= start:
+        raise BadRequest("until must be later than since")
+    return context.db.run(service.statement, principal, supported_currency(currency), start, end)

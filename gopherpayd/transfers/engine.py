@@ -126,7 +126,12 @@ class MoneyMovement:
 
 
 def execute(
-    db: Database, movements: list[MoneyMovement], *, retries: int = 8, atomic: bool = False
+    db: Database,
+    movements: list[MoneyMovement],
+    *,
+    retries: int = 8,
+    atomic: bool = False,
+    dry_run: bool = False,
 ) -> list[MovementOutcome]:
     """Run a batch in one transaction; rerun it when it loses a race to another one.
 
@@ -138,9 +143,16 @@ def execute(
     counts), nothing is written, not even an idempotency record: the first refused
     movement gets its refusal and every other one `linked_failed`. A rerun of the same
     batch is evaluated afresh.
+
+    `dry_run`: every check runs as for real, under the same locks, and each movement gets the
+    outcome it would get now, but nothing is written (no transfer, no idempotency record). Run
+    it in its own transaction (here, not through the coalescing writer): a preview must never
+    share a commit with real movements. A `Moved` outcome's transfer id is never stored.
     """
     return db.run(
-        partial(_apply_batch, movements=movements, atomic=atomic), retries=retries, retry_on=is_lost_race
+        partial(_apply_batch, movements=movements, atomic=atomic, dry_run=dry_run),
+        retries=retries,
+        retry_on=is_lost_race,
     )
 
 
@@ -209,7 +221,7 @@ class _Writes:
 
 
 def _apply_batch(
-    session: Session, movements: list[MoneyMovement], atomic: bool = False
+    session: Session, movements: list[MoneyMovement], atomic: bool = False, dry_run: bool = False
 ) -> list[MovementOutcome]:
     live_sessions = identity_repository.get_live_sessions(
         session, (m.session.session_id for m in movements if m.session is not None)
@@ -275,6 +287,8 @@ def _apply_batch(
     assert len(outcomes) == len(movements)
     if atomic and (failed := _fail_together(outcomes)) is not None:
         return failed  # nothing written: the transaction ends with only reads and locks behind it
+    if dry_run:
+        return outcomes  # checked under the locks; nothing written, as for an atomic failure
     _write(session, writes, locked, list(records.values()))
     return outcomes
 

@@ -55,3 +55,7 @@ class LinkedFailed(Conflict):
     """An item of an atomic batch that was fine on its own: another item failed, so none moved."""
 
     code, title = "linked_failed", "Linked movement failed"
+
+
+class StatementTooLarge(BadRequest):
+    status, code, title = 422, "statement_too_large", "Statement too large"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, tuple_
+from sqlalchemy import func, or_, tuple_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -112,3 +112,40 @@ def wallets_with_owners(
         .where(col(Wallet.id).in_(list(set(wallet_ids))))
     )
     return {wallet.id: (wallet, user) for wallet, user in session.exec(query).all()}
+
+
+def statement_wallet_ids(session: Session, owner_id: uuid.UUID, currency: str) -> list[uuid.UUID]:
+    """Every wallet the user ever had in `currency`, closed ones included."""
+    query = select(Wallet.id).where(Wallet.owner_id == owner_id, Wallet.currency == currency)
+    return list(session.exec(query).all())
+
+
+def balance_before(session: Session, wallet_ids: list[uuid.UUID], moment: datetime) -> int:
+    """The wallets' combined balance just before `moment`: the sum of their earlier entries."""
+    if not wallet_ids:
+        return 0
+    query = sa_select(func.coalesce(func.sum(Entry.amount), 0)).where(
+        col(Entry.wallet_id).in_(wallet_ids), col(Entry.created_at) < moment
+    )
+    return int(session.execute(query).scalar_one())
+
+
+def entries_between(
+    session: Session, wallet_ids: list[uuid.UUID], since: datetime, until: datetime, limit: int
+) -> list[tuple[Entry, Transfer]]:
+    """The wallets' entries from `since` (included) to `until` (excluded), oldest first, each
+    with its transfer; at most `limit`."""
+    if not wallet_ids:
+        return []
+    query = (
+        select(Entry, Transfer)
+        .join(Transfer, col(Transfer.id) == Entry.transfer_id)
+        .where(
+            col(Entry.wallet_id).in_(wallet_ids),
+            col(Entry.created_at) >= since,
+            col(Entry.created_at) < until,
+        )
+        .order_by(col(Entry.created_at), col(Entry.id))
+        .limit(limit)
+    )
+    return [(entry, transfer) for entry, transfer in session.exec(query).all()]

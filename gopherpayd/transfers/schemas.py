@@ -62,6 +62,44 @@ class TransferOut(BaseModel):
     )
 
 
+class FeeOut(BaseModel):
+    amount: int = Field(description="Minor units of `currency` the sender pays on top, >= 0")
+    currency: str
+
+
+class MovementPreview(BaseModel):
+    """What a money movement would do now (`?dry_run=true`): nothing was moved or stored."""
+
+    dry_run: Literal[True] = True
+    transfer: TransferOut = Field(
+        description="The transfer as it would be; its `id` and `created_at` are never stored"
+    )
+    fee: FeeOut = Field(description="The fee it would cost (GopherPay charges none today)")
+
+
+class StatementLine(BaseModel):
+    transfer: TransferOut
+    amount: int = Field(description="Minor units, signed from the caller's side: > 0 money in, < 0 money out")
+    balance_after: int = Field(description="The caller's balance in minor units after this movement")
+
+
+class StatementOut(BaseModel):
+    """Every movement of the caller's money in one currency over a period, with the balances.
+
+    `closing_balance = opening_balance + total_in - total_out`, and each line's
+    `balance_after` is the previous one plus its signed `amount`.
+    """
+
+    currency: str
+    since: datetime = Field(description="The period's first moment (included)")
+    until: datetime = Field(description="The period's end (excluded)")
+    opening_balance: int = Field(description="Minor units held just before `since`")
+    total_in: int = Field(description="Minor units received in the period, >= 0")
+    total_out: int = Field(description="Minor units sent in the period, as a number >= 0")
+    closing_balance: int = Field(description="Minor units held at `until`")
+    lines: list[StatementLine] = Field(description="Oldest first")
+
+
 class TransferPage(BaseModel):
     items: list[TransferOut]
     next_cursor: str | None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -15,7 +17,7 @@ from gopherpayd.identity.service import Caller, Principal, normalize_email
 from gopherpayd.kit.db import Database
 from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.settings import Settings
-from gopherpayd.transfers import repository, views, writer
+from gopherpayd.transfers import engine, repository, views, writer
 from gopherpayd.transfers.engine import IdempotencyClaim, MoneyMovement, Selector, SessionGuard, WalletTarget
 from gopherpayd.transfers.errors import (
     IdempotencyKeyInvalid,
@@ -23,18 +25,29 @@ from gopherpayd.transfers.errors import (
     RecipientFrozen,
     RecipientNotFound,
     SelfTransfer,
+    StatementTooLarge,
     TransferNotFound,
 )
 from gopherpayd.transfers.outcomes import MovementOutcome
 from gopherpayd.transfers.reads import BatchReads, ReadHints
 from gopherpayd.transfers.repository import HistoryFilter
-from gopherpayd.transfers.schemas import TransferOut, TransferPage, TransferRequestBody
+from gopherpayd.transfers.schemas import (
+    StatementLine,
+    StatementOut,
+    TransferOut,
+    TransferPage,
+    TransferRequestBody,
+)
 from gopherpayd.vocabulary import TransferKind, WalletKind
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets.errors import WalletNotFound
 from gopherpayd.wallets.service import supported_currency
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
+MAX_STATEMENT_LINES = 10_000
+"""The most movements one statement lists; a busier period is asked for in parts."""
+DRY_RUN_KEY = "dry-run"
+"""Stands in for the Idempotency-Key a dry run may leave out: a preview stores no key."""
 
 
 def idempotency_claim(
@@ -168,6 +181,24 @@ async def send_money(
     return await asyncio.wrap_future(writer.writer_of(db, settings).submit(movement))
 
 
+def preview_money(
+    db: Database, settings: Settings, principal: Caller, body: TransferRequestBody, key: str | None
+) -> MovementOutcome:
+    """What sending this money would do now, without moving or storing anything."""
+    movement = user_transfer(
+        principal, body, key or DRY_RUN_KEY, require_verified_email=settings.require_verified_email
+    )
+    return preview(db, movement)
+
+
+def preview(db: Database, movement: MoneyMovement) -> MovementOutcome:
+    """Every rule checked under the wallet locks, in a transaction of its own, nothing written.
+
+    The idempotency claim is dropped: a preview neither replays nor records a key.
+    """
+    return engine.execute(db, [dataclasses.replace(movement, idempotency=None)], dry_run=True)[0]
+
+
 def history(
     session: Session, principal: Principal, spec: HistoryFilter, cursor: str | None, limit: int
 ) -> TransferPage:
@@ -187,3 +218,37 @@ def get_transfer(session: Session, principal: Principal, transfer_id: uuid.UUID)
         if principal.is_admin or described.direction is not None:
             return described
     raise TransferNotFound(f"no transfer {transfer_id} among yours")
+
+
+def statement(
+    session: Session, principal: Principal, currency: str, since: datetime, until: datetime
+) -> StatementOut:
+    """The caller's movements in `currency` from `since` to `until`, with the balances.
+
+    The opening balance is the sum of the entries before `since`; the closing balance is
+    the opening plus this period's entries, read in the same query as the lines, so the
+    two always agree (a transfer committing meanwhile is either in both or in neither).
+    """
+    wallet_ids = repository.statement_wallet_ids(session, principal.user_id, currency)
+    opening = repository.balance_before(session, wallet_ids, since)
+    rows = repository.entries_between(session, wallet_ids, since, until, MAX_STATEMENT_LINES + 1)
+    if len(rows) > MAX_STATEMENT_LINES:
+        raise StatementTooLarge(
+            f"more than {MAX_STATEMENT_LINES} movements in {currency} between {since.isoformat()} "
+            f"and {until.isoformat()}; ask for a shorter period"
+        )
+    described = views.describe(session, [transfer for _, transfer in rows], principal.user_id)
+    lines, balance = [], opening
+    for (entry, _), transfer in zip(rows, described, strict=True):
+        balance += entry.amount
+        lines.append(StatementLine(transfer=transfer, amount=entry.amount, balance_after=balance))
+    return StatementOut(
+        currency=currency,
+        since=since,
+        until=until,
+        opening_balance=opening,
+        total_in=sum(entry.amount for entry, _ in rows if entry.amount > 0),
+        total_out=-sum(entry.amount for entry, _ in rows if entry.amount < 0),
+        closing_balance=balance,
+        lines=lines,
+    )

@@ -127,6 +127,8 @@ def cli_env(home: Path, daemon: FakeDaemon) -> dict[str, str]:
         XDG_DATA_HOME=str(home / "data"),
         PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
         GOPHERPAY_SERVER=daemon.url,
+        # Times are shown in the local zone: UTC here unless a test picks another one.
+        TZ="UTC",
     )
     return env
 

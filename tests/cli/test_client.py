@@ -166,7 +166,7 @@ def test_a_refused_refresh_asks_to_log_in_again(
 
     assert result.exit_code == 3
     assert result.stderr == (
-        "Error: refresh token was already used; the session has been revoked\nRun: gopherpay login\n"
+        "Error: Refresh token was already used; the session has been revoked\nRun: gopherpay login\n"
     )
 
 
@@ -188,7 +188,7 @@ def test_transfer_is_sent_again_with_the_same_key_after_the_connection_drops(
 ) -> None:
     daemon.on("POST", "/v1/transfers", in_turn([DROP, Reply(201, transfer())]))
 
-    result = gopherpay("transfer", "12.34", "USD", "--to", "bob@example.com", "--memo", "lunch")
+    result = gopherpay("transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", "--memo", "lunch")
 
     assert result.exit_code == 0, result.stderr
     attempts = daemon.seen("POST", "/v1/transfers")
@@ -214,7 +214,7 @@ def test_a_replayed_transfer_is_printed_like_a_new_one(
     daemon.on("POST", "/v1/transfers", Reply(201, transfer(), {"Idempotency-Replayed": "true"}))
 
     result = gopherpay(
-        "--json", "transfer", "12.34", "USD", "--to", "bob@example.com", "--idempotency-key", "k-1"
+        "--json", "transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", "--idempotency-key", "k-1"
     )
 
     assert result.exit_code == 0
@@ -227,8 +227,8 @@ def test_each_transfer_invocation_gets_a_new_key(
 ) -> None:
     daemon.on("POST", "/v1/transfers", Reply(201, transfer()))
 
-    gopherpay("transfer", "1", "USD", "--to", "bob@example.com")
-    gopherpay("transfer", "1", "USD", "--to", "bob@example.com")
+    gopherpay("transfer", "--yes", "1", "USD", "--to", "bob@example.com")
+    gopherpay("transfer", "--yes", "1", "USD", "--to", "bob@example.com")
 
     keys = [r.headers["idempotency-key"] for r in daemon.seen("POST", "/v1/transfers")]
     assert len(keys) == 2 and keys[0] != keys[1]
@@ -239,7 +239,9 @@ def test_transfer_gives_up_after_four_attempts_and_says_how_to_retry_safely(
 ) -> None:
     daemon.on("POST", "/v1/transfers", DROP)
 
-    result = gopherpay("transfer", "12.34", "USD", "--to", "bob@example.com", "--idempotency-key", "k-9")
+    result = gopherpay(
+        "transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", "--idempotency-key", "k-9"
+    )
 
     assert result.exit_code == 7
     assert len(daemon.seen("POST", "/v1/transfers")) == 4
@@ -247,7 +249,7 @@ def test_transfer_gives_up_after_four_attempts_and_says_how_to_retry_safely(
         f"Error: Lost the connection to the GopherPay daemon at {daemon.url}: "
         "Server disconnected without sending a response. (tried 4 times)\n"
         f"{MAYBE_DONE}\n"
-        "  gopherpay transfer 12.34 USD --to bob@example.com --idempotency-key k-9\n"
+        "  gopherpay transfer --yes 12.34 USD --to bob@example.com --idempotency-key k-9\n"
     )
 
 
@@ -260,7 +262,7 @@ def test_transfer_is_sent_again_with_the_same_key_after_a_500(
         in_turn([problem(500, "internal_error", "unexpected error"), Reply(201, transfer())]),
     )
 
-    result = gopherpay("transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
+    result = gopherpay("transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
 
     assert result.exit_code == 0, result.stderr
     assert result.stderr == f"Sent 12.34 USD to bob@example.com (transfer {TRANSFER_ID})\n"
@@ -270,9 +272,9 @@ def test_transfer_is_sent_again_with_the_same_key_after_a_500(
 @pytest.mark.parametrize(
     ("answer", "error"),
     [
-        (problem(500, "internal_error", "unexpected error"), "unexpected error"),
+        (problem(500, "internal_error", "unexpected error"), "Unexpected error"),
         (Reply(502), "The daemon answered 502 Bad Gateway"),
-        (problem(503, "unavailable", "the database is not answering"), "the database is not answering"),
+        (problem(503, "unavailable", "the database is not answering"), "The database is not answering"),
         (Reply(504), "The daemon answered 504 Gateway Timeout"),
     ],
     ids=["500", "502", "503", "504"],
@@ -282,7 +284,7 @@ def test_transfer_gives_up_on_a_5xx_after_four_attempts_with_one_key_and_prints_
 ) -> None:
     daemon.on("POST", "/v1/transfers", answer)
 
-    result = gopherpay("transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
+    result = gopherpay("transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
 
     keys = sent_keys(daemon)
     assert len(keys) == 4 and len(set(keys)) == 1
@@ -290,7 +292,7 @@ def test_transfer_gives_up_on_a_5xx_after_four_attempts_with_one_key_and_prints_
     assert result.stderr == (
         f"Error: {error} (tried 4 times)\n"
         f"{MAYBE_DONE}\n"
-        f"  gopherpay transfer 12.34 USD --to bob@example.com --idempotency-key {keys[0]}\n"
+        f"  gopherpay transfer --yes 12.34 USD --to bob@example.com --idempotency-key {keys[0]}\n"
     )
 
 
@@ -301,14 +303,14 @@ def test_the_retry_command_replaces_the_given_key_and_keeps_the_global_options(
     daemon.on("POST", "/v1/transfers", problem(500, "internal_error", "unexpected error"))
 
     result = gopherpay(
-        "--server", daemon.url, "--profile", "work", "transfer", "12.34", "USD", *given,
+        "--server", daemon.url, "--profile", "work", "transfer", "--yes", "12.34", "USD", *given,
         "--to", "bob@example.com", "--memo", "rent for may", env=AS_ALICE,
     )  # fmt: skip
 
     assert result.exit_code == 1
     assert sent_keys(daemon) == ["k-9"] * 4
     assert result.stderr.splitlines()[-1] == (
-        f"  gopherpay --server {daemon.url} --profile work transfer 12.34 USD "
+        f"  gopherpay --server {daemon.url} --profile work transfer --yes 12.34 USD "
         "--to bob@example.com --memo 'rent for may' --idempotency-key k-9"
     )
 
@@ -318,7 +320,7 @@ def test_the_retry_command_read_by_bash_is_the_same_command_even_with_quotes_and
 ) -> None:
     daemon.on("POST", "/v1/transfers", problem(500, "internal_error", "unexpected error"))
     memo = 'it\'s "mine"\n$HOME `id` \\ \x1b[31m \u202eevil\u202c \u00e9t\u00e9 \U0001f600'
-    args = ["transfer", "12.34", "USD", "--to", "bob@example.com", "--memo", memo]
+    args = ["transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", "--memo", memo]
 
     result = gopherpay(*args, env=AS_ALICE)
 
@@ -336,7 +338,9 @@ def test_a_read_timeout_is_retried_with_the_same_key(
 ) -> None:
     daemon.on("POST", "/v1/transfers", in_turn([Reply(201, transfer(), delay=60), Reply(201, transfer())]))
 
-    result = gopherpay_with_timeout("transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
+    result = gopherpay_with_timeout(
+        "transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE
+    )
 
     assert result.exit_code == 0, result.stderr
     assert result.stderr == f"Sent 12.34 USD to bob@example.com (transfer {TRANSFER_ID})\n"
@@ -351,7 +355,15 @@ def test_a_daemon_slower_than_the_read_timeout_every_time_gets_the_retry_command
     daemon.on("POST", "/v1/transfers", Reply(201, transfer(), delay=60))
 
     result = gopherpay_with_timeout(
-        "transfer", "12.34", "USD", "--to", "bob@example.com", "--idempotency-key", "k-9", env=AS_ALICE
+        "transfer",
+        "--yes",
+        "12.34",
+        "USD",
+        "--to",
+        "bob@example.com",
+        "--idempotency-key",
+        "k-9",
+        env=AS_ALICE,
     )
 
     assert sent_keys(daemon) == ["k-9"] * 4
@@ -359,7 +371,7 @@ def test_a_daemon_slower_than_the_read_timeout_every_time_gets_the_retry_command
     assert result.stderr == (
         f"Error: The GopherPay daemon at {daemon.url} did not answer in time (tried 4 times)\n"
         f"{MAYBE_DONE}\n"
-        "  gopherpay transfer 12.34 USD --to bob@example.com --idempotency-key k-9\n"
+        "  gopherpay transfer --yes 12.34 USD --to bob@example.com --idempotency-key k-9\n"
     )
 
 
@@ -369,7 +381,7 @@ def test_a_transfer_refused_at_every_connection_says_nothing_was_sent(
     server = f"http://127.0.0.1:{closed_port()}"
 
     result = gopherpay(
-        "--server", server, "transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE
+        "--server", server, "transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE
     )
 
     assert (result.exit_code, result.stdout) == (7, "")
@@ -388,7 +400,15 @@ def test_a_transfer_lost_once_and_then_refused_may_have_been_done_and_gets_the_r
     daemon.on("POST", "/v1/transfers", Reply(drop=True, stop_listening=True))
 
     result = gopherpay(
-        "transfer", "12.34", "USD", "--to", "bob@example.com", "--idempotency-key", "k-9", env=AS_ALICE
+        "transfer",
+        "--yes",
+        "12.34",
+        "USD",
+        "--to",
+        "bob@example.com",
+        "--idempotency-key",
+        "k-9",
+        env=AS_ALICE,
     )
 
     assert sent_keys(daemon) == ["k-9"]
@@ -397,7 +417,7 @@ def test_a_transfer_lost_once_and_then_refused_may_have_been_done_and_gets_the_r
         f"Error: Cannot reach the GopherPay daemon at {daemon.url}: [Errno 111] Connection refused "
         "(tried 4 times)\n"
         f"{MAYBE_DONE}\n"
-        "  gopherpay transfer 12.34 USD --to bob@example.com --idempotency-key k-9\n"
+        "  gopherpay transfer --yes 12.34 USD --to bob@example.com --idempotency-key k-9\n"
     )
 
 
@@ -407,7 +427,7 @@ def test_a_resend_that_finds_the_first_attempt_still_in_progress_waits_for_it(
     in_progress = problem(409, "idempotency_request_in_progress", "a request with this key is in progress")
     daemon.on("POST", "/v1/transfers", in_turn([Reply(502), in_progress, Reply(201, transfer())]))
 
-    result = gopherpay("transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
+    result = gopherpay("transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
 
     assert result.exit_code == 0, result.stderr
     keys = sent_keys(daemon)
@@ -420,14 +440,22 @@ def test_admin_deposit_is_retried_after_a_503_and_gets_its_own_retry_command(
     daemon.on("POST", "/v1/admin/deposits", problem(503, "unavailable", "the database is not answering"))
 
     result = gopherpay(
-        "admin", "deposit", "alice@example.com", "10", "USD", "--reason", "cash at the desk", env=AS_ALICE
+        "admin",
+        "deposit",
+        "--yes",
+        "alice@example.com",
+        "10",
+        "USD",
+        "--reason",
+        "cash at the desk",
+        env=AS_ALICE,
     )
 
     keys = [r.headers["idempotency-key"] for r in daemon.seen("POST", "/v1/admin/deposits")]
     assert len(keys) == 4 and len(set(keys)) == 1
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
-        "  gopherpay admin deposit alice@example.com 10 USD --reason 'cash at the desk' "
+        "  gopherpay admin deposit --yes alice@example.com 10 USD --reason 'cash at the desk' "
         f"--idempotency-key {keys[0]}"
     )
 
@@ -437,7 +465,7 @@ def test_a_read_is_not_sent_again_after_a_500(daemon: FakeDaemon, gopherpay: Cal
 
     result = gopherpay("balance", env=AS_ALICE)
 
-    assert (result.exit_code, result.stderr) == (1, "Error: unexpected error\n")
+    assert (result.exit_code, result.stderr) == (1, "Error: Unexpected error\n")
     assert len(daemon.seen("GET", "/v1/wallets")) == 1
 
 
@@ -491,10 +519,10 @@ def test_problem_answers_map_to_exit_codes(
 ) -> None:
     daemon.on("POST", "/v1/transfers", problem(status, code, f"the daemon says {code}"))
 
-    result = gopherpay("transfer", "1", "USD", "--to", "bob@example.com", env=AS_ALICE)
+    result = gopherpay("transfer", "--yes", "1", "USD", "--to", "bob@example.com", env=AS_ALICE)
 
     assert result.exit_code == exit_code
-    assert result.stderr.startswith(f"Error: the daemon says {code}\n")
+    assert result.stderr.startswith(f"Error: The daemon says {code}\n")
     assert len(daemon.seen("POST", "/v1/transfers")) == 1
 
 
@@ -507,10 +535,10 @@ def test_unknown_recipient_is_told_once_to_ask_them_to_sign_up(
         problem(404, "recipient_not_found", "no account for bob@example.com; ask them to sign up first"),
     )
 
-    result = gopherpay("transfer", "5", "USD", "--to", "bob@example.com")
+    result = gopherpay("transfer", "--yes", "5", "USD", "--to", "bob@example.com")
 
     assert result.exit_code == 5
-    assert result.stderr == "Error: no account for bob@example.com; ask them to sign up first\n"
+    assert result.stderr == "Error: No account for bob@example.com; ask them to sign up first\n"
 
 
 def test_too_many_login_attempts_says_how_long_to_wait(
@@ -526,8 +554,7 @@ def test_too_many_login_attempts_says_how_long_to_wait(
 
     assert result.exit_code == 3
     assert result.stderr == (
-        "Error: too many failed logins; wait before trying again\n"
-        "Too many attempts. Wait 30 seconds before trying again.\n"
+        "Error: Too many failed logins; wait before trying again\nWait 30 seconds before trying again.\n"
     )
 
 
@@ -544,11 +571,11 @@ def test_validation_errors_list_each_field_without_the_input(
         problem(422, "validation_error", "memo: String should have at most 280 characters", errors=errors),
     )
 
-    result = gopherpay("transfer", "1", "USD", "--to", "bob@example.com")
+    result = gopherpay("transfer", "--yes", "1", "USD", "--to", "bob@example.com")
 
     assert result.exit_code == 2
     assert result.stderr == (
-        "Error: memo: String should have at most 280 characters\n"
+        "Error: Memo: String should have at most 280 characters\n"
         "  memo: String should have at most 280 characters\n"
         "  to_email: value is not a valid email address\n"
     )
@@ -561,7 +588,24 @@ def test_commands_needing_a_login_say_how_to_log_in(
 
     assert result.exit_code == 3
     assert result.stderr == f"Error: You are not logged in to {daemon.url}\nRun: gopherpay login\n"
-    assert daemon.requests == []
+    assert [(r.method, r.path) for r in daemon.requests] == [("GET", "/healthz")]  # is it there at all?
+
+
+def test_not_logged_in_to_an_unreachable_server_says_unreachable_exit_7(
+    gopherpay: Callable[..., Run],
+) -> None:
+    result = gopherpay("--server", "http://127.0.0.1:9", "balance")
+
+    assert result.exit_code == 7
+    assert result.stderr.startswith("Error: Cannot reach the GopherPay daemon at http://127.0.0.1:9: ")
+    assert "not logged in" not in result.stderr
+
+
+def test_hints_carry_the_profile_and_server_typed(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
+    result = gopherpay("--server", daemon.url, "--profile", "bob", "balance")
+
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[1] == f"Run: gopherpay --server {daemon.url} --profile bob login"
 
 
 @pytest.fixture
@@ -607,3 +651,23 @@ def test_ca_bundle_makes_a_private_certificate_trusted(
 
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == WALLETS
+
+
+def test_a_command_in_the_message_and_the_hint_is_said_once_with_the_profile(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    detail = (
+        "verify bob@example.com before sending money: gopherpay verify CODE (or gopherpay verify --resend)"
+    )
+    daemon.on("POST", "/v1/transfers", problem(403, "email_not_verified", detail))
+
+    result = gopherpay(
+        "--profile", "bob", "transfer", "--yes", "1", "USD", "--to", "alice@example.com", env=AS_ALICE
+    )
+
+    assert result.exit_code == 4
+    assert result.stderr == (
+        "Error: Verify bob@example.com before sending money\n"
+        "Verify your email first: gopherpay --profile bob verify CODE "
+        "(or gopherpay --profile bob verify --resend)\n"
+    )

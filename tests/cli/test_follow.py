@@ -42,7 +42,7 @@ TIMEOUT = 20.0
 """Seconds to wait for any one thing (a line, an exit) before failing."""
 STREAM = "/v1/stream"
 HEADER = (
-    "date                 kind        direction              amount  counterparty              memo"
+    "date                       kind        direction              amount  counterparty              memo"
     "                  id"
 )
 
@@ -176,10 +176,10 @@ def test_each_new_transfer_is_printed_as_a_history_row_as_it_arrives(
 
     assert lines == [
         HEADER,
-        "2026-11-26 16:34:27  transfer    out                -12.34 USD  bob@example.com           lunch"
-        f"                 {transfer_id(1)}",
-        "2026-11-26 16:34:27  transfer    in                  12.34 USD  bob@example.com           lunch"
-        f"                 {transfer_id(2)}",
+        "2026-11-26 16:34:27 +00:00  transfer    out                -12.34 USD  bob@example.com"
+        f"           lunch                 {transfer_id(1)}",
+        "2026-11-26 16:34:27 +00:00  transfer    in                  12.34 USD  bob@example.com"
+        f"           lunch                 {transfer_id(2)}",
     ]
     assert (stopped.exit_code, stopped.stdout) == (0, "")
     assert stopped.stderr == (
@@ -394,13 +394,13 @@ def test_it_keeps_trying_while_the_daemon_is_unreachable_or_failing(
         (
             problem(403, "account_frozen", "account alice@example.com is frozen"),
             4,
-            "Error: account alice@example.com is frozen\n"
-            "Your account is frozen. Contact your GopherPay operator.\n",
+            "Error: Account alice@example.com is frozen\n"
+            "Contact your GopherPay operator to lift the freeze.\n",
         ),
         (
             problem(401, "token_expired", "access token has expired"),
             3,
-            "Error: access token has expired\n"
+            "Error: Access token has expired\n"
             "The token in GOPHERPAY_TOKEN was refused. Set it to a live API token "
             "(gopherpay tokens create), or unset it to use your stored login.\n",
         ),

@@ -34,7 +34,7 @@ def test_json_after_the_command(daemon: FakeDaemon, gopherpay: Callable[..., Run
 def test_quiet_after_the_command(daemon: FakeDaemon, gopherpay: Callable[..., Run], flag: str) -> None:
     daemon.on("POST", "/v1/transfers", Reply(201, transfer()))
 
-    result = gopherpay("transfer", "1", "USD", "--to", "bob@example.com", flag, env=AS_ALICE)
+    result = gopherpay("transfer", "--yes", "1", "USD", "--to", "bob@example.com", flag, env=AS_ALICE)
 
     assert result.exit_code == 0
     assert result.stderr == ""

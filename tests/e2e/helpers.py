@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
 from collections.abc import Callable
@@ -73,6 +72,8 @@ def clean_env(home: Path, server: str | None, **extra: str) -> dict[str, str]:
         "XDG_DATA_HOME": str(home / "data"),
         "PYTHON_KEYRING_BACKEND": PLAINTEXT_KEYRING,
         "NO_COLOR": "1",
+        # Times are shown in the local zone; a person elsewhere sets TZ (see test_people.py).
+        "TZ": "UTC",
     }
     if server is not None:
         env["GOPHERPAY_SERVER"] = server
@@ -171,22 +172,22 @@ def sign_up(cli: Cli, email: str, name: str, password: str) -> Run:
 
 
 def table(stdout: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the rich table on stdout, box-drawn as it is printed to a pipe."""
-    header: list[str] = []
+    """Header and rows of the first table as it is printed to a pipe: tab-separated lines,
+    up to the first line of another width (a details view printed after it)."""
+    header, *lines = [line.split("\t") for line in stdout.splitlines()] or [[]]
     rows: list[list[str]] = []
-    for line in stdout.splitlines():
-        if line.startswith("┃"):
-            header = [cell.strip() for cell in line.strip("┃").split("┃")]
-        elif line.startswith("│"):
-            rows.append([cell.strip() for cell in line.strip("│").split("│")])
+    for cells in lines:
+        if len(cells) != len(header):
+            break
+        rows.append(cells)
     return header, rows
 
 
 def details(stdout: str) -> dict[str, str]:
-    """The field/value pairs of a one-record view: two columns, at least two spaces apart."""
+    """The field/value pairs of a one-record view, as printed to a pipe: `field<TAB>value`."""
     pairs: dict[str, str] = {}
     for line in stdout.splitlines():
         if line.strip():
-            name, *value = re.split(r"\s{2,}", line.strip(), maxsplit=1)
-            pairs[name] = value[0] if value else ""
+            name, _, value = line.partition("\t")
+            pairs[name] = value
     return pairs

@@ -201,7 +201,7 @@ def assert_done_on_the_first_attempt_and_replayed_on_the_second(
 def test_a_transfer_whose_answer_is_lost_is_sent_again_and_done_once(
     pair: Pair, proxy: DroppingProxy
 ) -> None:
-    sent = pair.sender("transfer", "5.00", "USD", "--to", pair.recipient_email)
+    sent = pair.sender("transfer", "--yes", "5.00", "USD", "--to", pair.recipient_email)
 
     assert_done_on_the_first_attempt_and_replayed_on_the_second(pair, proxy, sent)
 
@@ -211,7 +211,7 @@ def test_after_the_retries_run_out_the_same_key_finishes_the_transfer_once(
 ) -> None:
     proxy.drop_transfers = 99
 
-    lost = pair.sender("transfer", "5.00", "USD", "--to", pair.recipient_email)
+    lost = pair.sender("transfer", "--yes", "5.00", "USD", "--to", pair.recipient_email)
 
     assert (lost.returncode, lost.stdout) == (7, "")
     first_line, hint, command = lost.stderr_lines
@@ -220,7 +220,7 @@ def test_after_the_retries_run_out_the_same_key_finishes_the_transfer_once(
         "Server disconnected without sending a response. (tried 4 times)"
     )
     assert hint == MAYBE_DONE
-    key = retry_key(command, f"transfer 5.00 USD --to {pair.recipient_email}")
+    key = retry_key(command, f"transfer --yes 5.00 USD --to {pair.recipient_email}")
     assert [(e.idempotency_key, e.replayed) for e in proxy.transfers()] == [
         (key, False), (key, True), (key, True), (key, True),
     ]  # fmt: skip
@@ -247,7 +247,7 @@ def test_a_transfer_whose_answer_a_gateway_replaced_by_502_is_sent_again_and_don
 ) -> None:
     proxy.bad_gateway = True
 
-    sent = pair.sender("transfer", "5.00", "USD", "--to", pair.recipient_email)
+    sent = pair.sender("transfer", "--yes", "5.00", "USD", "--to", pair.recipient_email)
 
     assert_done_on_the_first_attempt_and_replayed_on_the_second(pair, proxy, sent)
 
@@ -258,13 +258,15 @@ def test_after_502s_run_out_the_printed_command_finishes_the_transfer_once(
     proxy.bad_gateway = True
     proxy.drop_transfers = 99
 
-    lost = pair.sender("transfer", "5.00", "USD", "--to", pair.recipient_email, "--memo", "rent & co")
+    lost = pair.sender(
+        "transfer", "--yes", "5.00", "USD", "--to", pair.recipient_email, "--memo", "rent & co"
+    )
 
     assert (lost.returncode, lost.stdout) == (1, "")
     first_line, hint, command = lost.stderr_lines
     assert first_line == "Error: The daemon answered 502 Bad Gateway (tried 4 times)"
     assert hint == MAYBE_DONE
-    key = retry_key(command, f"transfer 5.00 USD --to {pair.recipient_email} --memo 'rent & co'")
+    key = retry_key(command, f"transfer --yes 5.00 USD --to {pair.recipient_email} --memo 'rent & co'")
     assert [(e.idempotency_key, e.status, e.replayed) for e in proxy.transfers()] == [
         (key, 201, False), (key, 201, True), (key, 201, True), (key, 201, True),
     ]  # fmt: skip
@@ -298,7 +300,9 @@ def test_a_transfer_to_a_daemon_that_is_not_running_says_nothing_was_sent(
     nowhere = f"http://127.0.0.1:{free_port()}"
     cli: Cli = new_cli(nowhere, "offline", GOPHERPAY_TOKEN="any-token")
 
-    sent = cli("transfer", "5.00", "USD", "--to", "bob@example.com", "--idempotency-key", "rent-2026-11")
+    sent = cli(
+        "transfer", "--yes", "5.00", "USD", "--to", "bob@example.com", "--idempotency-key", "rent-2026-11"
+    )
 
     assert (sent.returncode, sent.stdout) == (7, "")
     first_line, *hints = sent.stderr_lines

@@ -21,7 +21,7 @@ import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 CODE_PLACEHOLDER = "123456"
 PROMPTED_PASSWORD = ("signup", "login", "create-admin")
 """Commands that prompt for a password at a terminal; the walk gives it on stdin instead."""
+CONFIRMING = ("transfer", "deposit", "withdraw", "reverse", "freeze", "unfreeze")
+"""Commands that ask before they move money at a terminal; the walk answers with --yes instead."""
 
 
 def readme_first_steps() -> list[str]:
@@ -115,6 +117,8 @@ class Walk:
             words = [code if word == CODE_PLACEHOLDER else word for word in words]
         if any(word in PROMPTED_PASSWORD for word in words):
             words.append("--password-stdin")
+        if any(word in CONFIRMING for word in words) and "show" not in words:
+            words.append("--yes")
         redirect_to = None
         if ">" in words:
             words, redirect_to = words[: words.index(">")], words[words.index(">") + 1]
@@ -134,8 +138,8 @@ def step(title: str) -> None:
 
 
 def shown_time(created_at: str) -> str:
-    """How tables show an API timestamp: `2026-11-26 16:34:27`."""
-    return datetime.fromisoformat(created_at).strftime("%Y-%m-%d %H:%M:%S")
+    """How tables show an API timestamp, in the people's zone here (TZ=UTC): `2026-11-26 16:34:27 +00:00`."""
+    return f"{datetime.fromisoformat(created_at).astimezone(UTC):%Y-%m-%d %H:%M:%S} +00:00"
 
 
 def id_in(line: str, pattern: str) -> str:
@@ -271,7 +275,7 @@ def the_operator_logs_in_beside_alice_and_deposits(walk: Walk) -> None:
     assert deposit.returncode == 0, deposit.transcript()
     deposit_id = id_in(deposit.stderr, r"Deposited 100\.00 USD to alice@example\.com \(transfer UUID\)\n")
     shown = details(deposit.stdout)
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", shown.pop("Date"))
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{2}:\d{2}", shown.pop("Date"))
     assert shown == {
         "Transfer": deposit_id,
         "Kind": "deposit",
@@ -383,34 +387,34 @@ def alice_reads_her_history_as_a_table_json_and_csv(walk: Walk) -> dict[str, dic
 
 def refused_transfers_exit_with_their_codes(walk: Walk, history: dict[str, dict[str, Any]]) -> None:
     step("7. Transfers that are refused, and one sent twice with the same key")
-    too_much = walk.alice.sh("transfer 87.67 USD --to bob@example.com")
+    too_much = walk.alice.sh("transfer --yes 87.67 USD --to bob@example.com")
     assert (too_much.returncode, too_much.stdout) == (4, "")
     assert too_much.stderr_lines == [
-        f"Error: wallet {walk.ids['alice_usd_wallet']} has 87.66 USD, transfer needs 87.67 USD",
+        "Error: Your USD wallet has 87.66 USD; the transfer needs 87.67 USD",
         "Check your balance: gopherpay balance USD",
     ]
 
-    half_dong = walk.alice.sh("transfer 0.5 VND --to bob@example.com")
+    half_dong = walk.alice.sh("transfer --yes 0.5 VND --to bob@example.com")
     assert (half_dong.returncode, half_dong.stdout) == (2, "")
     assert half_dong.stderr_lines == ["Error: VND has no minor unit: 0.5 is not a whole number of VND"]
 
-    stranger = walk.alice.sh("transfer 1.00 USD --to nobody@example.com")
+    stranger = walk.alice.sh("transfer --yes 1.00 USD --to nobody@example.com")
     assert (stranger.returncode, stranger.stdout) == (5, "")
     assert stranger.stderr_lines == [
-        "Error: no account for nobody@example.com; ask them to sign up first",
+        "Error: No account for nobody@example.com; ask them to sign up first",
     ]
 
-    first = walk.alice.sh("transfer 1.00 USD --to bob@example.com --idempotency-key coffee-1")
+    first = walk.alice.sh("transfer --yes 1.00 USD --to bob@example.com --idempotency-key coffee-1")
     assert first.returncode == 0, first.transcript()
     coffee_id = id_in(first.stderr, r"Sent 1\.00 USD to bob@example\.com \(transfer UUID\)\n")
-    again = walk.alice.sh("transfer 1.00 USD --to bob@example.com --idempotency-key coffee-1")
+    again = walk.alice.sh("transfer --yes 1.00 USD --to bob@example.com --idempotency-key coffee-1")
     assert again.returncode == 0, again.transcript()
     assert again.stderr_lines == [f"Sent 1.00 USD to bob@example.com (transfer {coffee_id})", REPLAYED]
 
-    other = walk.alice.sh("transfer 2.00 USD --to bob@example.com --idempotency-key coffee-1")
+    other = walk.alice.sh("transfer --yes 2.00 USD --to bob@example.com --idempotency-key coffee-1")
     assert (other.returncode, other.stdout) == (6, "")
     assert other.stderr_lines == [
-        "Error: idempotency key 'coffee-1' was already used for a different request; "
+        "Error: Idempotency key 'coffee-1' was already used for a different request; "
         "use a new key for a new request",
         "That key was used for a different request. Leave out --idempotency-key to get a new one.",
     ]

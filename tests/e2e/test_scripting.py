@@ -86,7 +86,9 @@ def test_a_password_is_never_accepted_as_a_flag(
 
 def test_quiet_prints_no_messages_but_still_the_result(scripter: Scripter) -> None:
     opened = scripter.cli("--quiet", "wallets", "open", "EUR")
-    sent = scripter.cli("--quiet", "transfer", "1.00", "USD", "--to", scripter.recipient, "--memo", "quiet")
+    sent = scripter.cli(
+        "--quiet", "transfer", "--yes", "1.00", "USD", "--to", scripter.recipient, "--memo", "quiet"
+    )
 
     assert (opened.returncode, opened.stdout, opened.stderr) == (0, "", "")
     assert (sent.returncode, sent.stderr) == (0, ""), sent.transcript()
@@ -96,11 +98,12 @@ def test_quiet_prints_no_messages_but_still_the_result(scripter: Scripter) -> No
 
 
 def test_quiet_still_reports_errors(scripter: Scripter) -> None:
-    refused = scripter.cli("--quiet", "transfer", "1,000,000.00", "USD", "--to", scripter.recipient)
+    refused = scripter.cli("--quiet", "transfer", "--yes", "1,000,000.00", "USD", "--to", scripter.recipient)
 
     assert (refused.returncode, refused.stdout) == (4, "")
     assert re.fullmatch(
-        rf"Error: wallet {UUID} has [\d,.]+ USD, transfer needs 1,000,000\.00 USD", refused.stderr_lines[0]
+        r"Error: Your USD wallet has [\d,.]+ USD; the transfer needs 1,000,000\.00 USD",
+        refused.stderr_lines[0],
     ), refused.stderr
     assert refused.stderr_lines[1:] == ["Check your balance: gopherpay balance USD"]
 
@@ -116,7 +119,7 @@ def test_json_prints_the_api_objects_and_nothing_else_on_stdout(scripter: Script
         assert (run.returncode, run.stderr) == (0, ""), run.transcript()
         assert run.json() == scripter.api_get(path), run.transcript()
 
-    sent = scripter.cli("--json", "transfer", "2.50", "USD", "--to", scripter.recipient)
+    sent = scripter.cli("--json", "transfer", "--yes", "2.50", "USD", "--to", scripter.recipient)
 
     assert sent.returncode == 0, sent.transcript()
     transfer = sent.json()
@@ -128,7 +131,7 @@ def test_json_prints_the_api_objects_and_nothing_else_on_stdout(scripter: Script
 
 
 def test_json_errors_go_to_stderr_and_leave_stdout_empty(scripter: Scripter) -> None:
-    missing = scripter.cli("--json", "transfer", "1.00", "USD", "--to", "nobody@example.com")
+    missing = scripter.cli("--json", "transfer", "--yes", "1.00", "USD", "--to", "nobody@example.com")
 
     assert (missing.returncode, missing.stdout) == (5, "")
     # With --json the error is the daemon's problem document, one line of JSON on stderr.
@@ -146,11 +149,11 @@ def test_no_colour_escape_codes_when_output_is_not_a_terminal(scripter: Scripter
         scripter.cli("balance", **colourful),
         scripter.cli("history", **colourful),
         scripter.cli("whoami", **colourful),
-        scripter.cli("transfer", "1.00", "USD", "--to", "nobody@example.com", **colourful),
+        scripter.cli("transfer", "--yes", "1.00", "USD", "--to", "nobody@example.com", **colourful),
     ]
 
     assert [run.returncode for run in runs] == [0, 0, 0, 5]
     assert table(runs[0].stdout)[0] == ["currency", "balance", "frozen", "wallet id"]
-    assert runs[3].stderr_lines[0].startswith("Error: no account for nobody@example.com")
+    assert runs[3].stderr_lines[0].startswith("Error: No account for nobody@example.com")
     for run in runs:
         assert ESCAPE not in run.stdout + run.stderr, run.transcript()

@@ -97,7 +97,7 @@ def test_an_expired_access_token_is_refreshed_and_the_refresh_token_rotated(
     assert (replayed.status_code, replayed.json()["code"]) == (401, "refresh_token_reused")
     locked_out = carol("balance")
     assert (locked_out.returncode, locked_out.stdout) == (3, "")
-    assert locked_out.stderr_lines == ["Error: this session has been revoked; log in again", LOGIN_HINT]
+    assert locked_out.stderr_lines == ["Error: This session has been revoked; log in again", LOGIN_HINT]
 
 
 def test_commands_started_together_after_expiry_share_one_refresh(expired_logins: ExpiredLogins) -> None:
@@ -188,7 +188,7 @@ def test_an_invalid_gopherpay_token_is_an_authentication_failure(
 
     assert (whoami.returncode, whoami.stdout) == (3, "")
     assert whoami.stderr_lines == [
-        "Error: access token is not valid",
+        "Error: Access token is not valid",
         "The token in GOPHERPAY_TOKEN was refused. Set it to a live API token (gopherpay tokens create), "
         "or unset it to use your stored login.",
     ]

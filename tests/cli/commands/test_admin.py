@@ -33,6 +33,7 @@ def test_deposit_sends_minor_units_reason_and_key(daemon: FakeDaemon, gopherpay:
     result = gopherpay(
         "admin",
         "deposit",
+        "--yes",
         "alice@example.com",
         "1,000",
         "usd",
@@ -61,7 +62,7 @@ def test_withdraw_goes_to_the_withdrawals_endpoint(daemon: FakeDaemon, gopherpay
     )
 
     result = gopherpay(
-        "admin", "withdraw", "alice@example.com", "5", "USD", "--reason", "cash out", env=AS_ADMIN
+        "admin", "withdraw", "--yes", "alice@example.com", "5", "USD", "--reason", "cash out", env=AS_ADMIN
     )
 
     assert result.exit_code == 0
@@ -74,7 +75,11 @@ def test_admin_commands_refused_to_a_user_exit_3(daemon: FakeDaemon, gopherpay: 
     result = gopherpay("admin", "users", env=AS_ADMIN)
 
     assert result.exit_code == 3
-    assert result.stderr == "Error: admin role required\nThis command needs an admin account.\n"
+    assert result.stderr == (
+        "Error: Admin role required\n"
+        "Operator commands need an admin account. Log in as one under a profile of its own "
+        "(gopherpay --profile ops login), then run: gopherpay --profile ops admin …\n"
+    )
 
 
 def test_users_search_is_sent_as_q(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
@@ -92,7 +97,7 @@ def test_freeze_one_wallet(daemon: FakeDaemon, gopherpay: Callable[..., Run]) ->
     daemon.on("POST", path, Reply(200, {"id": "w", "currency": "USD", "balance": 0, "frozen": True}))
 
     result = gopherpay(
-        "admin", "freeze", "alice@example.com", "--wallet", "usd", "--reason", "fraud", env=AS_ADMIN
+        "admin", "freeze", "--yes", "alice@example.com", "--wallet", "usd", "--reason", "fraud", env=AS_ADMIN
     )
 
     assert result.exit_code == 0
@@ -103,7 +108,7 @@ def test_freeze_one_wallet(daemon: FakeDaemon, gopherpay: Callable[..., Run]) ->
 def test_unfreeze_an_account(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
     daemon.on("POST", "/v1/admin/users/alice@example.com/unfreeze", Reply(200, user()))
 
-    result = gopherpay("admin", "unfreeze", "alice@example.com", "--reason", "cleared", env=AS_ADMIN)
+    result = gopherpay("admin", "unfreeze", "--yes", "alice@example.com", "--reason", "cleared", env=AS_ADMIN)
 
     assert result.exit_code == 0
     assert result.stderr == "Unfroze the account of alice@example.com.\n"
@@ -113,7 +118,7 @@ def test_reverse_sends_the_reason_with_a_key(daemon: FakeDaemon, gopherpay: Call
     path = f"/v1/admin/transfers/{TRANSFER_ID}/reverse"
     daemon.on("POST", path, Reply(201, transfer(transfer_id=REVERSAL_ID, kind="reversal", direction=None)))
 
-    result = gopherpay("admin", "reverse", TRANSFER_ID, "--reason", "duplicate", env=AS_ADMIN)
+    result = gopherpay("admin", "reverse", "--yes", TRANSFER_ID, "--reason", "duplicate", env=AS_ADMIN)
 
     assert result.exit_code == 0
     sent = daemon.seen("POST", path)[0]
@@ -126,7 +131,7 @@ def test_reversing_twice_exits_4(daemon: FakeDaemon, gopherpay: Callable[..., Ru
     path = f"/v1/admin/transfers/{TRANSFER_ID}/reverse"
     daemon.on("POST", path, problem(409, "already_reversed", f"transfer {TRANSFER_ID} was already reversed"))
 
-    result = gopherpay("admin", "reverse", TRANSFER_ID, "--reason", "again", env=AS_ADMIN)
+    result = gopherpay("admin", "reverse", "--yes", TRANSFER_ID, "--reason", "again", env=AS_ADMIN)
 
     assert result.exit_code == 4
 
@@ -137,7 +142,7 @@ def test_deposit_sends_the_customers_memo_apart_from_the_reason(
     daemon.on("POST", "/v1/admin/deposits", Reply(201, transfer(amount=500, direction=None, kind="deposit")))
 
     result = gopherpay(
-        "admin", "deposit", "alice@example.com", "5", "USD",
+        "admin", "deposit", "--yes", "alice@example.com", "5", "USD",
         "--reason", "KYC case 4411", "--memo", "Welcome bonus", env=AS_ADMIN,
     )  # fmt: skip
 
@@ -159,10 +164,10 @@ def test_withdraw_and_reverse_send_the_memo_too(daemon: FakeDaemon, gopherpay: C
     )
 
     reversed_ = gopherpay(
-        "admin", "reverse", TRANSFER_ID, "--reason", "fraud ring", "--memo", "Reversed", env=AS_ADMIN
+        "admin", "reverse", "--yes", TRANSFER_ID, "--reason", "fraud ring", "--memo", "Reversed", env=AS_ADMIN
     )
     withdrawn = gopherpay(
-        "admin", "withdraw", "alice@example.com", "5", "USD",
+        "admin", "withdraw", "--yes", "alice@example.com", "5", "USD",
         "--reason", "court order", "--memo", "Payout", env=AS_ADMIN,
     )  # fmt: skip
 
@@ -198,12 +203,12 @@ def test_an_operator_moving_money_on_their_own_account_is_rejected_with_exit_4(
     detail = "operator admin@example.com cannot deposit into their own account; ask another operator"
     daemon.on("POST", "/v1/admin/deposits", problem(403, "operator_own_account", detail))
 
-    result = gopherpay("admin", "deposit", "admin@example.com", "5", "USD", "--reason", "r", env=AS_ADMIN)
+    result = gopherpay(
+        "admin", "deposit", "--yes", "admin@example.com", "5", "USD", "--reason", "r", env=AS_ADMIN
+    )
 
     assert result.exit_code == 4
-    assert result.stderr == (
-        f"Error: {detail}\nOperators never move money on their own account: ask another operator.\n"
-    )
+    assert result.stderr == f"Error: {detail[:1].upper()}{detail[1:]}\n"  # said once: no hint
 
 
 def test_clean_audit_exits_0(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
@@ -294,8 +299,8 @@ def dead_letter(replay_requested_at: str | None = None, replayed_at: str | None 
 
 
 def details(stdout: str) -> dict[str, str]:
-    """The two-column `field  value` table as a dict."""
-    pairs = [line.rstrip().split("  ", 1) for line in stdout.splitlines() if line.strip()]
+    """The two-column `field<TAB>value` lines (as printed to a pipe) as a dict."""
+    pairs = [line.split("\t", 1) for line in stdout.splitlines() if line.strip()]
     return {name.strip(): value.strip() for name, value in pairs}
 
 
@@ -403,7 +408,9 @@ def test_replay_one_dead_letter_with_a_reason(daemon: FakeDaemon, gopherpay: Cal
 def test_replay_all_says_how_many(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
     daemon.on("POST", "/v1/admin/events/dead-letters/replay", Reply(202, {"requested": 4}))
 
-    result = gopherpay("admin", "events", "replay", "--all", "--reason", "novu is back", env=AS_ADMIN)
+    result = gopherpay(
+        "admin", "events", "replay", "--all", "--yes", "--reason", "novu is back", env=AS_ADMIN
+    )
 
     assert result.exit_code == 0
     assert daemon.requests[0].body == {"reason": "novu is back"}
@@ -418,7 +425,7 @@ def test_replaying_an_unknown_dead_letter_exits_5(daemon: FakeDaemon, gopherpay:
 
     assert result.exit_code == 5
     assert result.stderr == (
-        f"Error: no dead letter {DEAD_LETTER_ID}\nSee the dead letters: gopherpay admin events dead-letters\n"
+        f"Error: No dead letter {DEAD_LETTER_ID}\nSee the dead letters: gopherpay admin events dead-letters\n"
     )
 
 

@@ -64,7 +64,7 @@ def test_wrong_password_exits_3(daemon: FakeDaemon, gopherpay: Callable[..., Run
 
     assert result.exit_code == 3
     assert result.stderr == (
-        "Error: email or password is wrong\nCheck the email address and password, then try again.\n"
+        "Error: Email or password is wrong\nCheck the email address and password, then try again.\n"
     )
     assert not credentials_file(home).exists()
 
@@ -91,7 +91,7 @@ def test_password_without_a_terminal_asks_for_password_stdin(
 
     assert result.exit_code == 2
     assert result.stderr == (
-        "Error: no terminal to ask for a password on: pass it on stdin with --password-stdin\n"
+        "Error: No terminal to ask for a password on: pass it on stdin with --password-stdin\n"
     )
     assert daemon.requests == []
 
@@ -105,8 +105,17 @@ def test_no_input_names_the_missing_name_flag_on_signup(gopherpay: Callable[...,
     assert result.stderr == "Error: --name is required when --no-input is set\n"
 
 
-def test_empty_password_on_stdin_is_a_usage_error(gopherpay: Callable[..., Run]) -> None:
+def test_empty_stdin_with_password_stdin_says_stdin_is_empty(gopherpay: Callable[..., Run]) -> None:
     result = gopherpay("login", "--email", "alice@example.com", "--password-stdin", stdin="")
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "Error: --password-stdin: stdin is empty, there is no password to read"
+    )
+
+
+def test_an_empty_line_for_the_password_is_a_usage_error(gopherpay: Callable[..., Run]) -> None:
+    result = gopherpay("login", "--email", "alice@example.com", "--password-stdin", stdin="\n")
 
     assert result.exit_code == 2
     assert result.stderr == "Error: --password-stdin: expected the password on line 1 of stdin\n"
@@ -236,7 +245,7 @@ def test_whoami_says_whether_the_email_is_verified(
 
     assert result.exit_code == 0
     lines = [line.rstrip() for line in result.stdout.splitlines()]
-    assert lines[:3] == ["Email     alice@example.com", "Verified  yes", "Name      Alice Liddell"]
+    assert lines[:3] == ["Email\talice@example.com", "Verified\tyes", "Name\tAlice Liddell"]
 
 
 def test_verify_sends_the_code_and_says_the_address_is_verified(
@@ -270,7 +279,7 @@ def test_verify_json_prints_the_verified_user(daemon: FakeDaemon, gopherpay: Cal
             "Check the code in the email, or get a new one: gopherpay verify --resend",
         ),
         (400, "verification_code_expired", 4, "Get a new code: gopherpay verify --resend"),
-        (409, "already_verified", 4, "Nothing to do: your email address is already verified."),
+        (409, "already_verified", 4, None),
         (
             429,
             "too_many_attempts",
@@ -280,14 +289,20 @@ def test_verify_json_prints_the_verified_user(daemon: FakeDaemon, gopherpay: Cal
     ],
 )
 def test_verify_refusals_exit_with_their_code_and_say_what_to_do(
-    daemon: FakeDaemon, gopherpay: Callable[..., Run], status: int, code: str, exit_code: int, hint: str
+    daemon: FakeDaemon,
+    gopherpay: Callable[..., Run],
+    status: int,
+    code: str,
+    exit_code: int,
+    hint: str | None,
 ) -> None:
+    """A hint only where it adds something to do (already verified: nothing to do)."""
     daemon.on("POST", "/v1/auth/verify-email", problem(status, code, f"the daemon says {code}"))
 
     result = gopherpay("verify", "123456", env=AS_ALICE)
 
     assert result.exit_code == exit_code
-    assert result.stderr == f"Error: the daemon says {code}\n{hint}\n"
+    assert result.stderr == f"Error: The daemon says {code}\n" + (f"{hint}\n" if hint else "")
 
 
 @pytest.mark.parametrize("code", ["12345", "1234567", "12a456", "", "１２３４５６"])
@@ -360,7 +375,7 @@ def test_resending_too_often_exits_3_and_says_how_long_to_wait(
 
     assert result.exit_code == 3
     assert result.stderr == (
-        "Error: more than 5 codes this hour\n"
+        "Error: More than 5 codes this hour\n"
         "Too many codes sent. Wait 1200 seconds, then run: gopherpay verify --resend\n"
     )
 

@@ -64,7 +64,7 @@ def test_notifications_lists_the_inbox_as_a_table(
     unread = row_of(result.stdout, FIRST_ID)
     for text in ("2026-11-26 16:34:27", "transfer.received", "Money received — bob@example.com sent you"):
         assert text in unread
-    assert " no " in unread and " yes " in row_of(result.stdout, SECOND_ID)
+    assert "\tno\t" in unread and "\tyes\t" in row_of(result.stdout, SECOND_ID)
 
 
 @pytest.mark.parametrize(
@@ -175,7 +175,7 @@ def test_reading_an_unknown_notification_exits_5_and_points_to_the_list(
 
     assert result.exit_code == 5
     assert result.stderr == (
-        f"Error: no notification {FIRST_ID}\nSee your notifications: gopherpay notifications\n"
+        f"Error: No notification {FIRST_ID}\nSee your notifications: gopherpay notifications\n"
     )
     assert len(daemon.requests) == 1
 

@@ -39,7 +39,7 @@ def deposit() -> dict[str, object]:
 def test_bad_amount_is_a_usage_error_before_anything_is_sent(
     daemon: FakeDaemon, gopherpay: Callable[..., Run], amount: str, currency: str, message: str
 ) -> None:
-    result = gopherpay("transfer", amount, currency, "--to", "bob@example.com", env=AS_ALICE)
+    result = gopherpay("transfer", "--yes", amount, currency, "--to", "bob@example.com", env=AS_ALICE)
 
     assert result.exit_code == 2
     assert result.stderr == f"Error: {message}\n"
@@ -51,7 +51,9 @@ def test_transfer_sends_minor_units_and_an_idempotency_key(
 ) -> None:
     daemon.on("POST", "/v1/transfers", Reply(201, transfer()))
 
-    result = gopherpay("transfer", "12.34", "usd", "--to", "bob@example.com", "--memo", "lunch", env=AS_ALICE)
+    result = gopherpay(
+        "transfer", "--yes", "12.34", "usd", "--to", "bob@example.com", "--memo", "lunch", env=AS_ALICE
+    )
 
     assert result.exit_code == 0, result.stderr
     sent = daemon.seen("POST", "/v1/transfers")[0]
@@ -64,7 +66,7 @@ def test_transfer_sends_minor_units_and_an_idempotency_key(
 def test_transfer_to_a_wallet_id(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
     daemon.on("POST", "/v1/transfers", Reply(201, transfer()))
 
-    gopherpay("transfer", "1", "USD", "--to", BOB_USD_WALLET, env=AS_ALICE)
+    gopherpay("transfer", "--yes", "1", "USD", "--to", BOB_USD_WALLET, env=AS_ALICE)
 
     assert daemon.seen("POST", "/v1/transfers")[0].body == {
         "amount": 100,
@@ -78,7 +80,7 @@ def test_transfer_json_prints_the_transfer_as_returned(
 ) -> None:
     daemon.on("POST", "/v1/transfers", Reply(201, transfer()))
 
-    result = gopherpay("--json", "transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
+    result = gopherpay("--json", "transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
 
     assert json.loads(result.stdout) == transfer()
 
@@ -87,7 +89,7 @@ def test_quiet_transfer_prints_no_message(daemon: FakeDaemon, gopherpay: Callabl
     daemon.on("POST", "/v1/transfers", Reply(201, transfer()))
 
     result = gopherpay(
-        "--quiet", "--json", "transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE
+        "--quiet", "--json", "transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE
     )
 
     assert result.exit_code == 0
@@ -95,7 +97,7 @@ def test_quiet_transfer_prints_no_message(daemon: FakeDaemon, gopherpay: Callabl
 
 
 def test_recipient_must_be_an_email_or_a_wallet_id(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
-    result = gopherpay("transfer", "1", "USD", "--to", "bob", env=AS_ALICE)
+    result = gopherpay("transfer", "--yes", "1", "USD", "--to", "bob", env=AS_ALICE)
 
     assert result.exit_code == 2
     assert result.stderr == "Error: --to must be an email address or a wallet id, got 'bob'\n"
@@ -288,10 +290,41 @@ def test_sending_before_verifying_the_email_exits_4_and_says_how_to_verify(
         problem(403, "email_not_verified", "alice@example.com has not verified their email address"),
     )
 
-    result = gopherpay("transfer", "5", "USD", "--to", "bob@example.com", env=AS_ALICE)
+    result = gopherpay("transfer", "--yes", "5", "USD", "--to", "bob@example.com", env=AS_ALICE)
 
     assert result.exit_code == 4
     assert result.stderr == (
         "Error: alice@example.com has not verified their email address\n"
         "Verify your email first: gopherpay verify CODE (or gopherpay verify --resend)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "detail", "said"),
+    [
+        (
+            "insufficient_funds",
+            "wallet a11ce000-0000-4000-8000-000000000001 has 5.00 USD, transfer needs 12.34 USD",
+            "Your USD wallet has 5.00 USD; the transfer needs 12.34 USD",
+        ),
+        (
+            "wallet_frozen",
+            "sending wallet a11ce000-0000-4000-8000-000000000001 is frozen",
+            "Your USD wallet is frozen",
+        ),
+        (
+            "wallet_frozen",
+            "receiving wallet b0b00000-0000-4000-8000-000000000001 is frozen",
+            "The receiving wallet is frozen",
+        ),
+    ],
+)
+def test_refusals_name_the_wallet_as_you_know_it_not_its_id(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run], code: str, detail: str, said: str
+) -> None:
+    daemon.on("POST", "/v1/transfers", problem(409, code, detail))
+
+    result = gopherpay("transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
+
+    assert result.exit_code == 4
+    assert result.stderr.splitlines()[0] == f"Error: {said}"

@@ -51,7 +51,7 @@ def test_balance_of_a_currency_without_wallet_exits_5(
     result = gopherpay("balance", "EUR", env=AS_ALICE)
 
     assert result.exit_code == 5
-    assert result.stderr == f"Error: {detail}\n"
+    assert result.stderr == "Error: You have no EUR wallet; open one with: gopherpay wallets open EUR\n"
 
 
 def test_unsupported_currency_is_a_usage_error(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:
@@ -79,6 +79,7 @@ def test_closing_a_wallet_with_money_exits_4(daemon: FakeDaemon, gopherpay: Call
     result = gopherpay("wallets", "close", "USD", env=AS_ALICE)
 
     assert result.exit_code == 4
-    assert (
-        result.stderr == f"Error: {detail}\nOnly an empty wallet can be closed. Move the money out first.\n"
+    assert result.stderr == (
+        "Error: Wallet w holds 12.00 USD; send or withdraw it first\n"
+        "Move the money out first: gopherpay transfer AMOUNT CURRENCY --to EMAIL\n"
     )

@@ -171,7 +171,7 @@ def test_help_shows_no_python_types_braces_or_no_flags(path: tuple[str, ...]) ->
 
     assert PYTHON_TYPE_NAMES.findall(text) == []
     assert re.findall(r"\{[A-Z_]+\}", text) == []
-    assert "--no-" not in text.replace("--no-input", "")
+    assert "--no-" not in text.replace("--no-input", "").replace("--no-color", "")
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ def test_json_errors_are_the_problem_document_on_stderr(
 ) -> None:
     daemon.on("POST", "/v1/transfers", problem(status, code, f"refused: {code}", wallet_id="w-1"))
 
-    result = gopherpay("transfer", "12.34", "USD", "--to", "bob@example.com", "--json", env=AS_ALICE)
+    result = gopherpay("transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", "--json", env=AS_ALICE)
 
     assert result.exit_code == exit_code
     assert result.stdout == ""
@@ -82,7 +82,7 @@ def test_without_json_the_error_stays_one_line_of_text(
 ) -> None:
     daemon.on("POST", "/v1/transfers", problem(409, "wallet_frozen", "Your USD wallet is frozen"))
 
-    result = gopherpay("transfer", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
+    result = gopherpay("transfer", "--yes", "12.34", "USD", "--to", "bob@example.com", env=AS_ALICE)
 
     assert result.exit_code == 4
     assert result.stderr.startswith("Error: Your USD wallet is frozen\n")

@@ -31,7 +31,7 @@ def test_a_read_token_reads_in_ci_cannot_send_and_stops_when_revoked(
     status = ci("auth", "status", "--json")
     me = ci("api", "GET", "/v1/me", "--jq", ".email")
     opened = ci("api", "POST", "/v1/wallets", "--field", "currency=EUR")
-    refused = ci("--json", "transfer", "1.00", "USD", "--to", "uma@example.com")
+    refused = ci("--json", "transfer", "--yes", "1.00", "USD", "--to", "uma@example.com")
     listed = tina("tokens", "list", "--json")
     token_id = listed.json()["items"][0]["id"]
     revoked = tina("tokens", "revoke", token_id)
@@ -62,7 +62,7 @@ def test_a_transfer_token_sends_money_from_a_script(
     token = vera("tokens", "create", "--name", "payroll", "--scope", "transfer").stdout.strip()
     ci: Cli = new_cli(daemon.url, "ci", GOPHERPAY_TOKEN=token)
 
-    sent = ci("transfer", "12.34", "USD", "--to", "walt@example.com")
+    sent = ci("transfer", "--yes", "12.34", "USD", "--to", "walt@example.com")
     minted = ci("tokens", "create", "--name", "more", "--scope", "transfer")
 
     assert sent.returncode == 0, sent.transcript()

@@ -88,7 +88,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         bob = world.people["bob"] = new_person(tmp_path_factory, daemon, "bob")
         world.operator.deposit("alice@example.com", 10_000)
         for payer, amount, payee, memo in ((alice, "12.34", "bob", "lunch"), (bob, "2.50", "alice", "")):
-            paid = payer("transfer", amount, "USD", "--to", f"{payee}@example.com", "--memo", memo)
+            paid = payer("transfer", "--yes", amount, "USD", "--to", f"{payee}@example.com", "--memo", memo)
             assert paid.returncode == 0, paid.transcript()
         answered = time.monotonic()
         wait_until(
@@ -220,4 +220,4 @@ def test_admin_events_status_shows_the_in_process_transport_with_nothing_waiting
         "dead_letters_awaiting_replay": 0,
     }
     assert shown.returncode == 0, shown.transcript()
-    assert "Transport           in-process" in shown.stdout, shown.stdout
+    assert "Transport\tin-process" in shown.stdout, shown.stdout  # not a terminal: tab-separated

@@ -192,7 +192,7 @@ def test_a_follower_stops_when_its_password_is_changed_elsewhere(replicas: Repli
     assert status == 3, follower.transcript()
     assert [line.text for line in follower.stderr[-3:]] == [
         f"The daemon at {replicas.proxy.url} ended the stream; reconnecting.",
-        "Error: this session has been revoked; log in again",
+        "Error: This session has been revoked; log in again",
         "Run: gopherpay login",
     ], follower.transcript()
     assert follower.stdout == [], follower.transcript()

@@ -237,22 +237,23 @@ def test_the_embedded_default_writes_the_code_to_its_log(tmp_path_factory: pytes
         with httpx.Client(base_url=daemon.url, timeout=30) as http:
             Operator(Api(http), "ops@example.com", "ops-pass-1").deposit("alice@example.com", 5_000)
 
-        refused = alice("transfer", "10.00", "USD", "--to", "bob@example.com")
+        refused = alice("transfer", "--yes", "10.00", "USD", "--to", "bob@example.com")
         logged = re.findall(r"email verification code for alice@example\.com: (\d{6})", daemon.log())
         code = logged[-1] if logged else "000000"
         mistyped = alice("verify", wrong(code))
         verified = alice("verify", code)
-        sent = alice("transfer", "10.00", "USD", "--to", "bob@example.com")
+        sent = alice("transfer", "--yes", "10.00", "USD", "--to", "bob@example.com")
 
     assert (refused.returncode, refused.stdout) == (4, ""), refused.transcript()
-    assert refused.stderr_lines[0] == (
-        "Error: verify alice@example.com before sending money: "
-        "gopherpay verify CODE (or gopherpay verify --resend)"
-    ), refused.transcript()
+    # The command is said once, in the hint.
+    assert refused.stderr_lines == [
+        "Error: Verify alice@example.com before sending money",
+        "Verify your email first: gopherpay verify CODE (or gopherpay verify --resend)",
+    ], refused.transcript()
     assert len(logged) == 1, daemon.log()
     assert (mistyped.returncode, mistyped.stderr_lines[0]) == (
         4,
-        "Error: that is not the code we sent; check it and try again",
+        "Error: That is not the code we sent; check it and try again",
     ), mistyped.transcript()
     assert (verified.returncode, verified.stderr) == (0, "Email address alice@example.com verified.\n")
     assert sent.returncode == 0, sent.transcript()

@@ -464,7 +464,7 @@ def test_valid_tokens_read_every_protected_get_route(client: TestClient, world: 
         if response.status_code != 200:
             wrong.append(f"GET {item.path}: {response.status_code} {response.text}")
     assert wrong == []
-    assert len(gets) == 14
+    assert len(gets) == 15
 
 
 def test_a_regular_users_token_is_forbidden_on_every_admin_route(

@@ -89,7 +89,7 @@ def test_an_api_token_in_gopherpay_token_is_sent_as_is_and_never_refreshed(
     )
 
     result = gopherpay(
-        "--json", "transfer", "1.00", "USD", "--to", "bob@example.com", env={"GOPHERPAY_TOKEN": SECRET}
+        "--json", "transfer", "--yes", "1.00", "USD", "--to", "bob@example.com", env={"GOPHERPAY_TOKEN": SECRET}
     )
 
     assert result.exit_code == 3
@@ -140,7 +140,7 @@ def test_api_error_answers_keep_their_exit_code_and_a_bad_field_is_a_usage_error
     bad_path = gopherpay("api", "GET", "v1/me", env=AS_ALICE)
 
     assert missing.exit_code == 5
-    assert missing.stderr.startswith("Error: no XYZ wallet\n")
+    assert missing.stderr.startswith("Error: No XYZ wallet\n")
     assert (bad_field.exit_code, bad_path.exit_code) == (2, 2)
     assert daemon.seen("POST", "/v1/wallets") == []
 
@@ -159,9 +159,10 @@ def test_auth_status_says_who_where_and_from_which_store(
 
     credentials = home / "config" / "gopherpay" / "credentials.json"
     assert status.exit_code == 0, status.stderr
-    assert f"Server        {daemon.url}" in status.stdout
-    assert "Logged in as  alice@example.com (Alice Liddell, user)" in status.stdout
-    assert f"Token from    {credentials} (mode 0600; no usable keyring backend)" in status.stdout
+    # Not a terminal: `field<TAB>value` lines.
+    assert f"Server\t{daemon.url}" in status.stdout
+    assert "Logged in as\talice@example.com (Alice Liddell, user)" in status.stdout
+    assert f"Token from\t{credentials} (mode 0600; no usable keyring backend)" in status.stdout
     document = json.loads(as_json.stdout)
     assert (document["server"], document["token_source"], document["user"]["email"]) == (
         daemon.url,

@@ -41,7 +41,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     whose tests each bring their own people (their own email addresses). They all sign up
     from 127.0.0.1: the per-address sign-up limit is lifted for it (its own tests have a
     daemon of their own)."""
-    with run_daemon(tmp_path_factory.mktemp("gopherpayd"), GOPHERPAY_SIGNUP_MAX_PER_ADDRESS="1000") as running:
+    with run_daemon(
+        tmp_path_factory.mktemp("gopherpayd"), GOPHERPAY_SIGNUP_MAX_PER_ADDRESS="1000"
+    ) as running:
         yield running
 
 

@@ -442,7 +442,9 @@ def alice_follows_her_history_as_it_happens(walk: Walk) -> None:
     follower = BackgroundCli.start(walk.alice, "history", "--follow")
     try:
         follower.wait_for_stderr("Following new transfers from", timeout=15)
-        refund = walk.alice.sh('--profile ops admin deposit --yes alice@example.com 5.00 USD --reason "refund"')
+        refund = walk.alice.sh(
+            '--profile ops admin deposit --yes alice@example.com 5.00 USD --reason "refund"'
+        )
         assert refund.returncode == 0, refund.transcript()
         refund_id = id_in(refund.stderr, r"Deposited 5\.00 USD to alice@example\.com \(transfer UUID\)\n")
         shown = follower._wait(

@@ -89,7 +89,14 @@ def test_an_api_token_in_gopherpay_token_is_sent_as_is_and_never_refreshed(
     )
 
     result = gopherpay(
-        "--json", "transfer", "--yes", "1.00", "USD", "--to", "bob@example.com", env={"GOPHERPAY_TOKEN": SECRET}
+        "--json",
+        "transfer",
+        "--yes",
+        "1.00",
+        "USD",
+        "--to",
+        "bob@example.com",
+        env={"GOPHERPAY_TOKEN": SECRET},
     )
 
     assert result.exit_code == 3

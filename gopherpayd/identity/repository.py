@@ -64,6 +64,7 @@ def get_session_with_user(session: Session, session_id: uuid.UUID) -> tuple[Auth
 class LiveSession(NamedTuple):
     user_id: uuid.UUID
     email: str
+    role: str
     revoked: bool
     frozen: bool
     """The user's account is frozen."""
@@ -76,12 +77,14 @@ def get_live_sessions(session: Session, session_ids: Iterable[uuid.UUID]) -> dic
         return {}
     sessions, users = table_of(AuthSession).c, table_of(User).c
     query = (
-        sqlalchemy.select(sessions.id, sessions.user_id, users.email, sessions.revoked_at, users.frozen)
+        sqlalchemy.select(
+            sessions.id, sessions.user_id, users.email, users.role, sessions.revoked_at, users.frozen
+        )
         .join_from(table_of(AuthSession), table_of(User), users.id == sessions.user_id)
         .where(sessions.id.in_(ids))
     )
     return {
-        row.id: LiveSession(row.user_id, row.email, row.revoked_at is not None, bool(row.frozen))
+        row.id: LiveSession(row.user_id, row.email, row.role, row.revoked_at is not None, bool(row.frozen))
         for row in session.execute(query).all()
     }
 

@@ -28,6 +28,7 @@ from gopherpayd.identity.models import AuthSession, RefreshToken, User
 from gopherpayd.identity.schemas import TokenPair, UserOut
 from gopherpayd.identity.throttling import LoginAttempt
 from gopherpayd.kit.clock import utcnow
+from gopherpayd.kit.errors import AppError
 from gopherpayd.kit.outcome import Outcome
 from gopherpayd.outbox import service as outbox
 from gopherpayd.settings import Settings
@@ -137,19 +138,27 @@ def resend_verification(session: Session, settings: Settings, principal: Princip
     return verification.send_code(session, settings, user)
 
 
+def session_refusal(found: repository.LiveSession | None, user_id: uuid.UUID) -> AppError | None:
+    """Why this session cannot act for `user_id`, or None: for `authenticate` and for the
+    money engine, which checks the sessions of a whole batch at once."""
+    if found is None or found.user_id != user_id:
+        return SessionRevoked("this session no longer exists; log in again")
+    # Before the revocation: freezing revokes the sessions too, and the owner must hear why.
+    if found.frozen:
+        return AccountFrozen(f"account {found.email} is frozen; contact support")
+    if found.revoked:
+        return SessionRevoked("this session has been revoked; log in again")
+    return None
+
+
 def authenticate(session: Session, settings: Settings, access_token: str) -> Principal:
     """The caller behind an access token; refuses frozen accounts, revoked or expired sessions."""
     claims = tokens.decode_access_token(settings, access_token)
-    found = repository.get_session_with_user(session, claims.session_id)
-    if found is None or found[1].id != claims.user_id:
-        raise SessionRevoked("this session no longer exists; log in again")
-    auth_session, user = found
-    # Before the revocation: freezing revokes the sessions too, and the owner must hear why.
-    if user.frozen:
-        raise AccountFrozen(f"account {user.email} is frozen; contact support")
-    if auth_session.revoked_at is not None:
-        raise SessionRevoked("this session has been revoked; log in again")
-    return Principal(user.id, auth_session.id, user.email, user.role)
+    found = repository.get_live_sessions(session, [claims.session_id]).get(claims.session_id)
+    if (refusal := session_refusal(found, claims.user_id)) is not None:
+        raise refusal
+    assert found is not None
+    return Principal(found.user_id, claims.session_id, found.email, found.role)
 
 
 def begin_login(session: Session, settings: Settings, email: str, client: ClientInfo) -> PendingLogin:

@@ -153,7 +153,7 @@ class Worker:
         except Exception as error:  # the database is away: try the same messages again
             logger.warning("%d events not handled yet (%s); will retry", len(events), type(error).__name__)
             self.stopping.wait(1.0)
-            return [done and index < events[0][0] for index, done in enumerate(finished)]
+            return finished  # the first decodable message is unfinished: the rest waits with it
         for (index, _event, _topic), outcome in zip(events, outcomes, strict=True):
             if outcome.dead_lettered:
                 reason = f"{outcome.reason} after {outcome.attempts} attempts"

@@ -39,7 +39,8 @@ from sqlmodel import Session
 
 from gopherpayd.audit import service as audit_log
 from gopherpayd.identity import repository as identity_repository
-from gopherpayd.identity.errors import AccountFrozen, SessionRevoked
+from gopherpayd.identity.errors import AccountFrozen
+from gopherpayd.identity.service import session_refusal
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import Database, LostRace, is_lost_race
 from gopherpayd.kit.errors import AppError
@@ -156,20 +157,6 @@ def execute(
     )
 
 
-def _session_refusal(
-    guard: SessionGuard, live: dict[uuid.UUID, identity_repository.LiveSession]
-) -> AppError | None:
-    """Why the caller's session cannot move money, in `identity.service.authenticate`'s order."""
-    found = live.get(guard.session_id)
-    if found is None or found.user_id != guard.user_id:
-        return SessionRevoked("this session no longer exists; log in again")
-    if found.frozen:  # freezing revokes the sessions too, and the owner must hear why
-        return AccountFrozen(f"account {found.email} is frozen; contact support")
-    if found.revoked:
-        return SessionRevoked("this session has been revoked; log in again")
-    return None
-
-
 def _fail_together(results: list[MovementOutcome]) -> list[MovementOutcome] | None:
     """The outcomes of an atomic batch that cannot commit, or None when every item moved."""
     culprit = next((i for i, result in enumerate(results) if isinstance(result, Refused)), None)
@@ -237,9 +224,11 @@ def _apply_batch(
     """(index, index of the earlier movement of this batch with the same key)."""
     pending: list[_Pending] = []
     for index, movement in enumerate(movements):
-        if movement.session is not None and (refusal := _session_refusal(movement.session, live_sessions)):
-            results[index] = Refused(refusal)  # before its key: an unauthenticated call stores nothing
-            continue
+        if (guard := movement.session) is not None:
+            refusal = session_refusal(live_sessions.get(guard.session_id), guard.user_id)
+            if refusal is not None:  # before its key: an unauthenticated call stores nothing
+                results[index] = Refused(refusal)
+                continue
         claim = movement.idempotency
         if claim is not None:
             scope_key = (claim.scope, claim.key)

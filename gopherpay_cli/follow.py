@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gopherpay_cli import views
-from gopherpay_cli.errors import ApiError, DaemonUnreachable
+from gopherpay_cli.errors import ApiError, DaemonUnreachable, ExitCode
 from gopherpay_cli.render import Renderer, printable
 from gopherpay_cli.sse import EventStreamDecoder, ServerSentEvent
 from gopherpayd.vocabulary import StreamFrame
@@ -111,6 +111,8 @@ class Follower:
                 time.sleep(self._backoff.next_delay())
         except KeyboardInterrupt:
             self._renderer.info("Stopped following.")
+            # 128 + SIGINT, as for every command Ctrl-C stops: a script can tell it from an end.
+            raise SystemExit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:
             # Whoever read stdout is gone (`... --follow --json | head -n 1`): stop quietly,
             # and keep Python from failing again when it flushes stdout at exit.

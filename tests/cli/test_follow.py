@@ -181,7 +181,7 @@ def test_each_new_transfer_is_printed_as_a_history_row_as_it_arrives(
         "2026-11-26 16:34:27 +00:00  transfer    in                  12.34 USD  bob@example.com"
         f"           lunch                 {transfer_id(2)}",
     ]
-    assert (stopped.exit_code, stopped.stdout) == (0, "")
+    assert (stopped.exit_code, stopped.stdout) == (130, "")  # Ctrl-C: 128 + SIGINT
     assert stopped.stderr == (
         f"Following new transfers from {daemon.url}; press Ctrl-C to stop.\nStopped following.\n"
     )
@@ -209,7 +209,7 @@ def test_json_prints_one_transfer_object_per_line_and_skips_notifications(
         transfer(transfer_id=transfer_id(1)),
         transfer(transfer_id=transfer_id(3), direction="in"),
     ]
-    assert (stopped.exit_code, stopped.stdout) == (0, "")
+    assert (stopped.exit_code, stopped.stdout) == (130, "")
     assert "Notification" not in stopped.stderr
 
 
@@ -235,7 +235,7 @@ def test_quiet_prints_the_rows_and_nothing_on_stderr(
     stopped = following.interrupt()
 
     assert numbers(lines[1:]) == [2]
-    assert (stopped.exit_code, stopped.stderr) == (0, "")
+    assert (stopped.exit_code, stopped.stderr) == (130, "")
 
 
 def test_after_a_cut_it_resumes_from_the_last_event_and_misses_nothing(
@@ -259,7 +259,7 @@ def test_after_a_cut_it_resumes_from_the_last_event_and_misses_nothing(
 
     assert numbers(rows) == [1, 2, 3, 4]
     assert [request.headers.get("last-event-id") for request in stream_requests(daemon)] == [None, "2"]
-    assert stopped.exit_code == 0
+    assert stopped.exit_code == 130  # Ctrl-C: 128 + SIGINT
     notices = stopped.stderr.splitlines()
     assert notices[1].startswith(f"Lost the connection to the GopherPay daemon at {daemon.url}: ")
     assert notices[1].endswith("; reconnecting.")
@@ -285,7 +285,7 @@ def test_an_event_the_daemon_sends_again_is_printed_once(
     stopped = following.interrupt()
 
     assert [json.loads(line)["id"] for line in lines] == [transfer_id(1), transfer_id(2), transfer_id(3)]
-    assert (stopped.exit_code, stopped.stdout) == (0, "")
+    assert (stopped.exit_code, stopped.stdout) == (130, "")
 
 
 def test_a_stream_the_daemon_ends_is_resumed_from_the_position_it_announced(
@@ -355,7 +355,7 @@ def test_an_expired_token_is_refreshed_and_the_stream_opened_again(
         ("POST", "/v1/auth/refresh", None),
         ("GET", STREAM, "Bearer access-2"),
     ]
-    assert stopped.exit_code == 0
+    assert stopped.exit_code == 130  # Ctrl-C: 128 + SIGINT
 
 
 def test_it_keeps_trying_while_the_daemon_is_unreachable_or_failing(
@@ -495,9 +495,11 @@ def test_a_stream_silent_for_longer_than_the_read_timeout_is_resumed(
     client = ApiClient(daemon.url, CredentialStore(daemon.url, tmp_path, warn=print))
 
     try:
-        Follower(client, StopAfter(lines=2), TransferFilter(), read_timeout=0.5).run()
+        with pytest.raises(SystemExit) as stopped:
+            Follower(client, StopAfter(lines=2), TransferFilter(), read_timeout=0.5).run()
     finally:
         client.close()
+    assert stopped.value.code == 130
 
     output = capsys.readouterr()
     assert [json.loads(line)["id"] for line in output.out.splitlines()] == [transfer_id(1), transfer_id(2)]

@@ -451,7 +451,7 @@ def alice_follows_her_history_as_it_happens(walk: Walk) -> None:
             lambda: next((line.text for line in follower.stdout if refund_id[:8] in line.text), None), 15
         )
         assert "5.00 USD" in shown and "deposit" in shown, follower.transcript()
-        follower.interrupt()
+        assert follower.interrupt() == 130, follower.transcript()  # Ctrl-C: 128 + SIGINT
         assert follower.stderr[-1].text == "Stopped following.", follower.transcript()
     finally:
         follower.stop()

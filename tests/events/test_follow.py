@@ -120,7 +120,7 @@ def test_a_transfer_through_one_daemon_reaches_the_follower_of_another_within_a_
             "in",
             "alice@example.com",
         )
-        assert follower.interrupt() == 0, follower.transcript()
+        assert follower.interrupt() == 130, follower.transcript()  # Ctrl-C: 128 + SIGINT
         assert follower.stderr[-1].text == "Stopped following.", follower.transcript()
     finally:
         follower.stop()
@@ -144,7 +144,7 @@ def test_a_cut_connection_resumes_without_missing_or_repeating_a_transfer(replic
         # A repeat would come right behind the last one, on the same connection.
         time.sleep(0.5)
 
-        assert follower.interrupt() == 0, follower.transcript()
+        assert follower.interrupt() == 130, follower.transcript()  # Ctrl-C: 128 + SIGINT
         assert printed_ids(follower) == paid, follower.transcript()
         assert re.fullmatch(r"Reconnected; resuming after event \d+\.", reconnected.text), reconnected
         assert replicas.proxy.accepted >= 2

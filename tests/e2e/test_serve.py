@@ -88,7 +88,7 @@ def test_serve_stops_on_a_signal_while_streams_are_open_and_ends_them_cleanly(
                 status = daemon.process.wait(timeout=STOPS_WITHIN)
                 assert stream.ended.wait(STOPS_WITHIN), "the stream is still open"
             ended = follower.wait_for_stderr("ended the stream", timeout=10)
-            assert follower.interrupt() == 0, follower.transcript()
+            assert follower.interrupt() == 130, follower.transcript()  # Ctrl-C: 128 + SIGINT
         finally:
             follower.stop()
 

@@ -697,7 +697,15 @@ BAD_CURSORS = [
 ]
 
 
-LISTINGS = [("/v1/transfers", "alice"), ("/v1/admin/users", "admin"), ("/v1/admin/audit-log", "admin")]
+LISTINGS = [
+    ("/v1/transfers", "alice"),
+    ("/v1/admin/users", "admin"),
+    ("/v1/admin/audit-log", "admin"),
+    ("/v1/sessions", "alice"),
+    ("/v1/tokens", "alice"),
+    ("/v1/wallets", "alice"),
+    ("/v1/currencies", "alice"),
+]
 
 
 def test_bad_cursors_answer_400_invalid_cursor(client: TestClient, db: Database, people: People) -> None:

@@ -27,6 +27,7 @@ from gopherpayd.identity.models import ApiToken
 from gopherpayd.identity.service import Principal
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.errors import Forbidden, NotFound, Unauthorized
+from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.vocabulary import TokenScope
 
 TOKEN_PREFIX = "gpt_"
@@ -134,8 +135,12 @@ def create(
     return CreatedToken(row, token)
 
 
-def list_tokens(session: Session, principal: Principal) -> list[ApiToken]:
-    return repository.list_api_tokens(session, principal.user_id)
+def list_tokens(
+    session: Session, principal: Principal, cursor: str | None, limit: int
+) -> tuple[list[ApiToken], str | None]:
+    """One page of the caller's API tokens, newest first, and the cursor after it."""
+    after = Cursor.decode(cursor) if cursor else None
+    return split_page(repository.page_api_tokens(session, principal.user_id, after, limit + 1), limit)
 
 
 def revoke(session: Session, principal: Principal, token_id: uuid.UUID) -> ApiToken:

@@ -21,6 +21,7 @@ from gopherpayd.identity.schemas import (
     VerifyEmailRequest,
 )
 from gopherpayd.kit.context import Context
+from gopherpayd.kit.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 
@@ -84,10 +85,14 @@ def change_password(
 
 
 @router.get("/sessions")
-def list_sessions(principal: CurrentUser, context: Context) -> SessionList:
+def list_sessions(
+    principal: CurrentUser, context: Context, limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None
+) -> SessionList:
     """The caller's sessions, newest first."""
-    rows = context.db.run(service.list_sessions, principal)
-    return SessionList(items=[SessionOut.of(row, principal.session_id) for row in rows])
+    rows, next_cursor = context.db.run(service.list_sessions, principal, cursor, limit)
+    return SessionList(
+        items=[SessionOut.of(row, principal.session_id) for row in rows], next_cursor=next_cursor
+    )
 
 
 @router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -89,9 +89,13 @@ def get_live_sessions(session: Session, session_ids: Iterable[uuid.UUID]) -> dic
     }
 
 
-def list_sessions(session: Session, user_id: uuid.UUID) -> list[AuthSession]:
+def page_sessions(
+    session: Session, user_id: uuid.UUID, after: Cursor | None, limit: int
+) -> list[AuthSession]:
+    """Up to `limit` of the user's sessions (revoked ones too), newest first, after `after`."""
     query = select(AuthSession).where(AuthSession.user_id == user_id)
-    return list(session.exec(query.order_by(col(AuthSession.created_at).desc())).all())
+    query = newest_first(query, col(AuthSession.created_at), col(AuthSession.id), after)
+    return list(session.exec(query.limit(limit)).all())
 
 
 def has_session_from(
@@ -237,9 +241,11 @@ def add_api_token(session: Session, row: ApiToken) -> None:
     session.flush()
 
 
-def list_api_tokens(session: Session, user_id: uuid.UUID) -> list[ApiToken]:
+def page_api_tokens(session: Session, user_id: uuid.UUID, after: Cursor | None, limit: int) -> list[ApiToken]:
+    """Up to `limit` of the user's API tokens (revoked ones too), newest first, after `after`."""
     query = select(ApiToken).where(ApiToken.user_id == user_id)
-    return list(session.exec(query.order_by(col(ApiToken.created_at).desc(), col(ApiToken.id).desc())).all())
+    query = newest_first(query, col(ApiToken.created_at), col(ApiToken.id), after)
+    return list(session.exec(query.limit(limit)).all())
 
 
 def count_live_api_tokens(session: Session, user_id: uuid.UUID, now: datetime) -> int:

@@ -105,6 +105,7 @@ class SessionOut(BaseModel):
 
 class SessionList(BaseModel):
     items: list[SessionOut]
+    next_cursor: str | None
 
 
 class VerifyEmailRequest(StrictModel):
@@ -157,4 +158,4 @@ class ApiTokenCreated(ApiTokenOut):
 
 class ApiTokenList(BaseModel):
     items: list[ApiTokenOut]
-    next_cursor: str | None = None
+    next_cursor: str | None

@@ -30,6 +30,7 @@ from gopherpayd.identity.throttling import LoginAttempt
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.errors import AppError
 from gopherpayd.kit.outcome import Outcome
+from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.outbox import service as outbox
 from gopherpayd.settings import Settings
 from gopherpayd.vocabulary import EventType, Role
@@ -300,8 +301,12 @@ def finish_password_change(
     return Outcome.ok(None)
 
 
-def list_sessions(session: Session, principal: Principal) -> list[AuthSession]:
-    return repository.list_sessions(session, principal.user_id)
+def list_sessions(
+    session: Session, principal: Principal, cursor: str | None, limit: int
+) -> tuple[list[AuthSession], str | None]:
+    """One page of the caller's sessions, newest first, and the cursor after it."""
+    after = Cursor.decode(cursor) if cursor else None
+    return split_page(repository.page_sessions(session, principal.user_id, after, limit + 1), limit)
 
 
 def revoke_session(session: Session, principal: Principal, session_id: uuid.UUID) -> None:

@@ -10,6 +10,7 @@ from gopherpayd.identity import api_tokens
 from gopherpayd.identity.dependencies import CurrentUser
 from gopherpayd.identity.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenList, ApiTokenOut
 from gopherpayd.kit.context import Context
+from gopherpayd.kit.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 
 router = APIRouter(prefix="/v1/tokens", tags=["identity"])
 
@@ -31,11 +32,17 @@ def create_token(
 
 
 @router.get("")
-def list_tokens(principal: CurrentUser, context: Context, request: Request) -> ApiTokenList:
+def list_tokens(
+    principal: CurrentUser,
+    context: Context,
+    request: Request,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> ApiTokenList:
     """The caller's API tokens, newest first (never the tokens themselves)."""
     _from_a_login(request, "listing API tokens")
-    rows = context.db.run(api_tokens.list_tokens, principal)
-    return ApiTokenList(items=[ApiTokenOut.of(row) for row in rows])
+    rows, next_cursor = context.db.run(api_tokens.list_tokens, principal, cursor, limit)
+    return ApiTokenList(items=[ApiTokenOut.of(row) for row in rows], next_cursor=next_cursor)
 
 
 @router.delete("/{token_id}")

@@ -1,15 +1,23 @@
-"""Opaque keyset cursors: newest first by (created_at, id)."""
+"""Opaque keyset cursors: newest first by (created_at, id), or A to Z by currency code.
+
+Every list answers `{"items": [...], "next_cursor": ...}`: at most `limit` items (1 to
+MAX_LIMIT, DEFAULT_LIMIT when left out), in a stable order by a unique key, and the
+cursor to pass back for the items after them (None once the list is exhausted). A
+cursor this server did not issue is a 400 `invalid_cursor`.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
+from fastapi import Query
 from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.orm import Mapped
 
@@ -18,6 +26,9 @@ from gopherpayd.kit.errors import BadRequest
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]
+CursorQuery = Annotated[str | None, Query(max_length=500, description="The next_cursor of the page before")]
 
 
 class InvalidCursor(BadRequest):
@@ -44,6 +55,34 @@ class Cursor:
             raise InvalidCursor("cursor is not one this server issued") from error
 
 
+CODE = re.compile(r"[A-Z]{3}")
+CODE_CURSOR_TAG = "code"
+"""The first element of a code cursor: no time cursor decodes from it, nor the other way."""
+
+
+@dataclass(frozen=True)
+class CodeCursor:
+    """Where a list ordered A to Z by an ISO 4217 code (currencies, one user's wallets)
+    goes on: after `code`."""
+
+    code: str
+
+    def encode(self) -> str:
+        raw = json.dumps([CODE_CURSOR_TAG, self.code])
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> CodeCursor:
+        try:
+            padded = text + "=" * (-len(text) % 4)
+            tag, code = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        except (ValueError, TypeError, UnicodeDecodeError) as error:
+            raise InvalidCursor("cursor is not one this server issued") from error
+        if tag != CODE_CURSOR_TAG or not isinstance(code, str) or not CODE.fullmatch(code):
+            raise InvalidCursor("cursor is not one this server issued")
+        return cls(code)
+
+
 class Keyed(Protocol):
     created_at: datetime
     id: uuid.UUID
@@ -52,11 +91,21 @@ class Keyed(Protocol):
 K = TypeVar("K", bound=Keyed)
 
 
+T = TypeVar("T")
+
+
 def split_page(rows: Sequence[K], limit: int) -> tuple[list[K], str | None]:
     """Rows fetched with `limit + 1`: the page, and the cursor after it if more remain."""
+    return split_page_by(rows, limit, lambda last: Cursor(last.created_at, last.id).encode())
+
+
+def split_page_by(
+    rows: Sequence[T], limit: int, cursor_after: Callable[[T], str]
+) -> tuple[list[T], str | None]:
+    """`split_page` for any order: `cursor_after(row)` is the cursor that goes on after `row`."""
     page = list(rows[:limit])
     if len(rows) > limit:
-        return page, Cursor(page[-1].created_at, page[-1].id).encode()
+        return page, cursor_after(page[-1])
     return page, None
 
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, status
 
 from gopherpayd.identity.dependencies import CurrentUser
 from gopherpayd.kit.context import Context
+from gopherpayd.kit.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from gopherpayd.wallets import service
-from gopherpayd.wallets.currencies import CURRENCIES
 from gopherpayd.wallets.schemas import (
     CURRENCY_PATTERN,
     CurrencyList,
@@ -24,18 +24,22 @@ CurrencyPath = Annotated[str, Path(pattern=CURRENCY_PATTERN, description="ISO 42
 
 
 @router.get("/currencies")
-def list_currencies() -> CurrencyList:
-    """Supported currencies and their minor-unit exponents."""
+def list_currencies(limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None) -> CurrencyList:
+    """Supported currencies and their minor-unit exponents, A to Z by code."""
+    currencies, next_cursor = service.list_currencies(cursor, limit)
     return CurrencyList(
-        items=[CurrencyOut(code=c.code, exponent=c.exponent, name=c.name) for c in CURRENCIES.values()]
+        items=[CurrencyOut(code=c.code, exponent=c.exponent, name=c.name) for c in currencies],
+        next_cursor=next_cursor,
     )
 
 
 @router.get("/wallets")
-def list_wallets(principal: CurrentUser, context: Context) -> WalletList:
-    """The caller's open wallets with balances."""
-    wallets = context.db.run(service.list_wallets, principal.user_id)
-    return WalletList(items=[WalletOut.model_validate(w) for w in wallets])
+def list_wallets(
+    principal: CurrentUser, context: Context, limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None
+) -> WalletList:
+    """The caller's open wallets with balances, A to Z by currency."""
+    wallets, next_cursor = context.db.run(service.list_wallets, principal.user_id, cursor, limit)
+    return WalletList(items=[WalletOut.model_validate(w) for w in wallets], next_cursor=next_cursor)
 
 
 @router.post("/wallets", status_code=status.HTTP_201_CREATED)

@@ -40,6 +40,17 @@ def list_open_user_wallets(session: Session, owner_ids: Iterable[uuid.UUID]) -> 
     return list(session.exec(query.order_by(col(Wallet.currency))).all())
 
 
+def page_open_user_wallets(
+    session: Session, owner_id: uuid.UUID, after_code: str | None, limit: int
+) -> list[Wallet]:
+    """Up to `limit` of the user's open wallets, A to Z by currency (one open wallet per
+    currency, so the code is a unique key), after `after_code` if given."""
+    query = select(Wallet).where(Wallet.owner_id == owner_id, col(Wallet.closed_at).is_(None))
+    if after_code is not None:
+        query = query.where(col(Wallet.currency) > after_code)
+    return list(session.exec(query.order_by(col(Wallet.currency)).limit(limit)).all())
+
+
 def list_all_wallet_ids_of(session: Session, owner_id: uuid.UUID) -> list[uuid.UUID]:
     """Every wallet the user ever had, closed ones included (their history stays theirs)."""
     return list(session.exec(select(Wallet.id).where(Wallet.owner_id == owner_id)).all())

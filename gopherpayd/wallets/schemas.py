@@ -29,6 +29,7 @@ class WalletOut(BaseModel):
 
 class WalletList(BaseModel):
     items: list[WalletOut]
+    next_cursor: str | None
 
 
 class CurrencyOut(BaseModel):
@@ -39,3 +40,4 @@ class CurrencyOut(BaseModel):
 
 class CurrencyList(BaseModel):
     items: list[CurrencyOut]
+    next_cursor: str | None

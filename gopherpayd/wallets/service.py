@@ -8,9 +8,10 @@ from sqlmodel import Session
 
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import LostRace
+from gopherpayd.kit.pagination import CodeCursor, split_page_by
 from gopherpayd.vocabulary import WalletKind
 from gopherpayd.wallets import repository
-from gopherpayd.wallets.currencies import CURRENCIES, format_minor, get_currency
+from gopherpayd.wallets.currencies import CURRENCIES, Currency, format_minor, get_currency
 from gopherpayd.wallets.errors import (
     UnsupportedCurrency,
     WalletExists,
@@ -38,8 +39,20 @@ def open_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet:
     return repository.add(session, Wallet(owner_id=owner_id, currency=currency, kind=WalletKind.USER))
 
 
-def list_wallets(session: Session, owner_id: uuid.UUID) -> list[Wallet]:
-    return repository.list_open_user_wallets(session, [owner_id])
+def list_wallets(
+    session: Session, owner_id: uuid.UUID, cursor: str | None, limit: int
+) -> tuple[list[Wallet], str | None]:
+    """One page of the user's open wallets, A to Z by currency, and the cursor after it."""
+    after = CodeCursor.decode(cursor).code if cursor else None
+    rows = repository.page_open_user_wallets(session, owner_id, after, limit + 1)
+    return split_page_by(rows, limit, lambda last: CodeCursor(last.currency).encode())
+
+
+def list_currencies(cursor: str | None, limit: int) -> tuple[list[Currency], str | None]:
+    """One page of the supported currencies, A to Z by code, and the cursor after it."""
+    after = CodeCursor.decode(cursor).code if cursor else None
+    rows = [CURRENCIES[code] for code in sorted(CURRENCIES) if after is None or code > after]
+    return split_page_by(rows[: limit + 1], limit, lambda last: CodeCursor(last.code).encode())
 
 
 def get_wallet(session: Session, owner_id: uuid.UUID, currency: str) -> Wallet:

@@ -133,6 +133,7 @@ class ApiClient:
         limit: int,
         page_size: int = 200,
         cursor: str | None = None,
+        authenticated: bool = True,
     ) -> dict[str, Any]:
         """Up to `limit` items of a paginated list, following `next_cursor` (from `cursor` on).
 
@@ -140,7 +141,10 @@ class ApiClient:
         `next_cursor` continues after the last item returned.
         """
         items: list[Any] = []
-        for page in self.iter_pages(path, params, limit=limit, page_size=page_size, cursor=cursor):
+        pages = self.iter_pages(
+            path, params, limit=limit, page_size=page_size, cursor=cursor, authenticated=authenticated
+        )
+        for page in pages:
             items.extend(page["items"])
             cursor = page["next_cursor"]
         return {"items": items, "next_cursor": cursor}
@@ -153,6 +157,7 @@ class ApiClient:
         limit: int | None = None,
         page_size: int = 200,
         cursor: str | None = None,
+        authenticated: bool = True,
     ) -> Iterator[dict[str, Any]]:
         """The pages of a paginated list, each fetched only when the one before was used,
         so a caller that writes each page out holds one page at a time. `limit` None: all.
@@ -166,7 +171,7 @@ class ApiClient:
             query: dict[str, str | int] = {**params, "limit": size}
             if cursor:
                 query["cursor"] = cursor
-            page = self.get(path, query)
+            page = self.get(path, query, authenticated=authenticated)
             items = list(page.get("items", []))[:size]
             fetched += len(items)
             cursor = page.get("next_cursor") or None

@@ -56,14 +56,20 @@ def show_list(
     show_page: Callable[[dict[str, Any]], None],
     noun: str,
     csv_rows: CsvRows | None = None,
+    authenticated: bool = True,
 ) -> None:
-    """Fetch a list and print it: `show_page` prints one page (JSON, table or CSV)."""
+    """Fetch a list and print it: `show_page` prints one page (JSON, table or CSV).
+    `authenticated` False: a public list (currencies), fetched without logging in."""
     client = state.client()
     if not every:
-        show_page(client.get_pages(path, params, limit=limit, page_size=PAGE_SIZE, cursor=cursor))
+        show_page(
+            client.get_pages(
+                path, params, limit=limit, page_size=PAGE_SIZE, cursor=cursor, authenticated=authenticated
+            )
+        )
         return
     renderer = state.renderer
-    pages = client.iter_pages(path, params, page_size=PAGE_SIZE, cursor=cursor)
+    pages = client.iter_pages(path, params, page_size=PAGE_SIZE, cursor=cursor, authenticated=authenticated)
     shown = sys.stderr.isatty() and not sys.stdout.isatty() and not renderer.quiet
     with progress_counter(noun, shown) as advance:
         if renderer.json_output and not (renderer.output_filter and renderer.output_filter.runs_jq):
@@ -79,9 +85,11 @@ def show_list(
                 write([row(item) for item in page["items"]])
                 advance(len(page["items"]))
         else:
-            for page in pages:
-                show_page(page)
-                advance(len(page["items"]))
+            with renderer.one_table():
+                for page in pages:
+                    show_page(page)
+                    sys.stdout.flush()  # a pipe gets each page as it arrives
+                    advance(len(page["items"]))
 
 
 def _stream_json_document(

@@ -12,7 +12,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gopherpay_cli.errors import GopherPayError
@@ -149,6 +150,18 @@ class Renderer:
         self.quiet = quiet
         self.output_filter = output_filter
         """--json FIELDS / --jq EXPR: what to print of each JSON document."""
+        self._one_table = False
+        self._header_written = False
+
+    @contextmanager
+    def one_table(self) -> Iterator[None]:
+        """Tables written inside read as one (a list printed page by page): off a terminal only
+        the first writes its header line, so the tab-separated lines stay one table."""
+        self._one_table, self._header_written = True, False
+        try:
+            yield
+        finally:
+            self._one_table = False
 
     def info(self, message: str) -> None:
         """An informational message on stderr; `--quiet` silences it."""
@@ -195,7 +208,9 @@ class Renderer:
         a header line, no box drawing, nothing cut. On TERM=dumb: aligned, without box lines.
         """
         if not sys.stdout.isatty():
-            print("\t".join(plain_cell(column) for column in columns))
+            if not (self._one_table and self._header_written):
+                print("\t".join(plain_cell(column) for column in columns))
+            self._header_written = True
             for row in rows:
                 print("\t".join(plain_cell(cell) for cell in row))
             return

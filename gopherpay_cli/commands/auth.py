@@ -9,6 +9,8 @@ import typer
 
 from gopherpay_cli import views
 from gopherpay_cli.errors import RESEND_CODE, ApiError, GopherPayError, UsageError, hints, wait_text
+from gopherpay_cli.listing import AllOption, CursorOption, show_list
+from gopherpay_cli.options import limit_option
 from gopherpay_cli.prompts import (
     email_problem,
     new_password_problem,
@@ -171,10 +173,24 @@ def _resend_code(state: AppState) -> None:
 
 
 @sessions_app.command("list")
-def sessions_list(ctx: typer.Context) -> None:
-    """List your sessions (one per login), marking the current one."""
+def sessions_list(
+    ctx: typer.Context,
+    limit: Annotated[int, limit_option("At most this many sessions.")] = 50,
+    every: AllOption = False,
+    cursor: CursorOption = None,
+) -> None:
+    """List your sessions (one per login), newest first, marking the current one."""
     state = get_state(ctx)
-    views.show_sessions(state.renderer, state.client().get("/v1/sessions"))
+    show_list(
+        state,
+        "/v1/sessions",
+        {},
+        limit=limit,
+        every=every,
+        cursor=cursor,
+        show_page=lambda page: views.show_sessions(state.renderer, page),
+        noun="sessions",
+    )
 
 
 @sessions_app.command("revoke")

@@ -11,6 +11,8 @@ import typer
 
 from gopherpay_cli import views
 from gopherpay_cli.errors import UsageError, hints
+from gopherpay_cli.listing import AllOption, CursorOption, show_list
+from gopherpay_cli.options import limit_option
 from gopherpay_cli.render import Renderer
 from gopherpay_cli.state import get_state
 
@@ -79,11 +81,26 @@ def tokens_create(
 
 
 @tokens_app.command("list")
-def tokens_list(ctx: typer.Context) -> None:
+def tokens_list(
+    ctx: typer.Context,
+    limit: Annotated[int, limit_option("At most this many tokens.")] = 50,
+    every: AllOption = False,
+    cursor: CursorOption = None,
+) -> None:
     """List your API tokens (never the tokens themselves), newest first."""
     state = get_state(ctx)
-    page = state.client().get("/v1/tokens")
-    views.show(state.renderer, page, lambda: _token_table(state.renderer, page.get("items", [])))
+    show_list(
+        state,
+        "/v1/tokens",
+        {},
+        limit=limit,
+        every=every,
+        cursor=cursor,
+        show_page=lambda page: views.show(
+            state.renderer, page, lambda: _token_table(state.renderer, page.get("items", []))
+        ),
+        noun="tokens",
+    )
 
 
 @tokens_app.command("revoke")

@@ -8,8 +8,9 @@ import typer
 
 from gopherpay_cli import views
 from gopherpay_cli.errors import hints
-from gopherpay_cli.options import currency_code
-from gopherpay_cli.state import get_state
+from gopherpay_cli.listing import PAGE_SIZE, AllOption, CursorOption, show_list
+from gopherpay_cli.options import currency_code, limit_option
+from gopherpay_cli.state import AppState, get_state
 
 app = typer.Typer()
 wallets_app = typer.Typer(help="Open, close and list your wallets (one per currency).", no_args_is_help=True)
@@ -21,10 +22,14 @@ CurrencyArgument = Annotated[
 
 
 @wallets_app.command("list")
-def wallets_list(ctx: typer.Context) -> None:
-    """List your open wallets with their balances."""
-    state = get_state(ctx)
-    views.show_wallets(state.renderer, state.client().get("/v1/wallets"))
+def wallets_list(
+    ctx: typer.Context,
+    limit: Annotated[int, limit_option("At most this many wallets.")] = 50,
+    every: AllOption = False,
+    cursor: CursorOption = None,
+) -> None:
+    """List your open wallets with their balances, A to Z by currency."""
+    _show_wallets(get_state(ctx), limit=limit, every=every, cursor=cursor)
 
 
 @wallets_app.command("open")
@@ -59,14 +64,42 @@ def balance(
     """Show your balance in one currency, or in all of them."""
     state = get_state(ctx)
     if currency is None:
-        views.show_wallets(state.renderer, state.client().get("/v1/wallets"))
+        _show_wallets(state, limit=PAGE_SIZE, every=True, cursor=None)
         return
     code = currency_code(currency)
     views.show_wallet(state.renderer, state.client().get(f"/v1/wallets/{code}"))
 
 
 @app.command()
-def currencies(ctx: typer.Context) -> None:
-    """List the currencies the daemon supports, with their minor units (no login needed)."""
+def currencies(
+    ctx: typer.Context,
+    limit: Annotated[int, limit_option("At most this many currencies.")] = 50,
+    every: AllOption = False,
+    cursor: CursorOption = None,
+) -> None:
+    """List the currencies the daemon supports, A to Z, with their minor units (no login needed)."""
     state = get_state(ctx)
-    views.show_currencies(state.renderer, state.client().get("/v1/currencies", authenticated=False))
+    show_list(
+        state,
+        "/v1/currencies",
+        {},
+        limit=limit,
+        every=every,
+        cursor=cursor,
+        show_page=lambda page: views.show_currencies(state.renderer, page),
+        noun="currencies",
+        authenticated=False,
+    )
+
+
+def _show_wallets(state: AppState, *, limit: int, every: bool, cursor: str | None) -> None:
+    show_list(
+        state,
+        "/v1/wallets",
+        {},
+        limit=limit,
+        every=every,
+        cursor=cursor,
+        show_page=lambda page: views.show_wallets(state.renderer, page),
+        noun="wallets",
+    )

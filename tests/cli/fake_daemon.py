@@ -97,6 +97,33 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> Reply:
     return Reply(status, body, headers)
 
 
+CURSOR_PREFIX = "at-"
+
+
+def paged_list(items: Sequence[Any], last_page_waits_for: threading.Event | None = None) -> Handler:
+    """`GET` of a list over `items`, paged as the daemon pages one: at most `limit` items
+    (1 to 200, else a 422) from `cursor` on, and a `next_cursor` while more remain (None
+    after the last item). A cursor is `at-N`, the index of the next item, opaque to the
+    client, which only hands it back; any other cursor is a 400 invalid_cursor.
+    With `last_page_waits_for`, the last page is sent only once the test sets that event."""
+
+    def handle(request: Request) -> Reply:
+        limit = request.query.get("limit", "50")
+        if not limit.isdigit() or not 1 <= int(limit) <= 200:
+            return problem(422, "validation_error", f"limit must be 1 to 200, not {limit!r}")
+        cursor = request.query.get("cursor", f"{CURSOR_PREFIX}0")
+        start = cursor.removeprefix(CURSOR_PREFIX)
+        if not cursor.startswith(CURSOR_PREFIX) or not start.isdigit():
+            return problem(400, "invalid_cursor", "cursor is not one this server issued")
+        end = min(int(start) + int(limit), len(items))
+        if last_page_waits_for is not None and end == len(items) and not last_page_waits_for.wait(20):
+            return problem(500, "gate_never_opened", "the test never let the last page go")
+        next_cursor = f"{CURSOR_PREFIX}{end}" if end < len(items) else None
+        return Reply(200, {"items": list(items[int(start) : end]), "next_cursor": next_cursor})
+
+    return handle
+
+
 def in_turn(replies: Iterable[Reply]) -> Handler:
     """Answer with each reply in turn, then keep repeating the last one."""
     pending: Iterator[Reply] = iter(replies)

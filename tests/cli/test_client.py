@@ -26,7 +26,8 @@ WALLETS = {
             "created_at": "2026-11-26T16:34:27Z",
             "closed_at": None,
         }
-    ]
+    ],
+    "next_cursor": None,
 }
 
 

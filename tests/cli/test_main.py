@@ -10,7 +10,7 @@ import pytest
 from tests.cli.conftest import AS_ALICE, Run, transfer
 from tests.cli.fake_daemon import FakeDaemon, Reply
 
-WALLETS = {"items": []}
+WALLETS = {"items": [], "next_cursor": None}
 
 
 def test_json_before_the_command(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:

@@ -209,18 +209,31 @@ def test_cursor_starts_where_an_earlier_page_ended(daemon: FakeDaemon, gopherpay
 
 @pytest.mark.parametrize(
     "path",
-    [("notifications",), ("notifications", "list"), ("admin", "users"), ("admin", "log")],
+    [
+        ("notifications",),
+        ("notifications", "list"),
+        ("admin", "users"),
+        ("admin", "log"),
+        ("sessions", "list"),
+        ("wallets", "list"),
+        ("tokens", "list"),
+        ("currencies",),
+    ],
     ids=" ".join,
 )
 def test_every_list_takes_all_and_cursor(
     daemon: FakeDaemon, gopherpay: Callable[..., Run], path: tuple[str, ...]
 ) -> None:
     api_path = {
-        "notifications": "/v1/notifications",
-        "users": "/v1/admin/users",
-        "log": "/v1/admin/audit-log",
-        "list": "/v1/notifications",
-    }[path[-1]]
+        ("notifications",): "/v1/notifications",
+        ("admin", "users"): "/v1/admin/users",
+        ("admin", "log"): "/v1/admin/audit-log",
+        ("notifications", "list"): "/v1/notifications",
+        ("sessions", "list"): "/v1/sessions",
+        ("wallets", "list"): "/v1/wallets",
+        ("tokens", "list"): "/v1/tokens",
+        ("currencies",): "/v1/currencies",
+    }[path]
     daemon.on("GET", api_path, Reply(200, {"items": [], "next_cursor": None}))
 
     result = gopherpay(*path, "--all", "--cursor", "abc", "--json", env=AS_ALICE)

@@ -89,8 +89,6 @@ class Keyed(Protocol):
 
 
 K = TypeVar("K", bound=Keyed)
-
-
 T = TypeVar("T")
 
 

@@ -16,6 +16,7 @@ import pytest
 from gopherpayd.wallets.currencies import CURRENCIES
 from tests.cli.conftest import AS_ALICE, Run
 from tests.cli.fake_daemon import FakeDaemon, paged_list
+from tests.cli.terminal import run_in_terminal
 
 CODES = sorted(CURRENCIES)
 WHEN = "2026-11-26T16:34:27.123456Z"
@@ -202,6 +203,21 @@ def test_all_prints_the_first_rows_before_the_last_page_is_fetched(
     assert header.split("\t")[0] == "id"
     assert first_row.startswith(session_item(0)["id"] + " (this one)\t")
     assert len(rest.splitlines()) == 449
+
+
+def test_all_to_a_file_counts_the_items_fetched_on_a_terminal_stderr(
+    daemon: FakeDaemon, cli_env: dict[str, str]
+) -> None:
+    daemon.on("GET", "/v1/tokens", paged_list([token_item(n) for n in range(450)]))
+
+    on_terminal = run_in_terminal(
+        "tokens", "list", "--all", env={**cli_env, **AS_ALICE}, stderr_is_terminal=True
+    )
+
+    assert on_terminal.exit_code == 0
+    assert b"Fetched" in on_terminal.terminal
+    assert b"450 tokens" in on_terminal.terminal
+    assert len(on_terminal.stdout.splitlines()) == 1 + 450
 
 
 def test_currencies_page_without_logging_in(daemon: FakeDaemon, gopherpay: Callable[..., Run]) -> None:

@@ -38,7 +38,10 @@ CLI_EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "verify": ("gopherpay verify 123456", "# the code expired or never came", "gopherpay verify --resend"),
     "sessions": ("gopherpay sessions list",),
-    "sessions list": ("gopherpay sessions list", "gopherpay sessions list --json id,created_at"),
+    "sessions list": (
+        "gopherpay sessions list",
+        "gopherpay sessions list --all --json id,created_at",
+    ),
     "sessions revoke": ("gopherpay sessions revoke 3f0c1a52-9d1e-4f7a-8b0e-2c6d5e4f3a21",),
     "password": ("gopherpay password change",),
     "password change": (

@@ -87,7 +87,7 @@ CLI_EXAMPLES: dict[str, tuple[str, ...]] = {
         "# a receipt, by id or by the short id history shows",
         "gopherpay transfer show 71dda2be",
     ),
-    "currencies": ("gopherpay currencies", "gopherpay currencies --json code,minor_units"),
+    "currencies": ("gopherpay currencies", "gopherpay currencies --json code,exponent"),
     "statement": (
         "# November 2026 in your time zone: opening balance, movements, totals, closing balance",
         "gopherpay statement 2026-11",

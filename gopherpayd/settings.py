@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     """Refuse to send money until the sender has verified their email address."""
     verification_code_ttl: int = Field(default=900, ge=60, le=86_400)
     """Seconds an email verification code stays valid."""
+    fx_quote_ttl: int = Field(default=30, ge=1, le=3600)
+    """Seconds an FX quote stays locked (usable) after it was made."""
+    fx_rates_file: Path | None = None
+    """A rates file set at start-up: one `SELL BUY RATE [SPREAD]` per line (`USD EUR 0.9213
+    0.5%`), # comments; an operator's own rate for a pair wins over the file's."""
     kafka_bootstrap: str = ""
     """Kafka bootstrap servers (host:port,...). Empty: events are delivered in-process by serve."""
     kafka_topic_prefix: str = Field(default="gopherpay", pattern=r"^[A-Za-z0-9._-]{1,100}$")

@@ -71,13 +71,15 @@ def set_rate(session: Session, admin: Principal, body: SetRateRequest) -> AdminR
     now = utcnow()
     valid_until = now + timedelta(seconds=body.valid_seconds) if body.valid_seconds else None
     previous = repository.get_rate(session, sell, buy)
+    # Read before _store_rate: it changes that same row.
+    previous_rate, previous_spread = (previous.rate, previous.spread) if previous else (None, None)
     row = _store_rate(session, sell, buy, rate, spread, valid_until, FROM_OPERATOR, admin.user_id, now)
     details = {
         "rate": row.rate,
         "spread": row.spread,
         "valid_until": valid_until.isoformat() if valid_until else None,
-        "previous_rate": previous.rate if previous else None,
-        "previous_spread": previous.spread if previous else None,
+        "previous_rate": previous_rate,
+        "previous_spread": previous_spread,
     }
     record(
         session,

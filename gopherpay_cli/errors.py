@@ -74,6 +74,12 @@ REJECTED_CODES = frozenset(
         "invalid_verification_code",
         "verification_code_expired",
         "already_verified",
+        "same_currency",
+        "fx_rate_unavailable",
+        "fx_amount_too_small",
+        "fx_amount_too_large",
+        "quote_expired",
+        "quote_used",
     }
 )
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from gopherpay_cli import views
-from gopherpay_cli.errors import hints
+from gopherpay_cli.errors import UsageError, hints
 from gopherpay_cli.options import currency_code
 from gopherpay_cli.state import get_state
 
@@ -55,8 +55,23 @@ def balance(
         str | None,
         typer.Argument(metavar="CURRENCY", help="Show only this currency (default: all)."),
     ] = None,
+    in_currency: Annotated[
+        str | None,
+        typer.Option(
+            "--in",
+            metavar="CURRENCY",
+            help="Also an indicative total of all wallets in this currency, at the current rates.",
+        ),
+    ] = None,
 ) -> None:
     """Show your balance in one currency, or in all of them."""
+    if in_currency is not None:
+        if currency is not None:
+            raise UsageError("--in totals all your wallets; leave out CURRENCY")
+        from gopherpay_cli.commands.fx import show_balance_in
+
+        show_balance_in(ctx, currency_code(in_currency))
+        return
     state = get_state(ctx)
     if currency is None:
         views.show_wallets(state.renderer, state.client().get("/v1/wallets"))

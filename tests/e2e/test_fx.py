@@ -4,12 +4,14 @@ rate with `gopherpay admin rates set`, a customer's `fx quote` and `balance --in
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.helpers import UUID, Cli, CliFactory, details, run_gopherpayd, sign_up, table
-from tests.support.daemon import RunningDaemon, run_daemon
+from tests.support.daemon import RunningDaemon, daemon_env, executable, free_port, run_daemon
 
 pytestmark = pytest.mark.e2e
 
@@ -91,3 +93,23 @@ def test_an_operator_sets_a_rate_and_a_customer_quotes_it_and_totals_their_walle
     ]
     assert "Indicative: at the current mid rates to EUR" in total.stderr
     assert "Not converted (no rate to EUR): " in total.stderr
+
+
+def test_serve_with_a_bad_rates_file_stops_in_one_line_naming_the_line(tmp_path: Path) -> None:
+    rates = tmp_path / "rates.txt"
+    rates.write_text("USD EUR 0.9213\nUSD XXX 1\n")
+    env = daemon_env(tmp_path / "data", GOPHERPAY_FX_RATES_FILE=str(rates))
+
+    completed = subprocess.run(
+        [executable("gopherpayd"), "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert completed.returncode == 2
+    assert completed.stderr.startswith(
+        f"gopherpayd: GOPHERPAY_FX_RATES_FILE {rates} line 2: 'XXX' is not a supported currency; supported: "
+    )
+    assert len(completed.stderr.splitlines()) == 1

@@ -40,7 +40,8 @@ EXIT_STATUS: tuple[tuple[ExitCode, str], ...] = (
     ),
     (
         ExitCode.REJECTED,
-        "rejected by a business rule: insufficient funds, frozen, closed, taken, unverified email, bad code",
+        "rejected by a business rule: insufficient funds, frozen, closed, taken, unverified email, bad code, "
+        "no exchange rate, quote expired or used",
     ),
     (
         ExitCode.NOT_FOUND,

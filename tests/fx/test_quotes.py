@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import text
 
 from gopherpayd.app import create_app
+from gopherpayd.fx.schemas import QuoteRequest
+from gopherpayd.fx.service import create_quote
+from gopherpayd.fx.source import Rate
+from gopherpayd.identity.service import Principal
 from gopherpayd.kit.db import Database
 from gopherpayd.settings import Settings
 from tests.fx.conftest import Quote, SetRate
@@ -114,3 +121,39 @@ def test_refused_quotes_get_a_stable_code_and_store_nothing(
 def test_quotes_need_a_login(client: TestClient) -> None:
     response = client.post("/v1/fx/quotes", json={"sell": "USD", "buy": "EUR", "sell_amount": 100})
     assert_problem(response, 401, "authentication_required")
+
+
+class FixedRates:
+    """A rate provider other than the operators' table, as a market feed would be plugged in."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    def rate(self, sell: str, buy: str, at: datetime) -> Rate | None:
+        self.asked.append((sell, buy))
+        return Rate(sell, buy, Decimal("1.25"), Decimal("0.01"), None, "provider")
+
+
+def test_any_rate_source_can_stand_in_for_the_operators_table(
+    db: Database, settings: Settings, alice: Account
+) -> None:
+    provider = FixedRates()
+    principal = Principal(uuid.UUID(alice.user_id), uuid.UUID(alice.session_id), alice.email, "user")
+    body = QuoteRequest(sell="gbp", buy="USD", sell_amount=10_000)
+
+    made = db.run(lambda session: create_quote(session, settings, principal, body, source=provider))
+
+    assert provider.asked == [("GBP", "USD")]
+    assert (made.sell_amount, made.fee, made.buy_amount, made.rate, made.spread) == (
+        10_000,
+        100,
+        12_375,
+        "1.25",
+        "0.01",
+    )
+
+
+@pytest.mark.parametrize("ttl", [0, 3601])
+def test_the_lock_length_setting_is_held_to_one_second_to_one_hour(settings: Settings, ttl: int) -> None:
+    with pytest.raises(ValidationError, match="fx_quote_ttl"):
+        Settings(**{**settings.model_dump(), "fx_quote_ttl": ttl})

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import pytest
 
+from gopherpayd.fx.legs import Party, quote_legs
 from gopherpayd.fx.rounding import (
     DecimalTextError,
     QuoteAmounts,
@@ -112,15 +113,6 @@ def random_rate(generator: random.Random) -> Decimal:
     return Decimal(mantissa).scaleb(generator.randint(-6, 5) - digits + 1)
 
 
-def legs(amounts: QuoteAmounts, sell: str, buy: str) -> list[tuple[str, str, str, int]]:
-    """The movement a quote makes: (from, to, currency, amount)."""
-    return [
-        ("payer", "house", sell, amounts.exchanged),
-        ("payer", "revenue", sell, amounts.fee),
-        ("house", "recipient", buy, amounts.buy_amount),
-    ]
-
-
 def test_no_quote_creates_or_destroys_a_minor_unit_and_the_house_never_loses() -> None:
     generator = random.Random(SEED)
     balances: Counter[tuple[str, str]] = Counter()
@@ -154,13 +146,14 @@ def test_no_quote_creates_or_destroys_a_minor_unit_and_the_house_never_loses() -
             assert (amounts.exchanged - 1) * r < amounts.buy_amount  # the fewest sell units
             fewer = amounts.sell_amount - 1
             assert fewer - customer_pays(fewer * Fraction(spread)) < amounts.exchanged
-        for source, target, currency, amount in legs(amounts, sell, buy):
-            assert amount >= 0
-            balances[(source, currency)] -= amount
-            balances[(target, currency)] += amount
+        for leg in quote_legs(sell, buy, amounts.sell_amount, amounts.fee, amounts.buy_amount):
+            assert leg.amount >= 0
+            balances[(leg.source, leg.currency)] -= leg.amount
+            balances[(leg.target, leg.currency)] += leg.amount
     assert checked > 2_000
     per_currency: Counter[str] = Counter()
     for (_party, currency), amount in balances.items():
         per_currency[currency] += amount
     assert set(per_currency.values()) == {0}
-    assert all(amount >= 0 for (party, _c), amount in balances.items() if party == "revenue")
+    assert all(amount >= 0 for (party, _c), amount in balances.items() if party == Party.REVENUE)
+    assert sum(amount for (party, _c), amount in balances.items() if party == Party.PAYER) < 0

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.cli.commands.test_tokens_api_status import complete
 from tests.cli.conftest import AS_ALICE, Run
 from tests.cli.fake_daemon import FakeDaemon, Reply, problem
 
@@ -245,3 +246,18 @@ def test_balance_in_with_a_currency_too_is_a_usage_error(
         "Error: --in totals all your wallets; leave out CURRENCY\n",
     )
     assert daemon.requests == []
+
+
+def test_bash_completion_offers_currency_codes_for_both_sides_of_a_quote(cli_env: dict[str, str]) -> None:
+    def bash(words: str) -> list[str]:
+        env = {
+            "_GOPHERPAY_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - 1),
+        }
+        return complete(cli_env, env).split()
+
+    assert bash("gopherpay fx quote 100 u") == ["USD"]
+    assert bash("gopherpay fx quote 100 USD e") == ["EUR"]
+    assert bash("gopherpay admin rates set USD j") == ["JOD", "JPY"]
+    assert bash("gopherpay balance --in g") == ["GBP"]

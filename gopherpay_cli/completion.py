@@ -3,7 +3,8 @@
 `gopherpay completion SHELL` prints the script that the shell sources; the script
 calls `gopherpay` back with `_GOPHERPAY_COMPLETE` set, and click's completion answers
 from the same command tree as `--help` (so new commands complete without a change here).
-Every argument or option whose metavar is CURRENCY completes the supported codes.
+Every argument or option whose metavar is CURRENCY (or SELL or BUY, the two sides of an
+exchange) completes the supported codes.
 """
 
 from __future__ import annotations
@@ -40,10 +41,13 @@ def complete_currency(_ctx: Any, _param: Any, incomplete: str) -> list[str]:
     return sorted(code for code in CURRENCIES if code.startswith(incomplete.upper()))
 
 
+CURRENCY_METAVARS = frozenset({"CURRENCY", "SELL", "BUY"})
+
+
 def attach_currency_completion(command: Any) -> None:
-    """Give every CURRENCY argument and option below `command` the currency codes."""
+    """Give every CURRENCY (SELL, BUY) argument and option below `command` the currency codes."""
     for param in command.params:
-        if getattr(param, "metavar", None) == "CURRENCY":
+        if getattr(param, "metavar", None) in CURRENCY_METAVARS:
             param._custom_shell_complete = complete_currency
     for subcommand in getattr(command, "commands", {}).values():
         attach_currency_completion(subcommand)

@@ -40,7 +40,8 @@ EXIT_STATUS: tuple[tuple[ExitCode, str], ...] = (
     ),
     (
         ExitCode.REJECTED,
-        "rejected by a business rule: insufficient funds, frozen, closed, taken, unverified email, bad code",
+        "rejected by a business rule: insufficient funds, frozen, closed, taken, unverified email, bad code, "
+        "no exchange rate, quote expired or used",
     ),
     (
         ExitCode.NOT_FOUND,
@@ -74,6 +75,12 @@ REJECTED_CODES = frozenset(
         "invalid_verification_code",
         "verification_code_expired",
         "already_verified",
+        "same_currency",
+        "fx_rate_unavailable",
+        "fx_amount_too_small",
+        "fx_amount_too_large",
+        "quote_expired",
+        "quote_used",
     }
 )
 

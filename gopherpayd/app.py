@@ -23,6 +23,8 @@ from gopherpayd.events.dispatch import InProcessDispatcher
 from gopherpayd.events.endpoints import router as events_router
 from gopherpayd.events.metrics import EventsCollector
 from gopherpayd.events.wakeups import PostgresListener, StreamHub
+from gopherpayd.fx import service as fx_service
+from gopherpayd.fx.endpoints import router as fx_router
 from gopherpayd.identity.endpoints import router as identity_router
 from gopherpayd.identity.token_endpoints import router as tokens_router
 from gopherpayd.kit.context import AppContext, Context
@@ -43,8 +45,9 @@ MAX_BATCH_BODY_BYTES = 2 * 1024 * 1024
 a 254-character email, a 280-character memo of 4-byte UTF-8 characters: about 1.7 KB each)."""
 logger = logging.getLogger("gopherpayd")
 ERRORS_FROM_BELOW = {
-    "admin": ("transfers", "wallets", "identity"),
+    "admin": ("transfers", "fx", "wallets", "identity"),
     "transfers": ("wallets", "identity"),
+    "fx": ("wallets", "identity"),
     "wallets": ("identity",),
     "events": ("notifications",),
     "notifications": ("events",),
@@ -60,6 +63,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        _set_rates_from_file(settings, database)
         background = _start_background_work(settings, database, hub)
         restore_signals = _end_streams_on_shutdown_signals(hub)
         yield
@@ -148,6 +152,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         tokens_router,
         wallets_router,
         transfers_router,
+        fx_router,
         notifications_router,
         events_router,
         admin_router,
@@ -156,6 +161,17 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         app.include_router(router)
     document_problems(app, ERRORS_FROM_BELOW, authentication="identity")
     return app
+
+
+def _set_rates_from_file(settings: Settings, db: Database) -> None:
+    """GOPHERPAY_FX_RATES_FILE: its rates, set before the first request (RatesFileError, and
+    no start, when it cannot be read)."""
+    path = settings.fx_rates_file
+    if path is None:
+        return
+    pairs = fx_service.read_rates_file(path)
+    changed = db.run(fx_service.load_rates_file, pairs, path)
+    logger.info("rates file %s: %d pairs, %d set now", path, len(pairs), changed)
 
 
 def _route_template(scope: Scope) -> str | None:

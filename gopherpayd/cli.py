@@ -134,6 +134,7 @@ def serve(
     listener = _listen(host, port)
     settings = _settings()
     _check_log_level(log_level)
+    _check_rates_file(settings)
     if migrate:
         upgrade_to_head(settings.effective_database_url)
     ensure_signing_key(settings)  # before the workers start, so they all read the same one
@@ -174,6 +175,21 @@ def serve(
             import shutil
 
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _check_rates_file(settings: Settings) -> None:
+    """A GOPHERPAY_FX_RATES_FILE that cannot be used stops serve before it starts, in one line
+    (the app reads it again at start-up, to set its rates)."""
+    if settings.fx_rates_file is None:
+        return
+    from gopherpayd.fx.errors import RatesFileError
+    from gopherpayd.fx.service import read_rates_file
+
+    try:
+        read_rates_file(settings.fx_rates_file)
+    except RatesFileError as error:
+        typer.echo(f"gopherpayd: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _check_log_level(log_level: str) -> str:

@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     """Refuse to send money until the sender has verified their email address."""
     verification_code_ttl: int = Field(default=900, ge=60, le=86_400)
     """Seconds an email verification code stays valid."""
+    fx_quote_ttl: int = Field(default=30, ge=1, le=3600)
+    """Seconds an FX quote stays locked (usable) after it was made."""
+    fx_rates_file: Path | None = None
+    """A rates file read at start-up (serve), one rate per line: `SELL BUY RATE [SPREAD]`, e.g.
+    `USD EUR 0.9213 0.5%` (RATE: BUY units one SELL unit buys, a plain decimal; SPREAD a
+    percentage or a fraction, 0 when left out); blank lines and lines starting with # are
+    skipped. A bad line stops the start. A pair an operator set with `gopherpay admin rates
+    set` keeps the operator's rate; the file's others are set (audit-logged) when they differ."""
     kafka_bootstrap: str = ""
     """Kafka bootstrap servers (host:port,...). Empty: events are delivered in-process by serve."""
     kafka_topic_prefix: str = Field(default="gopherpay", pattern=r"^[A-Za-z0-9._-]{1,100}$")

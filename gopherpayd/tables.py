@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from gopherpayd.audit.models import AuditLogEntry
 from gopherpayd.events.models import DeadLetter, ProcessedEvent
+from gopherpayd.fx.models import FxQuote, FxRate
 from gopherpayd.identity.models import (
     ApiToken,
     AuthSession,
@@ -29,6 +30,8 @@ __all__ = [
     "Notification",
     "ProcessedEvent",
     "Entry",
+    "FxQuote",
+    "FxRate",
     "IdempotencyRecord",
     "LoginFailure",
     "OutboxEvent",

@@ -208,6 +208,13 @@ VALID_BODIES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
         "alice",
         {"name": "ci", "scope": "read", "expires_in_days": 90},
     ),
+    "set-fx-rate": (
+        "POST",
+        "/v1/admin/fx/rates",
+        "admin",
+        {"sell": "USD", "buy": "EUR", "rate": "0.9213", "spread": "0.5%"},
+    ),
+    "fx-quote": ("POST", "/v1/fx/quotes", "alice", {"sell": "USD", "buy": "EUR", "sell_amount": 100}),
     "replay-dead-letters": ("POST", "/v1/admin/events/dead-letters/replay", "admin", {"reason": "fixed"}),
     "replay-dead-letter": (
         "POST",

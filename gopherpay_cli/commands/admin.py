@@ -10,6 +10,7 @@ from urllib.parse import quote
 import typer
 
 from gopherpay_cli import views
+from gopherpay_cli.commands.fx import rates_app
 from gopherpay_cli.commands.transfers import announce_replay, in_words
 from gopherpay_cli.confirm import (
     DryRunOption,
@@ -44,6 +45,7 @@ events_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(events_app, name="events")
+app.add_typer(rates_app, name="rates")
 
 UserArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The user's email address (or user id).")]
 ReasonOption = Annotated[

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from gopherpay_cli import views
-from gopherpay_cli.errors import hints
+from gopherpay_cli.errors import UsageError, hints
 from gopherpay_cli.listing import PAGE_SIZE, AllOption, CursorOption, show_list
 from gopherpay_cli.options import currency_code, limit_option
 from gopherpay_cli.state import AppState, get_state
@@ -60,8 +60,23 @@ def balance(
         str | None,
         typer.Argument(metavar="CURRENCY", help="Show only this currency (default: all)."),
     ] = None,
+    in_currency: Annotated[
+        str | None,
+        typer.Option(
+            "--in",
+            metavar="CURRENCY",
+            help="Also an indicative total of all wallets in this currency, at the current rates.",
+        ),
+    ] = None,
 ) -> None:
     """Show your balance in one currency, or in all of them."""
+    if in_currency is not None:
+        if currency is not None:
+            raise UsageError("--in totals all your wallets; leave out CURRENCY")
+        from gopherpay_cli.commands.fx import show_balance_in
+
+        show_balance_in(ctx, currency_code(in_currency))
+        return
     state = get_state(ctx)
     if currency is None:
         _show_wallets(state, limit=PAGE_SIZE, every=True, cursor=None)

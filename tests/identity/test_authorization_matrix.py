@@ -173,6 +173,8 @@ class World:
             ("POST", "/v1/admin/events/dead-letters/replay"): reason,
             ("POST", "/v1/admin/events/dead-letters/{dead_letter_id}/replay"): reason,
             ("POST", "/v1/tokens"): {"name": "matrix", "scope": "transfer"},
+            ("POST", "/v1/admin/fx/rates"): {"sell": "USD", "buy": "EUR", "rate": "1000", **reason},
+            ("POST", "/v1/fx/quotes"): {"sell": "USD", "buy": "EUR", "sell_amount": 100},
         }
 
 
@@ -383,7 +385,7 @@ def test_the_route_walk_finds_every_operation_in_the_openapi_document(client: Te
         for method in operations
     }
     assert {(item.method, item.path) for item in served_routes(client.app)} == documented
-    assert len(documented) == 44
+    assert len(documented) == 48
 
 
 def test_exactly_the_admin_routes_require_the_admin_role(client: TestClient) -> None:
@@ -391,7 +393,7 @@ def test_exactly_the_admin_routes_require_the_admin_role(client: TestClient) -> 
     needing_admin = {(item.method, item.path) for item in served if depends_on(item, admin_principal)}
     under_admin = {(item.method, item.path) for item in served if is_admin_route(item.path)}
     assert needing_admin == under_admin
-    assert len(under_admin) == 14
+    assert len(under_admin) == 16
 
 
 # --- bad credentials on every protected route -------------------------------
@@ -464,7 +466,7 @@ def test_valid_tokens_read_every_protected_get_route(client: TestClient, world: 
         if response.status_code != 200:
             wrong.append(f"GET {item.path}: {response.status_code} {response.text}")
     assert wrong == []
-    assert len(gets) == 15
+    assert len(gets) == 17
 
 
 def test_a_regular_users_token_is_forbidden_on_every_admin_route(
@@ -479,7 +481,7 @@ def test_a_regular_users_token_is_forbidden_on_every_admin_route(
             if outcome(response)[:3] != (403, "application/problem+json", "forbidden"):
                 wrong.append(f"{item.method} {item.path} ({variant}): {outcome(response)}")
     assert wrong == []
-    assert len(admin_routes) == 14
+    assert len(admin_routes) == 16
     assert snapshot(db) == before
 
 

@@ -25,6 +25,8 @@ LEDGER_TABLES = [
     "email_verifications",
     "processed_events",
     "dead_letters",
+    "fx_quotes",
+    "fx_rates",
     "entries",
     "idempotency_keys",
     "audit_log",

@@ -53,10 +53,12 @@ KEPT_OFF_THE_BALANCE_PATH = (
     "gopherpay_cli.prompts",
     "gopherpay_cli.sse",
     "gopherpay_cli.statement",
-    # tables and colour, the keyring (GOPHERPAY_TOKEN is set), jq (no --jq given)
+    # tables and colour, the keyring (GOPHERPAY_TOKEN is set), jq (no --jq given), the
+    # config file's parser (GOPHERPAY_SERVER is set)
     "rich",
     "keyring",
     "jq",
+    "tomllib",
     # validation: typer checks plain text without pydantic (gopherpay_cli.helpstyle)
     "pydantic",
     "pydantic_core",

@@ -7,7 +7,9 @@ commands is looked up (`gopherpay balance` loads the wallets module alone; `--he
 completion and the man page look every command up, and so load them all).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads the root callback's dozen
+# `Annotated[…, typer.Option(…)]` hints on every start, and evaluating them as strings
+# (compiling each, building its Option again) costs several ms; as objects they are free.
 
 import copy
 import re
@@ -126,7 +128,7 @@ class LazyCommands(MutableMapping[str, Any]):
     reading a command, or `.items()` / `.values()`, builds its sub-app.
     """
 
-    def __init__(self, group: GopherPayGroup) -> None:
+    def __init__(self, group: "GopherPayGroup") -> None:
         self._group = group
         self._module_of = {name: module for module, names in SUB_APPS.items() for name in names}
         self._names = list(self._module_of)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +28,9 @@ def config_path() -> Path:
 
 def server_from_config(path: Path) -> str | None:
     """The `server = "…"` value of the config file, or None when there is none."""
+    # Here, not at the top: with --server or GOPHERPAY_SERVER, no start reads the file.
+    import tomllib
+
     try:
         with path.open("rb") as config_file:
             config = tomllib.load(config_file)

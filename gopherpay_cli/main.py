@@ -1,35 +1,30 @@
 """The `gopherpay` command: global options, the exit-code table, and the sub-apps.
 
 Start-up stays fast: httpx, rich and keyring are imported by the commands that
-need them, never here.
+need them, never here; and the root builds only the command that runs. Each
+sub-app's module is imported, and its click commands built, when one of its
+commands is looked up (`gopherpay balance` loads the wallets module alone; `--help`,
+completion and the man page look every command up, and so load them all).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads the root callback's dozen
+# `Annotated[…, typer.Option(…)]` hints on every start, and evaluating them as strings
+# (compiling each, building its Option again) costs several ms; as objects they are free.
 
 import copy
 import re
 import shlex
 import sys
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperGroup
+from typer.main import get_group_from_info
+from typer.models import TyperInfo
 
-from gopherpay_cli import completion
-from gopherpay_cli.commands import (
-    admin,
-    api,
-    auth,
-    auth_status,
-    fx,
-    notifications,
-    statements,
-    tokens,
-    transfers,
-    wallets,
-)
 from gopherpay_cli.completion import attach_currency_completion, init_if_completing
 from gopherpay_cli.config import DEFAULT_SERVER
 from gopherpay_cli.errors import EXIT_STATUS, ExitCode, GopherPayError, UsageError
@@ -70,29 +65,97 @@ def _set_state_flag(ctx: Any, param: Any, value: Any) -> Any:
     return value
 
 
-def _command_words(group: Any) -> set[str]:
-    """Every command name in the tree: words that `--json` is followed by but never takes."""
-    words = set()
-    for name, subcommand in getattr(group, "commands", {}).items():
-        words.add(name)
-        words |= _command_words(subcommand)
-    return words
+SUB_APPS: dict[str, tuple[str, ...]] = {
+    "gopherpay_cli.commands.auth": ("signup", "login", "logout", "whoami", "verify", "sessions", "password"),
+    "gopherpay_cli.commands.wallets": ("balance", "currencies", "wallets"),
+    "gopherpay_cli.commands.transfers": ("transfer", "history"),
+    "gopherpay_cli.commands.fx": ("fx",),
+    "gopherpay_cli.commands.statements": ("statement",),
+    "gopherpay_cli.commands.notifications": ("notifications",),
+    "gopherpay_cli.commands.admin": ("admin",),
+    "gopherpay_cli.commands.auth_status": ("auth",),
+    "gopherpay_cli.commands.tokens": ("tokens",),
+    "gopherpay_cli.commands.api": ("api",),
+    "gopherpay_cli.completion": ("completion",),
+}
+"""Each sub-app's module (its Typer is `app`) and the top-level commands it defines, in
+help order. tests/cli/test_lazy_commands.py checks these against the modules."""
+
+NAMED_SUB_APPS = {"gopherpay_cli.commands.admin": "admin"}
+"""Sub-apps mounted as one group under a name (`gopherpay admin …`); the others' commands
+sit at the top level."""
+
+COMMAND_WORDS = frozenset(
+    {
+        *(name for names in SUB_APPS.values() for name in names),
+        # below the top level
+        "audit", "change", "close", "create", "dead-letters", "deposit", "events", "freeze",
+        "list", "log", "open", "quote", "rates", "read", "replay", "reverse", "revoke", "set",
+        "status", "unfreeze", "users", "withdraw",
+    }
+)  # fmt: skip
+"""Every command name in the tree: words that `--json` is followed by but never takes
+(known without loading the sub-apps; tests/cli/test_lazy_commands.py checks the tree)."""
 
 
-def _accept_trailing_flags(group: Any, root_params: list[Any]) -> None:
-    """Give every leaf command below `group` hidden copies of the root's global flags."""
-    flags = [param for param in root_params if param.name in TRAILING_FLAGS]
-    for subcommand in getattr(group, "commands", {}).values():
-        if hasattr(subcommand, "commands"):
-            _accept_trailing_flags(subcommand, root_params)
-            if not subcommand.invoke_without_command:
-                continue  # a group that does nothing by itself takes no flags of its own
-        for flag in flags:
-            hidden_copy = copy.copy(flag)
-            hidden_copy.hidden = True
-            hidden_copy.expose_value = False
-            hidden_copy.callback = _set_state_flag
-            subcommand.params.append(hidden_copy)
+def is_command_word_or_currency(word: str) -> bool:
+    """True for a command name or a currency code (any case): `--json` never takes these."""
+    if word.lower() in COMMAND_WORDS:
+        return True
+    from gopherpayd.wallets.currencies import CURRENCIES
+
+    return word.upper() in CURRENCIES
+
+
+def _accept_trailing_flags(command: Any, flags: list[Any]) -> None:
+    """Give `command`, or every leaf below it, hidden copies of the root's global `flags`."""
+    if hasattr(command, "commands"):
+        for subcommand in command.commands.values():
+            _accept_trailing_flags(subcommand, flags)
+        if not command.invoke_without_command:
+            return  # a group that does nothing by itself takes no flags of its own
+    for flag in flags:
+        hidden_copy = copy.copy(flag)
+        hidden_copy.hidden = True
+        hidden_copy.expose_value = False
+        hidden_copy.callback = _set_state_flag
+        command.params.append(hidden_copy)
+
+
+class LazyCommands(MutableMapping[str, Any]):
+    """The root's commands: all names known up front, each sub-app built on first lookup.
+
+    Iterating gives the names (suggestions for a mistyped command need no loading);
+    reading a command, or `.items()` / `.values()`, builds its sub-app.
+    """
+
+    def __init__(self, group: "GopherPayGroup") -> None:
+        self._group = group
+        self._module_of = {name: module for module, names in SUB_APPS.items() for name in names}
+        self._names = list(self._module_of)
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built and name in self._module_of:
+            self._built.update(self._group.build_sub_app(self._module_of.pop(name)))
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        if name not in self._names:
+            self._names.append(name)
+        self._module_of.pop(name, None)
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._names.remove(name)
+        self._module_of.pop(name, None)
+        self._built.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 _COMMAND_IN_HINT = re.compile(r"\bgopherpay (?=[a-z])")
@@ -128,15 +191,38 @@ class GopherPayGroup(TyperGroup):
 
     def __init__(self, **attributes: Any) -> None:
         super().__init__(**attributes)
-        _accept_trailing_flags(self, self.params)
+        self.trailing_flags = [param for param in self.params if param.name in TRAILING_FLAGS]
+        # The root alone: its commands are tidied as they are built (build_sub_app).
         tidy(self, CLI_EXAMPLES)
         attach_currency_completion(self)
+        self.commands = LazyCommands(self)
+
+    def build_sub_app(self, module_name: str) -> dict[str, Any]:
+        """The top-level commands of the sub-app in `module_name`, built as `app.add_typer`
+        would mount it, with the global flags, help fixes and completion every command gets."""
+        # __import__, not importlib.import_module: the import then shows in `python -X importtime`.
+        module = __import__(module_name, fromlist=["app"])
+        name = NAMED_SUB_APPS.get(module_name)
+        info = TyperInfo(module.app) if name is None else TyperInfo(module.app, name=name)
+        group = get_group_from_info(
+            info,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            suggest_commands=app.suggest_commands,
+            rich_markup_mode=app.rich_markup_mode,
+        )
+        commands = dict(group.commands) if name is None else {name: group}
+        for command_name, command in commands.items():
+            _accept_trailing_flags(command, self.trailing_flags)
+            tidy(command, CLI_EXAMPLES, command_name)
+            attach_currency_completion(command)
+        return commands
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        from gopherpayd.wallets.currencies import CURRENCIES
-
         try:
-            args, ctx.meta["json_fields"] = take_json_fields(args, _command_words(self) | set(CURRENCIES))
+            args, ctx.meta["json_fields"] = take_json_fields(args, is_command_word_or_currency)
         except GopherPayError as error:
             report_error(error, as_json=True)
             raise typer.Exit(int(error.exit_code)) from None
@@ -180,17 +266,6 @@ app = typer.Typer(
     # A traceback's local variables may hold a password or a token.
     pretty_exceptions_show_locals=False,
 )
-app.add_typer(auth.app)
-app.add_typer(wallets.app)
-app.add_typer(transfers.app)
-app.add_typer(fx.app)
-app.add_typer(statements.app)
-app.add_typer(notifications.app)
-app.add_typer(admin.app, name="admin")
-app.add_typer(auth_status.app)
-app.add_typer(tokens.app)
-app.add_typer(api.app)
-app.add_typer(completion.app)
 
 
 def _print_version(value: bool) -> None:

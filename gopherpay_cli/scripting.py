@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gopherpay_cli.errors import ApiError, ExitCode, GopherPayError, UsageError
@@ -34,14 +34,13 @@ CLI_ERROR_CODES: dict[ExitCode, str] = {
 """The `code` of an error the CLI found itself, by exit code (the daemon's codes are its own)."""
 
 
-def take_json_fields(args: Sequence[str], words: Iterable[str]) -> tuple[list[str], str | None]:
+def take_json_fields(args: Sequence[str], reserved: Callable[[str], bool]) -> tuple[list[str], str | None]:
     """`args` without the field list of `--json FIELDS` / `--json=FIELDS`, and that list.
 
-    A word after `--json` is a field list only when it looks like one and is not one
-    of `words` (the command names and currency codes, which `--json` is often followed
-    by: `gopherpay --json balance`, `gopherpay balance --json usd`).
+    A word after `--json` is a field list only when it looks like one and `reserved`
+    says it is not one of the command names or currency codes that `--json` is often
+    followed by (`gopherpay --json balance`, `gopherpay balance --json usd`).
     """
-    reserved = {word.lower() for word in words}
     kept: list[str] = []
     fields: str | None = None
     position = 0
@@ -56,7 +55,7 @@ def take_json_fields(args: Sequence[str], words: Iterable[str]) -> tuple[list[st
         elif token == "--json" and position + 1 < len(args):
             following = args[position + 1]
             kept.append(token)
-            if FIELD_LIST.fullmatch(following) and following.lower() not in reserved:
+            if FIELD_LIST.fullmatch(following) and not reserved(following):
                 fields = following
                 position += 1
         else:

@@ -1,4 +1,4 @@
-"""Handling one event: the in-app inbox, then Novu, exactly once per event id.
+"""Handling events: the in-app inbox, then Novu, exactly once per event id.
 
 The same handler serves both transports: the Kafka worker and the in-process
 dispatcher of the embedded default.
@@ -43,11 +43,35 @@ class Outcome:
         return self.status == "dead-lettered"
 
 
-_Parked = tuple[Event, str, str, int]
-"""An event Novu refused for good: (event, topic, reason, attempts)."""
+@dataclass
+class Delivery:
+    """A fresh event of a batch on its way to Novu; `outcome` is set once it needs no more work."""
+
+    index: int
+    """Where the event stands in the batch."""
+    event: Event
+    topic: str
+    outcome: Outcome | None = None
+
+
+@dataclass
+class Batch:
+    """Events between their inbox transaction and their settling one."""
+
+    outcomes: list[Outcome | None]
+    """Per event of the batch: known now (a duplicate), or once its delivery is done."""
+    deliveries: list[Delivery]
+    """The fresh events, in the batch's order."""
 
 
 class NotificationHandler:
+    """Handles events in batches of three steps: `open` (one transaction writes the inbox
+    entries), `deliver` (Novu, no database; a caller may run different users' deliveries side
+    by side, each user's in order), `settle` (one transaction marks the delivered events as
+    handled and parks what Novu refused for good). A crash between the steps leaves events
+    unmarked: handled again, their inbox entry is not written twice, and Novu's idempotency
+    key replays a trigger that went through."""
+
     def __init__(
         self,
         db: Database,
@@ -64,40 +88,64 @@ class NotificationHandler:
         return self.handle_many([(event, topic)])[0]
 
     def handle_many(self, events: list[tuple[Event, str]]) -> list[Outcome]:
-        """Handle (event, topic) pairs in their order, in two transactions for all of them:
-        the inbox entries first, then (after Novu, one event at a time) the marks that they
-        are handled and the dead letters. An event handled before, or earlier in the same
-        list, is a duplicate. A crash between the two leaves events unmarked: handled again,
-        their inbox entry is not written twice."""
+        """The three steps for (event, topic) pairs, their deliveries one after the other."""
         if not events:
             return []
+        batch = self.open(events)
+        for delivery in batch.deliveries:
+            self.deliver(delivery)
+        return [outcome for outcome in self.settle(batch) if outcome is not None]
+
+    def open(self, events: list[tuple[Event, str]]) -> Batch:
+        """One transaction: the inbox entries of the events not handled yet. An event handled
+        before, or earlier in the same list, is a duplicate."""
         fresh = self._db.run(self._write_inboxes, [event for event, _topic in events])
-        outcomes: list[Outcome] = []
-        handled: list[uuid.UUID] = []
-        parked: list[_Parked] = []
-        for event, topic in events:
-            if event.id not in fresh:
+        outcomes: list[Outcome | None] = []
+        deliveries: list[Delivery] = []
+        for index, (event, topic) in enumerate(events):
+            if event.id in fresh:
+                fresh.discard(event.id)
+                deliveries.append(Delivery(index, event, topic))
+                outcomes.append(None)
+            else:
                 outcomes.append(Outcome("duplicate"))
-                continue
-            fresh.discard(event.id)
-            kind = catalog.kind_of(event.type)
-            attempts = 0
-            if self._novu is not None and kind.workflow is not None:
-                attempts, failure = self._deliver(kind.workflow, event)
-                if failure is not None:
-                    parked.append((event, topic, failure, attempts))
-                    outcomes.append(Outcome("dead-lettered", failure, attempts))
-                    continue
-            handled.append(event.id)
-            outcomes.append(Outcome("handled", attempts=attempts))
+        return Batch(outcomes, deliveries)
+
+    def deliver(self, delivery: Delivery) -> Outcome:
+        """Novu's trigger for one event (when its kind has a workflow), with the retries and
+        backoff; no database. Sets and returns the delivery's outcome."""
+        kind = catalog.kind_of(delivery.event.type)
+        outcome = Outcome("handled")
+        if self._novu is not None and kind.workflow is not None:
+            attempts, failure = self._trigger(kind.workflow, delivery.event)
+            outcome = (
+                Outcome("handled", attempts=attempts)
+                if failure is None
+                else Outcome("dead-lettered", failure, attempts)
+            )
+        delivery.outcome = outcome
+        return outcome
+
+    def settle(self, batch: Batch) -> list[Outcome | None]:
+        """One transaction: the delivered events marked handled, the refused ones parked as dead
+        letters. Returns each event's outcome; None for an event whose delivery did not finish
+        (it stays unmarked, to be handled again)."""
+        handled = [
+            d.event.id for d in batch.deliveries if d.outcome is not None and not d.outcome.dead_lettered
+        ]
+        parked = [d for d in batch.deliveries if d.outcome is not None and d.outcome.dead_lettered]
         if handled or parked:
             self._db.run(self._settle, handled, parked)
+        outcomes = list(batch.outcomes)
+        for delivery in batch.deliveries:
+            outcomes[delivery.index] = delivery.outcome
         return outcomes
 
-    def _settle(self, session: Session, handled: list[uuid.UUID], parked: list[_Parked]) -> None:
+    def _settle(self, session: Session, handled: list[uuid.UUID], parked: list[Delivery]) -> None:
         event_repository.mark_many_processed(session, handled, utcnow())
-        for event, topic, reason, attempts in parked:
-            self._park(session, event, topic, reason, attempts)
+        for delivery in parked:
+            assert delivery.outcome is not None
+            self._park(session, delivery, delivery.outcome)
 
     def _write_inboxes(self, session: Session, events: list[Event]) -> set[uuid.UUID]:
         """The events not handled yet; each of them has its inbox entry afterwards."""
@@ -122,7 +170,7 @@ class NotificationHandler:
         inbox_repository.add_many(session, list(entries.values()))
         return fresh
 
-    def _deliver(self, workflow: str, event: Event) -> tuple[int, str | None]:
+    def _trigger(self, workflow: str, event: Event) -> tuple[int, str | None]:
         """Trigger with bounded exponential backoff; (attempts, last failure or None)."""
         assert self._novu is not None
         try:
@@ -144,16 +192,17 @@ class NotificationHandler:
                 delay = min(delay * 2, self._settings.delivery_backoff_max)
         return self._settings.delivery_max_attempts, failure
 
-    def _park(self, session: Session, event: Event, topic: str, reason: str, attempts: int) -> None:
+    def _park(self, session: Session, delivery: Delivery, outcome: Outcome) -> None:
+        event = delivery.event
         event_repository.add_dead_letter(
             session,
             DeadLetter(
                 event_id=event.id,
                 event_type=event.type,
                 user_id=event.user_id,
-                topic=topic,
+                topic=delivery.topic,
                 message=event.encode().decode(),
-                reason=reason[:1000],
-                attempts=attempts,
+                reason=(outcome.reason or "")[:1000],
+                attempts=outcome.attempts,
             ),
         )

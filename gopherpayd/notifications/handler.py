@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session
 
@@ -24,7 +25,7 @@ from gopherpayd.kit.db import Database
 from gopherpayd.notifications import messages
 from gopherpayd.notifications import repository as inbox_repository
 from gopherpayd.notifications.models import Notification
-from gopherpayd.notifications.novu import DeliveryFailed, NovuGateway
+from gopherpayd.notifications.novu import BULK_LIMIT, DeliveryFailed, NovuGateway
 from gopherpayd.outbox import catalog
 from gopherpayd.settings import Settings
 
@@ -52,6 +53,10 @@ class Delivery:
     event: Event
     topic: str
     outcome: Outcome | None = None
+    attempts: int = 0
+    """Triggers tried in bulk so far (`trigger_together`)."""
+    failure: str | None = None
+    """Why the last of them did not go through."""
 
 
 @dataclass
@@ -111,13 +116,54 @@ class NotificationHandler:
                 outcomes.append(Outcome("duplicate"))
         return Batch(outcomes, deliveries)
 
+    def trigger_together(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Deliveries of different users (nothing orders them against each other) in bulk:
+        one Novu request per BULK_LIMIT of them instead of one each; no database. The ones
+        that need no trigger are done at once. Returns those left for `deliver`, one by one
+        with its retries: the bulk request failed, or Novu did not take that event."""
+        bulk: list[tuple[Delivery, str, dict[str, Any]]] = []
+        for delivery in deliveries:
+            workflow = catalog.kind_of(delivery.event.type).workflow
+            if self._novu is None or workflow is None:
+                delivery.outcome = Outcome("handled")
+                continue
+            try:
+                payload = messages.novu_payload(delivery.event, self._settings)
+            except CodeUnreadable as error:
+                logger.error("event %s: %s", delivery.event.id, error)
+                delivery.outcome = Outcome("dead-lettered", str(error), 0)
+                continue
+            bulk.append((delivery, workflow, payload))
+        novu = self._novu
+        if novu is None or not bulk:
+            return []
+        left: list[Delivery] = []
+        for start in range(0, len(bulk), BULK_LIMIT):
+            chunk = bulk[start : start + BULK_LIMIT]
+            try:
+                failures = novu.trigger_many([(w, d.event, payload) for d, w, payload in chunk])
+            except DeliveryFailed as error:
+                logger.warning("a bulk trigger of %d events failed: %s; one by one now", len(chunk), error)
+                failures = [str(error)] * len(chunk)
+            for (delivery, _workflow, _payload), failure in zip(chunk, failures, strict=True):
+                delivery.attempts += 1
+                if failure is None:
+                    delivery.outcome = Outcome("handled", attempts=delivery.attempts)
+                else:
+                    delivery.failure = failure
+                    left.append(delivery)
+        return left
+
     def deliver(self, delivery: Delivery) -> Outcome:
         """Novu's trigger for one event (when its kind has a workflow), with the retries and
-        backoff; no database. Sets and returns the delivery's outcome."""
+        backoff, counting the bulk attempts it had; no database. Sets and returns the
+        delivery's outcome."""
         kind = catalog.kind_of(delivery.event.type)
         outcome = Outcome("handled")
         if self._novu is not None and kind.workflow is not None:
-            attempts, failure = self._trigger(kind.workflow, delivery.event)
+            attempts, failure = self._trigger(
+                kind.workflow, delivery.event, delivery.attempts, delivery.failure
+            )
             outcome = (
                 Outcome("handled", attempts=attempts)
                 if failure is None
@@ -170,8 +216,11 @@ class NotificationHandler:
         inbox_repository.add_many(session, list(entries.values()))
         return fresh
 
-    def _trigger(self, workflow: str, event: Event) -> tuple[int, str | None]:
-        """Trigger with bounded exponential backoff; (attempts, last failure or None)."""
+    def _trigger(
+        self, workflow: str, event: Event, attempted: int = 0, failure: str | None = None
+    ) -> tuple[int, str | None]:
+        """Trigger with bounded exponential backoff, after `attempted` tries that failed with
+        `failure`; (attempts, last failure or None)."""
         assert self._novu is not None
         try:
             payload = messages.novu_payload(event, self._settings)
@@ -179,18 +228,20 @@ class NotificationHandler:
             logger.error("event %s: %s", event.id, error)
             return 0, str(error)
         delay = self._settings.delivery_backoff_initial
-        failure = None
-        for attempt in range(1, self._settings.delivery_max_attempts + 1):
+        last = max(attempted, self._settings.delivery_max_attempts)
+        for attempt in range(1, last + 1):
+            if attempt > 1:
+                self._sleep(delay)
+                delay = min(delay * 2, self._settings.delivery_backoff_max)
+            if attempt <= attempted:
+                continue  # tried in bulk already: only its backoff is still owed
             try:
                 self._novu.trigger(workflow, event, payload, attempt)
                 return attempt, None
             except DeliveryFailed as error:
                 failure = str(error)
                 logger.warning("event %s: delivery attempt %d failed: %s", event.id, attempt, failure)
-            if attempt < self._settings.delivery_max_attempts:
-                self._sleep(delay)
-                delay = min(delay * 2, self._settings.delivery_backoff_max)
-        return self._settings.delivery_max_attempts, failure
+        return last, failure
 
     def _park(self, session: Session, delivery: Delivery, outcome: Outcome) -> None:
         event = delivery.event

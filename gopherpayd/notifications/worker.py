@@ -1,9 +1,11 @@
 """`gopherpayd worker`: consume events from Kafka and hand them to the handlers.
 
 The worker takes whatever Kafka has fetched, up to `event_batch_size` messages, writes
-their inbox entries in one transaction, delivers them to Novu concurrently across users
-(at most `worker_concurrency` at once) while each user's events stay in order (one task
-per user, the message key), and marks them handled in one more transaction.
+their inbox entries in one transaction, delivers them to Novu in bulk across users (a
+user's first events of the batch in one bulk request, then their second ones, ...; what a
+bulk request did not deliver goes one at a time with retries, at most `worker_concurrency`
+at once) so that each user's events stay in order (the user is the message key), and marks
+them handled in one more transaction.
 
 Offsets are committed only after the whole batch was handled (or parked on the
 dead-letter topic), and only up to the first message of each partition that is not
@@ -22,6 +24,7 @@ from typing import Any
 from gopherpayd.events.envelope import Event, UndecodableEvent
 from gopherpayd.events.kafka import FLUSH_TIMEOUT_SECONDS, consumer_config, make_producer
 from gopherpayd.notifications.handler import Delivery, NotificationHandler
+from gopherpayd.notifications.novu import BULK_LIMIT
 from gopherpayd.outbox import catalog
 from gopherpayd.settings import Settings
 
@@ -152,20 +155,37 @@ class Worker:
         return finished
 
     def _deliver_side_by_side(self, deliveries: list[Delivery], pool: ThreadPoolExecutor) -> None:
-        """One task per user, at most `worker_concurrency` at once; within a user, one event after
-        the other, and an unexpected failure stops that user's events (not the others')."""
+        """In waves: each user's first delivery, then each one's second, and so on. A wave goes
+        to Novu in bulk (one request per BULK_LIMIT users, side by side); what the bulk did not
+        deliver goes one by one with its retries, at most `worker_concurrency` at once, before
+        the next wave, so each user's events stay in order. A user whose delivery broke off
+        (an unexpected error) has no place in later waves."""
+        groups = group_by_user(deliveries)
+        for depth in range(max((len(group) for group in groups), default=0)):
+            wave = [
+                group[depth]
+                for group in groups
+                if depth < len(group) and (depth == 0 or group[depth - 1].outcome is not None)
+            ]
+            chunks = [wave[start : start + BULK_LIMIT] for start in range(0, len(wave), BULK_LIMIT)]
+            left: list[Delivery] = []
+            for chunk, future in [(c, pool.submit(self.handler.trigger_together, c)) for c in chunks]:
+                try:
+                    left.extend(future.result())
+                except Exception as error:
+                    logger.warning(
+                        "a bulk delivery broke off (%s); its events will be retried", type(error).__name__
+                    )
+                    left.extend(delivery for delivery in chunk if delivery.outcome is None)
+            for one in [pool.submit(self._deliver_one, delivery) for delivery in left]:
+                one.result()
 
-        def in_order(group: list[Delivery]) -> None:
-            try:
-                for delivery in group:
-                    self.handler.deliver(delivery)
-            except Exception as error:
-                logger.warning(
-                    "delivery broke off (%s); the user's events will be retried", type(error).__name__
-                )
-
-        for future in [pool.submit(in_order, group) for group in group_by_user(deliveries)]:
-            future.result()
+    def _deliver_one(self, delivery: Delivery) -> None:
+        try:
+            self.handler.deliver(delivery)
+        except Exception as error:
+            delivery.outcome = None
+            logger.warning("delivery broke off (%s); the user's events will be retried", type(error).__name__)
 
     def _dead_letter_producer(self) -> Any:
         with self._producer_lock:

@@ -34,8 +34,14 @@ DEADLINE = 90.0
 class RecordingHandler:
     """Stands in for NotificationHandler: takes `delay` per delivery, never does one twice."""
 
-    def __init__(self, delay: float, fail_once: set[tuple[str, int]] | None = None) -> None:
+    def __init__(
+        self, delay: float, fail_once: set[tuple[str, int]] | None = None, *, in_bulk: bool = False
+    ) -> None:
         self.delay = delay
+        self.in_bulk = in_bulk
+        """Whether trigger_together delivers (as Novu's bulk trigger) or leaves all to deliver."""
+        self.waves: list[list[tuple[str, int | None]]] = []
+        """What each trigger_together call was given."""
         self.fail_once = set(fail_once or ())
         self.lock = threading.Lock()
         self.handled: list[tuple[str, int | None]] = []
@@ -62,6 +68,19 @@ class RecordingHandler:
                     outcomes.append(None)
                     deliveries.append(Delivery(index, event, topic))
         return Batch(outcomes, deliveries)
+
+    def trigger_together(self, deliveries: list[Delivery]) -> list[Delivery]:
+        with self.lock:
+            self.waves.append([(d.event.user_id, d.event.user_seq) for d in deliveries])
+        if not self.in_bulk:
+            return list(deliveries)
+        time.sleep(self.delay)
+        with self.lock:
+            for delivery in deliveries:
+                self.seen.add(delivery.event.id)
+                self.handled.append((delivery.event.user_id, delivery.event.user_seq))
+                delivery.outcome = Outcome("handled", attempts=1)
+        return []
 
     def deliver(self, delivery: Delivery) -> Outcome:
         event = delivery.event
@@ -163,6 +182,22 @@ def test_a_batch_of_several_users_is_delivered_side_by_side_with_each_users_orde
     assert 2 <= handler.most_active <= 3
     assert len(handler.attempts) == 30  # nothing was handed over twice
     assert broker.group_offsets(GROUP, [TOPIC]).lag == 0  # the batches' offsets were committed
+
+
+def test_in_bulk_each_wave_holds_one_event_per_user_and_the_waves_keep_each_users_order(
+    broker: TansuBroker, tmp_path: Path
+) -> None:
+    users = [f"user-{n}" for n in range(6)]
+    publish(broker, users, 5)
+    handler = RecordingHandler(delay=0.05, in_bulk=True)
+
+    run_worker(broker, tmp_path, handler, expected=30)
+
+    assert per_user(handler.handled) == {user: [1, 2, 3, 4, 5] for user in users}
+    assert handler.attempts == []  # nothing needed a one-by-one delivery
+    assert all(len({user for user, _seq in wave}) == len(wave) for wave in handler.waves)
+    assert len(handler.waves) < 30 and max(len(wave) for wave in handler.waves) > 1
+    assert broker.group_offsets(GROUP, [TOPIC]).lag == 0
 
 
 def test_a_failed_event_holds_back_its_users_later_events_until_it_is_retried(

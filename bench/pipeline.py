@@ -2,9 +2,12 @@
 
 The daemon runs with Kafka (a Tansu broker), `gopherpayd relay` and `gopherpayd worker`, and the
 Novu stand-in of the test suite (a local HTTP server that speaks Novu's trigger API, reached
-through the real novu-py SDK). Open-loop load at half the API's maximum rate; for every Novu
-trigger of the measured window, latency = (when the stand-in received it) - (the outbox row's
-created_at, stamped in the committing transaction). Both clocks are this machine's.
+through the real novu-py SDK), in a process of its own (bench/novu_process.py) so that the load
+generator's threads do not delay its clock. Open-loop load at half the API's maximum rate; for
+every Novu trigger of the measured window, latency = (when the stand-in received it) - (the
+outbox row's created_at, stamped in the committing transaction). Both clocks are this
+machine's. The latency is split in two stages: commit -> published (the relay: outbox to
+Kafka, published_at) and published -> Novu (Kafka, the worker's inbox transaction, the SDK).
 
 Alone: `.venv/bin/python -m bench.pipeline [--seconds 10] [--users 50] [--rate R]` (a scratch
 database of its own; without --rate, the maximum is measured first with 16 connections).
@@ -31,6 +34,7 @@ if __package__ in (None, ""):  # `python bench/pipeline.py`: make `bench` import
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import product, scratch  # noqa: E402
+from bench.novu_process import NovuProcess  # noqa: E402
 from gopherpayd.outbox import catalog  # noqa: E402
 
 TOPIC_PREFIX = "gp-bench"
@@ -68,6 +72,12 @@ class PipelineResult:
     backlog_end: int
     unhandled_end: int
     api_p99_ms: float
+    relay_p50_ms: float
+    """Commit -> published on Kafka (the outbox relay's stage)."""
+    relay_p99_ms: float
+    worker_p50_ms: float
+    """Published -> received by Novu (Kafka, the worker, the SDK's HTTP call)."""
+    worker_p99_ms: float
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -141,26 +151,36 @@ class Sampler:
         self.thread.join()
 
 
-def _workflow_events_since(world: scratch.Scratch, since: datetime) -> dict[str, datetime]:
-    """Outbox event id -> created_at of the events after `since` that trigger a Novu workflow."""
+def _workflow_events_since(world: scratch.Scratch, since: datetime) -> dict[str, tuple[datetime, datetime]]:
+    """Outbox event id -> (created_at, published_at) of the events after `since` that trigger a
+    Novu workflow (published_at is created_at while the row waits for the relay)."""
     with world.connect() as connection:
         rows = connection.execute(
-            "SELECT id::text, event_type, created_at FROM outbox WHERE created_at > %s", (since,)
+            "SELECT id::text, event_type, created_at, coalesce(published_at, created_at) FROM outbox"
+            " WHERE created_at > %s",
+            (since,),
         ).fetchall()
     return {
-        str(event_id): created
-        for event_id, event_type, created in rows
-        if catalog.kind_of(str(event_type)).workflow is not None and isinstance(created, datetime)
+        str(event_id): (created, published)
+        for event_id, event_type, created, published in rows
+        if catalog.kind_of(str(event_type)).workflow is not None
+        and isinstance(created, datetime)
+        and isinstance(published, datetime)
     }
 
 
-def _wait_for_triggers(novu: Any, event_ids: set[str], timeout: float) -> dict[str, datetime]:
+def _wait_for_triggers(novu: NovuProcess, event_ids: set[str], timeout: float) -> dict[str, datetime]:
     deadline = time.monotonic() + timeout
     while True:
-        received = {t.transaction_id: t.received_at for t in novu.triggers if t.transaction_id in event_ids}
+        received = {i: at for i, at in novu.received().items() if i in event_ids}
         if len(received) == len(event_ids) or time.monotonic() > deadline:
             return received
-        time.sleep(0.25)
+        time.sleep(0.5)
+
+
+def _ms(ordered: list[float]) -> tuple[float, float]:
+    """(p50, p99) of sorted milliseconds."""
+    return statistics.median(ordered), _percentile(ordered, 99)
 
 
 def _now(world: scratch.Scratch) -> datetime:
@@ -175,9 +195,9 @@ def run_leg(
 ) -> PipelineResult:
     """Bring up broker, Novu stand-in, serve + relay + worker on `world`; measure at `rate`
     transfers/s (None: half the maximum measured here first)."""
-    kafka, novu_support = _support("kafka"), _support("novu")
+    kafka = _support("kafka")
     broker = kafka.TansuBroker(world.workdir / "broker-pipeline.log").start()
-    novu = novu_support.NovuStandIn(NOVU_SECRET).start()
+    novu = NovuProcess(NOVU_SECRET, world.workdir).start()
     processes: list[subprocess.Popen[bytes]] = []
     daemon = None
     try:
@@ -240,7 +260,9 @@ def run_leg(
                 f"{len(window) - len(received)} of {len(window)} events never reached Novu; "
                 f"see {wired.workdir}"
             )
-        latencies = sorted((received[i] - window[i]).total_seconds() * 1000 for i in window)
+        latencies = sorted((received[i] - window[i][0]).total_seconds() * 1000 for i in window)
+        relay = sorted((published - created).total_seconds() * 1000 for created, published in window.values())
+        worker = sorted((received[i] - window[i][1]).total_seconds() * 1000 for i in window)
         backlog_end, unhandled_end = sampler.measure()
         samples = sampler.samples or [(0, 0)]
         return PipelineResult(
@@ -257,6 +279,10 @@ def run_leg(
             backlog_end=backlog_end,
             unhandled_end=unhandled_end,
             api_p99_ms=half.p99_ms,
+            relay_p50_ms=_ms(relay)[0],
+            relay_p99_ms=_ms(relay)[1],
+            worker_p50_ms=_ms(worker)[0],
+            worker_p99_ms=_ms(worker)[1],
         )
     finally:
         for process in processes:
@@ -273,7 +299,9 @@ def describe(result: PipelineResult) -> str:
         f"{result.transfers} transfers; commit -> trigger p50 {result.p50_ms:.0f} ms, p90 "
         f"{result.p90_ms:.0f} ms, p99 {result.p99_ms:.0f} ms, max {result.max_ms:.0f} ms; outbox "
         f"backlog max {result.backlog_max} (end {result.backlog_end}), unhandled max "
-        f"{result.unhandled_max} (end {result.unhandled_end}); API p99 {result.api_p99_ms:.0f} ms"
+        f"{result.unhandled_max} (end {result.unhandled_end}); API p99 {result.api_p99_ms:.0f} ms; stages: "
+        f"commit -> Kafka p50 {result.relay_p50_ms:.0f} / p99 {result.relay_p99_ms:.0f} ms, Kafka -> Novu "
+        f"p50 {result.worker_p50_ms:.0f} / p99 {result.worker_p99_ms:.0f} ms"
     )
 
 

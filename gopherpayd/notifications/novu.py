@@ -44,32 +44,87 @@ class NovuGateway:
         self._client = Novu(**options)
 
     def trigger(self, workflow: str, event: Event, payload: dict[str, Any], attempt: int = 1) -> None:
-        import httpx
         from novu_py import models
 
-        subscriber: dict[str, Any] = {"subscriber_id": event.user_id}
-        if event.payload.get("email"):
-            subscriber["email"] = event.payload["email"]
-        if event.payload.get("full_name"):
-            subscriber["first_name"] = str(event.payload["full_name"]).split(" ")[0]
-        request = models.TriggerEventRequestDto(
-            workflow_id=workflow,
-            to=models.SubscriberPayloadDto(**subscriber),
-            payload=payload,
-            transaction_id=str(event.id),
-        )
         try:
             response = self._client.trigger(
-                trigger_event_request_dto=request, idempotency_key=idempotency_key(event, attempt)
+                trigger_event_request_dto=_request(workflow, event, payload),
+                idempotency_key=idempotency_key(event, attempt),
             )
         except models.ResponseValidationError as error:
             raise DeliveryFailed("Novu's answer was not a trigger result") from error
-        except models.NovuError as error:
-            raise DeliveryFailed(f"Novu answered HTTP {error.status_code}") from error
-        except (httpx.HTTPError, models.NoResponseError) as error:
-            raise DeliveryFailed(f"Novu unreachable: {type(error).__name__}") from error
-        result = getattr(response, "result", response)
-        if not getattr(result, "acknowledged", False):
-            raise DeliveryFailed(
-                f"Novu did not acknowledge the trigger (status {getattr(result, 'status', None)})"
-            )
+        except _request_errors() as error:
+            raise _failure(error) from error
+        failure = _refusal(getattr(response, "result", response))
+        if failure is not None:
+            raise DeliveryFailed(failure)
+
+    def trigger_many(self, items: list[tuple[str, Event, dict[str, Any]]]) -> list[str | None]:
+        """One bulk request for (workflow, event, payload) items, at most BULK_LIMIT: for each
+        item, None when Novu acknowledged it, else why not. Raises DeliveryFailed when the
+        request as a whole failed. No idempotency key: the request is not retried as it is
+        (what it did not deliver goes one by one through `trigger`), and each event's
+        transactionId still makes a second trigger of it a no-op."""
+        from novu_py import models
+
+        if not 1 <= len(items) <= BULK_LIMIT:
+            raise ValueError(f"a bulk trigger takes 1 to {BULK_LIMIT} events, not {len(items)}")
+        request = models.BulkTriggerEventDto(events=[_request(*item) for item in items])
+        try:
+            response = self._client.trigger_bulk(bulk_trigger_event_dto=request)
+        except models.ResponseValidationError as error:
+            raise DeliveryFailed("Novu's answer was not a bulk trigger result") from error
+        except _request_errors() as error:
+            raise _failure(error) from error
+        answers = list(response.result)
+        if len(answers) != len(items):
+            raise DeliveryFailed(f"Novu answered {len(answers)} of {len(items)} bulk triggers")
+        failures: list[str | None] = []
+        for (_workflow, event, _payload), answer in zip(items, answers, strict=True):
+            failure = _refusal(answer)
+            if failure is None and answer.transaction_id not in (None, str(event.id)):
+                failure = "Novu's bulk answers came in another order"
+            failures.append(failure)
+        return failures
+
+
+BULK_LIMIT = 100
+"""The most events Novu takes in one bulk trigger."""
+
+
+def _request(workflow: str, event: Event, payload: dict[str, Any]) -> Any:
+    from novu_py import models
+
+    subscriber: dict[str, Any] = {"subscriber_id": event.user_id}
+    if event.payload.get("email"):
+        subscriber["email"] = event.payload["email"]
+    if event.payload.get("full_name"):
+        subscriber["first_name"] = str(event.payload["full_name"]).split(" ")[0]
+    return models.TriggerEventRequestDto(
+        workflow_id=workflow,
+        to=models.SubscriberPayloadDto(**subscriber),
+        payload=payload,
+        transaction_id=str(event.id),
+    )
+
+
+def _request_errors() -> tuple[type[Exception], ...]:
+    import httpx
+    from novu_py import models
+
+    return (models.NovuError, httpx.HTTPError, models.NoResponseError)
+
+
+def _failure(error: Exception) -> DeliveryFailed:
+    from novu_py import models
+
+    if isinstance(error, models.NovuError):
+        return DeliveryFailed(f"Novu answered HTTP {error.status_code}")
+    return DeliveryFailed(f"Novu unreachable: {type(error).__name__}")
+
+
+def _refusal(result: Any) -> str | None:
+    """Why Novu did not take a trigger (None: it did), from its trigger answer."""
+    if getattr(result, "acknowledged", False):
+        return None
+    return f"Novu did not acknowledge the trigger (status {getattr(result, 'status', None)})"

@@ -1,8 +1,11 @@
 """`gopherpayd worker`: consume events from Kafka and hand them to the handlers.
 
-The worker takes whatever Kafka has fetched, up to `event_batch_size` messages, and
-delivers them concurrently across users (at most `worker_concurrency` at once) while
-each user's events stay in order: one task per message key, which is the user id.
+The worker takes whatever Kafka has fetched, up to `event_batch_size` messages, writes
+their inbox entries in one transaction, delivers them to Novu in bulk across users (a
+user's first events of the batch in one bulk request, then their second ones, ...; what a
+bulk request did not deliver goes one at a time with retries, at most `worker_concurrency`
+at once) so that each user's events stay in order (the user is the message key), and marks
+them handled in one more transaction.
 
 Offsets are committed only after the whole batch was handled (or parked on the
 dead-letter topic), and only up to the first message of each partition that is not
@@ -20,7 +23,8 @@ from typing import Any
 
 from gopherpayd.events.envelope import Event, UndecodableEvent
 from gopherpayd.events.kafka import FLUSH_TIMEOUT_SECONDS, consumer_config, make_producer
-from gopherpayd.notifications.handler import NotificationHandler
+from gopherpayd.notifications.handler import Delivery, NotificationHandler
+from gopherpayd.notifications.novu import BULK_LIMIT
 from gopherpayd.outbox import catalog
 from gopherpayd.settings import Settings
 
@@ -31,15 +35,11 @@ WAIT_SECONDS = 0.5
 """How long the worker waits for a first message before it checks whether it should stop."""
 
 
-def group_by_key(messages: Sequence[Any]) -> list[list[Any]]:
-    """The batch split into one list per message key (a user), each in consumption order.
-
-    A message without a key stands alone: nothing orders it against its neighbours.
-    """
-    groups: dict[bytes | int, list[Any]] = {}
-    for index, message in enumerate(messages):
-        key = message.key()
-        groups.setdefault(key if key is not None else index, []).append(message)
+def group_by_user(deliveries: Sequence[Delivery]) -> list[list[Delivery]]:
+    """The deliveries split into one list per user (the message key), each in batch order."""
+    groups: dict[str, list[Delivery]] = {}
+    for delivery in deliveries:
+        groups.setdefault(delivery.event.user_id, []).append(delivery)
     return list(groups.values())
 
 
@@ -116,51 +116,76 @@ class Worker:
         return messages
 
     def handle_batch(self, consumer: Any, messages: Sequence[Any], pool: ThreadPoolExecutor) -> None:
-        """Handle one batch, users side by side, then commit what is done and rewind the rest."""
-        index_of = {id(message): index for index, message in enumerate(messages)}
-        done: set[int] = set()
-        done_lock = threading.Lock()
-
-        def handle_in_order(group: list[Any]) -> None:
-            for message, finished in zip(group, self._handle_group(group), strict=True):
-                if not finished:
-                    return  # the user's later events wait for this one: redelivered after the rewind
-                with done_lock:
-                    done.add(index_of[id(message)])
-
-        for future in [pool.submit(handle_in_order, group) for group in group_by_key(messages)]:
-            future.result()
-        offsets, rewinds = committable(messages, done)
+        """Handle one batch: its inbox entries in one transaction, Novu for users side by side
+        (each user's events in order), the marks in one transaction; then commit what is done
+        and rewind the rest."""
+        finished = self._handle(messages, pool)
+        offsets, rewinds = committable(messages, {index for index, done in enumerate(finished) if done})
         self._commit(consumer, offsets)
         for message in rewinds:
             self._rewind(consumer, message)
 
-    def _handle_group(self, group: list[Any]) -> list[bool]:
-        """One user's messages of the batch, in order, through the handler at once (its inbox
-        entries in one transaction, Novu one event after the other, the marks in another):
-        for each, True once it needs no further work (handled, duplicate or parked)."""
-        finished = [False] * len(group)
-        events: list[tuple[int, Event, str]] = []
-        for index, message in enumerate(group):
+    def _handle(self, messages: Sequence[Any], pool: ThreadPoolExecutor) -> list[bool]:
+        """For each message, True once it needs no further work (handled, duplicate or parked)."""
+        finished = [False] * len(messages)
+        decoded: list[tuple[int, Event, str]] = []
+        for index, message in enumerate(messages):
             try:
-                events.append((index, Event.decode(message.value()), message.topic()))
+                decoded.append((index, Event.decode(message.value()), message.topic()))
             except UndecodableEvent as error:
                 finished[index] = self._to_dead_letter_topic(message, str(error))
-        if not events:
+        if not decoded:
             return finished
         try:
-            outcomes = self.handler.handle_many([(event, topic) for _index, event, topic in events])
+            batch = self.handler.open([(event, topic) for _index, event, topic in decoded])
+            self._deliver_side_by_side(batch.deliveries, pool)
+            outcomes = self.handler.settle(batch)
         except Exception as error:  # the database is away: try the same messages again
-            logger.warning("%d events not handled yet (%s); will retry", len(events), type(error).__name__)
+            logger.warning("%d events not handled yet (%s); will retry", len(decoded), type(error).__name__)
             self.stopping.wait(1.0)
-            return finished  # the first decodable message is unfinished: the rest waits with it
-        for (index, _event, _topic), outcome in zip(events, outcomes, strict=True):
+            return finished
+        for (index, _event, _topic), outcome in zip(decoded, outcomes, strict=True):
+            if outcome is None:
+                continue  # its delivery broke off: redelivered after the rewind, its user's later ones too
             if outcome.dead_lettered:
                 reason = f"{outcome.reason} after {outcome.attempts} attempts"
-                finished[index] = self._to_dead_letter_topic(group[index], reason)
+                finished[index] = self._to_dead_letter_topic(messages[index], reason)
             else:
                 finished[index] = True
         return finished
+
+    def _deliver_side_by_side(self, deliveries: list[Delivery], pool: ThreadPoolExecutor) -> None:
+        """In waves: each user's first delivery, then each one's second, and so on. A wave goes
+        to Novu in bulk (one request per BULK_LIMIT users, side by side); what the bulk did not
+        deliver goes one by one with its retries, at most `worker_concurrency` at once, before
+        the next wave, so each user's events stay in order. A user whose delivery broke off
+        (an unexpected error) has no place in later waves."""
+        groups = group_by_user(deliveries)
+        for depth in range(max((len(group) for group in groups), default=0)):
+            wave = [
+                group[depth]
+                for group in groups
+                if depth < len(group) and (depth == 0 or group[depth - 1].outcome is not None)
+            ]
+            chunks = [wave[start : start + BULK_LIMIT] for start in range(0, len(wave), BULK_LIMIT)]
+            left: list[Delivery] = []
+            for chunk, future in [(c, pool.submit(self.handler.trigger_together, c)) for c in chunks]:
+                try:
+                    left.extend(future.result())
+                except Exception as error:
+                    logger.warning(
+                        "a bulk delivery broke off (%s); its events will be retried", type(error).__name__
+                    )
+                    left.extend(delivery for delivery in chunk if delivery.outcome is None)
+            for one in [pool.submit(self._deliver_one, delivery) for delivery in left]:
+                one.result()
+
+    def _deliver_one(self, delivery: Delivery) -> None:
+        try:
+            self.handler.deliver(delivery)
+        except Exception as error:
+            delivery.outcome = None
+            logger.warning("delivery broke off (%s); the user's events will be retried", type(error).__name__)
 
     def _dead_letter_producer(self) -> Any:
         with self._producer_lock:

@@ -26,7 +26,7 @@ from tests.events.pipeline import (
     running_pipeline,
     wait_until,
 )
-from tests.support.novu import TRIGGER_PATH, NovuCall
+from tests.support.novu import BULK_TRIGGER_PATH, TRIGGER_PATH, NovuCall
 
 pytestmark = pytest.mark.slow
 
@@ -49,14 +49,15 @@ def published_counts(pipeline: Pipeline) -> Counter[str | None]:
     )
 
 
+def attempts(calls: list[NovuCall]) -> list[tuple[str, int, str | None]]:
+    """(path, status, idempotency key) of each request; a bulk trigger's key is the SDK's own,
+    a random one, so it shows as None."""
+    return [(c.path, c.status, None if c.path == BULK_TRIGGER_PATH else c.idempotency_key) for c in calls]
+
+
 def trigger_calls(pipeline: Pipeline, transaction_id: str) -> list[NovuCall]:
-    return [
-        call
-        for call in pipeline.novu.calls
-        if call.path == TRIGGER_PATH
-        and isinstance(call.body, dict)
-        and call.body.get("transactionId") == transaction_id
-    ]
+    """The requests that carried this event: its bulk trigger, then its own ones."""
+    return [call for call in pipeline.novu.calls if transaction_id in call.transaction_ids]
 
 
 def test_transfers_go_on_while_the_broker_is_down_and_their_events_arrive_once_it_is_back(
@@ -148,9 +149,10 @@ def test_a_worker_killed_mid_batch_resumes_after_restart_and_nothing_doubles(tmp
         worker.start()
         pipeline.transfer(bob, ada, 1000, "after")
 
-        pipeline.assert_delivered_exactly_once(timeout=90, replays_allowed=True)
+        pipeline.assert_delivered_exactly_once(timeout=90, crashed=True)
         print(
-            f"\nworker killed with {left} messages uncommitted; {len(pipeline.novu.replays)} replays at Novu"
+            f"\nworker killed with {left} messages uncommitted; {len(pipeline.novu.replays)} replays and "
+            f"{len(pipeline.novu.duplicates)} duplicates at Novu"
         )
         report("worker SIGKILLed mid-batch", pipeline, fault_started)
 
@@ -162,7 +164,7 @@ def test_novu_failing_for_a_while_is_retried_with_backoff_and_each_event_is_deli
     with running_pipeline(tmp_path, GOPHERPAY_DELIVERY_MAX_ATTEMPTS="12") as pipeline:
         ada, bob = pipeline.people("Ada", "Bob")
         fault_started = time.monotonic()
-        pipeline.novu.fail_always(503, path=TRIGGER_PATH)
+        pipeline.novu.fail_always(503)
         for n in range(3):
             pipeline.transfer(ada, bob, 1100 + n, f"outage {n}")
         wait_until("a delivery to run into the outage", lambda: pipeline.novu.failures)
@@ -172,15 +174,17 @@ def test_novu_failing_for_a_while_is_retried_with_backoff_and_each_event_is_deli
         pipeline.assert_delivered_exactly_once()
         # The worker delivers users side by side, each user's events in order: the first event
         # in line of each user took the whole outage, and no later event of theirs was tried.
-        failed = {call.body["transactionId"] for call in pipeline.novu.failures}
+        # Its first attempt was a bulk trigger (no idempotency key), the rest its own.
+        failed = {event_id for call in pipeline.novu.failures for event_id in call.transaction_ids}
         user_of = {event_id: user for event_id, _type, user, _published in pipeline.outbox()}
         assert 1 <= len(failed) == len({user_of[event_id] for event_id in failed}) <= 2
         for event_id in failed:
             calls = trigger_calls(pipeline, event_id)
             tries = len(calls)
-            assert [(c.status, c.idempotency_key) for c in calls] == [
-                *[(503, event_id if n == 1 else f"{event_id}:retry-{n}") for n in range(1, tries)],
-                (201, f"{event_id}:retry-{tries}"),
+            assert attempts(calls) == [
+                (BULK_TRIGGER_PATH, 503, None),
+                *[(TRIGGER_PATH, 503, f"{event_id}:retry-{n}") for n in range(2, tries)],
+                (TRIGGER_PATH, 201, f"{event_id}:retry-{tries}"),
             ]
             assert tries >= 4  # 2 s of failures: at least the attempts after 0, 0.1, 0.3, 0.7 s
             gaps = [
@@ -198,7 +202,7 @@ def test_an_event_novu_keeps_refusing_is_dead_lettered_and_a_replay_delivers_it_
         (ada, bob) = pipeline.people("Ada", "Bob")
         assert pipeline.admin is not None
         fault_started = time.monotonic()
-        pipeline.novu.fail_always(503, path=TRIGGER_PATH)
+        pipeline.novu.fail_always(503)
         deposit = pipeline.deposit(ada, 4_200)
         (letter,) = wait_until("a dead letter", pipeline.dead_letters)
         (parked,) = wait_until("the dead-letter topic", lambda: pipeline.broker.read_topic(DEAD_LETTER_TOPIC))
@@ -218,10 +222,10 @@ def test_an_event_novu_keeps_refusing_is_dead_lettered_and_a_replay_delivers_it_
             "replay_requested_at": None,
             "replayed_at": None,
         }
-        assert [(c.status, c.idempotency_key) for c in trigger_calls(pipeline, event_id)] == [
-            (503, event_id),
-            (503, f"{event_id}:retry-2"),
-            (503, f"{event_id}:retry-3"),
+        assert attempts(trigger_calls(pipeline, event_id)) == [
+            (BULK_TRIGGER_PATH, 503, None),
+            (TRIGGER_PATH, 503, f"{event_id}:retry-2"),
+            (TRIGGER_PATH, 503, f"{event_id}:retry-3"),
         ]
         assert (
             parked.key,
@@ -253,11 +257,9 @@ def test_an_event_novu_keeps_refusing_is_dead_lettered_and_a_replay_delivers_it_
         (replayed,) = pipeline.dead_letters()
         assert replayed["id"] == letter["id"]
         assert replayed["replay_requested_at"] is not None and replayed["replayed_at"] is not None
+        # Replayed as a fresh event: its first attempt again, in a bulk trigger.
         (delivered,) = [t for t in pipeline.novu.triggers if t.transaction_id == event_id]
-        assert (delivered.workflow, delivered.subscriber_id, delivered.idempotency_key) == (
-            "deposit",
-            ada.user_id,
-            event_id,
-        )
+        assert (delivered.workflow, delivered.subscriber_id) == ("deposit", ada.user_id)
+        assert trigger_calls(pipeline, event_id)[-1].path == BULK_TRIGGER_PATH
         assert len(pipeline.broker.read_topic(DEAD_LETTER_TOPIC)) == 1
         report("Novu refusing one event, then a replay", pipeline, fault_started)

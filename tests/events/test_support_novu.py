@@ -239,3 +239,59 @@ def test_waiting_for_triggers_that_never_come_fails_with_what_did_come(
     with pytest.raises(AssertionError, match=r"expected 2 Novu triggers within 0.2s, got 1: .*evt-11"):
         stand_in.wait_for_triggers(2, timeout=0.2)
     assert timedelta(seconds=time.monotonic() - started) < timedelta(seconds=1)
+
+
+def bulk(*events: models.TriggerEventRequestDtoTypedDict) -> models.BulkTriggerEventDtoTypedDict:
+    return {"events": list(events)}
+
+
+def test_a_bulk_trigger_answers_each_event_in_order_and_records_each_once(
+    stand_in: NovuStandIn, novu: Novu
+) -> None:
+    novu.trigger(trigger_event_request_dto=transfer_received("evt-seen"), idempotency_key="evt-seen")
+    stand_in.refuse_in_bulk({"evt-refused"})
+
+    answers = novu.trigger_bulk(
+        bulk_trigger_event_dto=bulk(
+            transfer_received("evt-a"),
+            transfer_received("evt-refused"),
+            transfer_received("evt-seen"),
+            transfer_received("evt-b"),
+        )
+    ).result
+
+    assert [(a.transaction_id, a.acknowledged) for a in answers] == [
+        ("evt-a", True),
+        ("evt-refused", False),
+        ("evt-seen", True),
+        ("evt-b", True),
+    ]
+    assert answers[1].status == "error"
+    assert [t.transaction_id for t in stand_in.triggers] == ["evt-seen", "evt-a", "evt-b"]
+    assert [t.transaction_id for t in stand_in.duplicates] == ["evt-seen"]
+    assert [(c.path, c.status) for c in stand_in.calls][-1] == ("/v1/events/trigger/bulk", 201)
+
+
+def test_a_bulk_trigger_with_one_invalid_event_or_too_many_events_triggers_nothing(
+    stand_in: NovuStandIn, novu: Novu
+) -> None:
+    with httpx.Client() as raw:
+        answer = raw.post(
+            f"{stand_in.url}/v1/events/trigger/bulk",
+            json={
+                "events": [
+                    {"name": "transfer-received", "to": "user-bob", "transactionId": "evt-c"},
+                    {"name": ""},
+                ]
+            },
+            headers={"Authorization": f"ApiKey {SECRET}"},
+        )
+        too_many = raw.post(
+            f"{stand_in.url}/v1/events/trigger/bulk",
+            json={"events": [{"name": "w", "to": "u", "transactionId": f"e{i}"} for i in range(101)]},
+            headers={"Authorization": f"ApiKey {SECRET}"},
+        )
+
+    assert answer.status_code == 422 and "events.1.name" in answer.json()["errors"]
+    assert too_many.status_code == 422
+    assert stand_in.triggers == []

@@ -18,8 +18,8 @@ from confluent_kafka import Producer
 
 from gopherpayd.events.envelope import Event
 from gopherpayd.kit.clock import utcnow
-from gopherpayd.notifications.handler import Outcome
-from gopherpayd.notifications.worker import Worker, committable, group_by_key
+from gopherpayd.notifications.handler import Batch, Delivery, Outcome
+from gopherpayd.notifications.worker import Worker, committable, group_by_user
 from gopherpayd.outbox import catalog
 from tests.conftest import make_settings
 from tests.support.kafka import TansuBroker
@@ -32,26 +32,60 @@ DEADLINE = 90.0
 
 
 class RecordingHandler:
-    """Stands in for NotificationHandler: takes `delay` per event, never does one twice."""
+    """Stands in for NotificationHandler: takes `delay` per delivery, never does one twice."""
 
-    def __init__(self, delay: float, fail_once: set[tuple[str, int]] | None = None) -> None:
+    def __init__(
+        self, delay: float, fail_once: set[tuple[str, int]] | None = None, *, in_bulk: bool = False
+    ) -> None:
         self.delay = delay
+        self.in_bulk = in_bulk
+        """Whether trigger_together delivers (as Novu's bulk trigger) or leaves all to deliver."""
+        self.waves: list[list[tuple[str, int | None]]] = []
+        """What each trigger_together call was given."""
         self.fail_once = set(fail_once or ())
         self.lock = threading.Lock()
         self.handled: list[tuple[str, int | None]] = []
         """(user, seq) of each event's one effect, in the order the effects happened."""
         self.attempts: list[tuple[str, int | None]] = []
+        """(user, seq) of each delivery tried, in order."""
         self.active = 0
         self.most_active = 0
         self.seen: set[uuid.UUID] = set()
         self.lists: list[list[tuple[str, int | None]]] = []
-        """What each handle_many call was given."""
+        """What each open call (one per batch) was given."""
 
-    def handle(self, event: Event, topic: str) -> Outcome:
+    def open(self, events: list[tuple[Event, str]]) -> Batch:
+        """As NotificationHandler's: what was handled before is a duplicate, the rest waits for
+        delivery."""
+        with self.lock:
+            self.lists.append([(event.user_id, event.user_seq) for event, _topic in events])
+            outcomes: list[Outcome | None] = []
+            deliveries: list[Delivery] = []
+            for index, (event, topic) in enumerate(events):
+                if event.id in self.seen:
+                    outcomes.append(Outcome("duplicate"))
+                else:
+                    outcomes.append(None)
+                    deliveries.append(Delivery(index, event, topic))
+        return Batch(outcomes, deliveries)
+
+    def trigger_together(self, deliveries: list[Delivery]) -> list[Delivery]:
+        with self.lock:
+            self.waves.append([(d.event.user_id, d.event.user_seq) for d in deliveries])
+        if not self.in_bulk:
+            return list(deliveries)
+        time.sleep(self.delay)
+        with self.lock:
+            for delivery in deliveries:
+                self.seen.add(delivery.event.id)
+                self.handled.append((delivery.event.user_id, delivery.event.user_seq))
+                delivery.outcome = Outcome("handled", attempts=1)
+        return []
+
+    def deliver(self, delivery: Delivery) -> Outcome:
+        event = delivery.event
         with self.lock:
             self.attempts.append((event.user_id, event.user_seq))
-            if event.id in self.seen:
-                return Outcome("duplicate")
             self.active += 1
             self.most_active = max(self.most_active, self.active)
         try:
@@ -59,19 +93,20 @@ class RecordingHandler:
             with self.lock:
                 if (event.user_id, event.user_seq) in self.fail_once:
                     self.fail_once.discard((event.user_id, event.user_seq))
-                    raise ConnectionError("the database went away")
+                    raise ConnectionError("Novu went away")
                 self.seen.add(event.id)
                 self.handled.append((event.user_id, event.user_seq))
-            return Outcome("handled")
+            delivery.outcome = Outcome("handled")
+            return delivery.outcome
         finally:
             with self.lock:
                 self.active -= 1
 
-    def handle_many(self, events: list[tuple[Event, str]]) -> list[Outcome]:
-        """As NotificationHandler's: a failure fails the rest of the list with it."""
-        with self.lock:
-            self.lists.append([(event.user_id, event.user_seq) for event, _topic in events])
-        return [self.handle(event, topic) for event, topic in events]
+    def settle(self, batch: Batch) -> list[Outcome | None]:
+        outcomes = list(batch.outcomes)
+        for delivery in batch.deliveries:
+            outcomes[delivery.index] = delivery.outcome
+        return outcomes
 
     def count(self) -> int:
         with self.lock:
@@ -136,17 +171,33 @@ def test_a_batch_of_several_users_is_delivered_side_by_side_with_each_users_orde
     run_worker(broker, tmp_path, handler, expected=30)
 
     assert per_user(handler.handled) == {user: [1, 2, 3, 4, 5] for user in users}
-    # One handler call per user and batch (its inbox and marks in two transactions): each call
-    # holds one user's events in their order, and the batches held several of a user's.
-    assert all(len({user for user, _seq in given}) == 1 for given in handler.lists)
-    assert all(
-        [seq for _user, seq in given] == sorted(seq or 0 for _user, seq in given) for given in handler.lists
-    )
+    # One handler batch (one inbox and one marking transaction) per Kafka batch, whatever the
+    # number of users in it: a batch held several users' events, each user's in their order.
     assert len(handler.lists) < 30
+    assert any(len({user for user, _seq in given}) > 1 for given in handler.lists)
+    for given in handler.lists:
+        for seqs in per_user(given).values():
+            assert seqs == sorted(seq or 0 for seq in seqs)
     # Users overlapped, never more of them than worker_concurrency.
     assert 2 <= handler.most_active <= 3
     assert len(handler.attempts) == 30  # nothing was handed over twice
     assert broker.group_offsets(GROUP, [TOPIC]).lag == 0  # the batches' offsets were committed
+
+
+def test_in_bulk_each_wave_holds_one_event_per_user_and_the_waves_keep_each_users_order(
+    broker: TansuBroker, tmp_path: Path
+) -> None:
+    users = [f"user-{n}" for n in range(6)]
+    publish(broker, users, 5)
+    handler = RecordingHandler(delay=0.05, in_bulk=True)
+
+    run_worker(broker, tmp_path, handler, expected=30)
+
+    assert per_user(handler.handled) == {user: [1, 2, 3, 4, 5] for user in users}
+    assert handler.attempts == []  # nothing needed a one-by-one delivery
+    assert all(len({user for user, _seq in wave}) == len(wave) for wave in handler.waves)
+    assert len(handler.waves) < 30 and max(len(wave) for wave in handler.waves) > 1
+    assert broker.group_offsets(GROUP, [TOPIC]).lag == 0
 
 
 def test_a_failed_event_holds_back_its_users_later_events_until_it_is_retried(
@@ -190,9 +241,22 @@ def test_offsets_are_committed_up_to_the_first_unfinished_message_of_each_partit
         FakeMessage(b"cy", 1, 7),
         FakeMessage(None, 1, 8),
     ]
-    assert [[m.offset() for m in group] for group in group_by_key(messages)] == [[10, 12], [11], [7], [8]]
     # Bob's message failed: partition 0 commits past Ada's first only and rewinds to Bob's.
     offsets, rewinds = committable(messages, done={0, 2, 3, 4})
     assert offsets == [(TOPIC, 0, 11), (TOPIC, 1, 9)]
     assert [(m.partition(), m.offset()) for m in rewinds] == [(0, 11)]
     assert catalog.topic_for(PREFIX, "transfer.received") == TOPIC
+
+
+def test_deliveries_are_grouped_by_user_in_batch_order() -> None:
+    def delivery(index: int, user: str) -> Delivery:
+        return Delivery(index, Event(uuid.uuid4(), "transfer.received", user, index, utcnow(), {}), TOPIC)
+
+    batch = [
+        delivery(0, "ada"),
+        delivery(1, "bob"),
+        delivery(2, "ada"),
+        delivery(3, "cy"),
+        delivery(4, "bob"),
+    ]
+    assert [[d.index for d in group] for group in group_by_user(batch)] == [[0, 2], [1, 4], [3]]

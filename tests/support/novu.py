@@ -10,6 +10,10 @@ It behaves like Novu where GopherPay depends on it:
   first request is still being answered, a 409 with `Retry-After: 1`.
 - A repeated transactionId under a new idempotency key is acknowledged (Novu checks it after
   answering) but never notifies anyone: it is recorded in `duplicates`, not in `triggers`.
+- `POST /v1/events/trigger/bulk` takes `{"events": [...]}`, at most 100 triggers that each
+  follow the rules above, and answers `201 {"data": [one trigger answer per event]}`; one
+  invalid event makes the whole request a 422 (Novu validates the body before anything runs).
+  `refuse_in_bulk(transaction_ids)` makes those events' answers `acknowledged: false`.
 - `POST /v2/subscribers` creates or updates a subscriber (409 with `?failIfExists=true` when it
   exists); `GET /v2/subscribers/{id}` reads one. A trigger's `to` upserts its subscriber too.
 
@@ -37,6 +41,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 TRIGGER_PATH = "/v1/events/trigger"
+BULK_TRIGGER_PATH = "/v1/events/trigger/bulk"
+MAX_BULK_EVENTS = 100
 SUBSCRIBERS_PATH = "/v2/subscribers"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -61,6 +67,20 @@ class NovuCall:
     @property
     def idempotency_key(self) -> str | None:
         return self.headers.get("idempotency-key")
+
+    @property
+    def transaction_ids(self) -> list[str]:
+        """The transactionIds a trigger (one) or a bulk trigger (one per event) carried."""
+        if not isinstance(self.body, dict):
+            return []
+        if self.path == BULK_TRIGGER_PATH:
+            events = self.body.get("events")
+            items = events if isinstance(events, list) else []
+        else:
+            items = [self.body] if self.path == TRIGGER_PATH else []
+        return [
+            str(item["transactionId"]) for item in items if isinstance(item, dict) and "transactionId" in item
+        ]
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,10 @@ class NovuTrigger:
     @property
     def first_name(self) -> str | None:
         return self.recipient.get("firstName")
+
+
+_Triggered = tuple[NovuTrigger, bool]
+"""A trigger a request carried, and whether its transactionId had been seen before."""
 
 
 @dataclass
@@ -169,6 +193,7 @@ class NovuStandIn:
         self._transaction_ids: set[str] = set()
         self._idempotency: dict[str, _Stored] = {}
         self._faults: list[_Fault] = []
+        self._refused_in_bulk: set[str] = set()
         self._connections: set[socket.socket] = set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -281,6 +306,7 @@ class NovuStandIn:
             self._transaction_ids.clear()
             self._idempotency.clear()
             self._faults.clear()
+            self._refused_in_bulk.clear()
 
     # -- faults ---------------------------------------------------------------------------
 
@@ -302,6 +328,13 @@ class NovuStandIn:
     def recover(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._refused_in_bulk.clear()
+
+    def refuse_in_bulk(self, transaction_ids: set[str]) -> None:
+        """Answer these events, when they come in a bulk request, with `acknowledged: false`
+        (status `error`), triggering nothing; until recover()."""
+        with self._lock:
+            self._refused_in_bulk |= transaction_ids
 
     # -- request handling (called from the server's threads) -----------------------------
 
@@ -321,37 +354,36 @@ class NovuStandIn:
         if self.latency:
             time.sleep(self.latency)
 
-    def _record(self, call: NovuCall, trigger: NovuTrigger | None = None) -> None:
+    def _record(self, call: NovuCall, triggers: list[_Triggered]) -> None:
         with self._changed:
             self._calls.append(call)
-            if trigger is not None:
-                if call.outcome == "duplicate":
-                    self._duplicates.append(trigger)
-                else:
-                    self._triggers.append(trigger)
+            for trigger, duplicate in triggers:
+                (self._duplicates if duplicate else self._triggers).append(trigger)
             self._changed.notify_all()
 
-    def _handle(self, request: _Request) -> tuple[_Response, NovuTrigger | None]:
+    def _handle(self, request: _Request) -> tuple[_Response, list[_Triggered]]:
         path = request.path
         fault = self._injected_fault(path)
         if fault is not None:
             message = f"stand-in fault: {HTTPStatus(fault).phrase}"
-            return _Response(fault, error_body(fault, path, message), "failed"), None
+            return _Response(fault, error_body(fault, path, message), "failed"), []
         if request.headers.get("authorization") != f"ApiKey {self.secret_key}":
-            return _Response(401, error_body(401, path, "API Key not found"), "rejected"), None
+            return _Response(401, error_body(401, path, "API Key not found"), "rejected"), []
         if request.method == "POST" and path == TRIGGER_PATH:
             return self._idempotent(request, lambda: self._trigger(request))
+        if request.method == "POST" and path == BULK_TRIGGER_PATH:
+            return self._idempotent(request, lambda: self._bulk_trigger(request))
         if request.method == "POST" and path == SUBSCRIBERS_PATH:
             fail_if_exists = request.query.get("failIfExists", ["false"])[0] == "true"
-            return self._idempotent(request, lambda: (self._create_subscriber(request, fail_if_exists), None))
+            return self._idempotent(request, lambda: (self._create_subscriber(request, fail_if_exists), []))
         if request.method == "GET" and path.startswith(SUBSCRIBERS_PATH + "/"):
             self._take_time()
-            return self._get_subscriber(unquote(path.removeprefix(SUBSCRIBERS_PATH + "/")), path), None
-        return _Response(404, error_body(404, path, f"Cannot {request.method} {path}"), "rejected"), None
+            return self._get_subscriber(unquote(path.removeprefix(SUBSCRIBERS_PATH + "/")), path), []
+        return _Response(404, error_body(404, path, f"Cannot {request.method} {path}"), "rejected"), []
 
     def _idempotent(
-        self, request: _Request, handle: Callable[[], tuple[_Response, NovuTrigger | None]]
-    ) -> tuple[_Response, NovuTrigger | None]:
+        self, request: _Request, handle: Callable[[], tuple[_Response, list[_Triggered]]]
+    ) -> tuple[_Response, list[_Triggered]]:
         """Novu's Idempotency-Key rules around handle()."""
         key, path = request.headers.get("idempotency-key"), request.path
         if not key:
@@ -359,7 +391,7 @@ class NovuStandIn:
             return handle()
         if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
             message = f'idempotencyKey "{key}" has exceeded the maximum allowed length of 255 characters'
-            return _Response(400, error_body(400, path, message), "rejected"), None
+            return _Response(400, error_body(400, path, message), "rejected"), []
         echo = {"Idempotency-Key": key}
         with self._lock:
             stored = self._idempotency.get(key)
@@ -371,15 +403,15 @@ class NovuStandIn:
                     f'Request with key "{key}" is currently being processed. Please retry after 1 second'
                 )
                 headers = {**echo, "Retry-After": "1"}
-                return _Response(409, error_body(409, path, message), "rejected", headers), None
+                return _Response(409, error_body(409, path, message), "rejected", headers), []
             if stored.body != request.body:
                 message = f'Request with key "{key}" is being reused for a different body'
-                return _Response(422, error_body(422, path, message, errors={}), "rejected", echo), None
+                return _Response(422, error_body(422, path, message, errors={}), "rejected", echo), []
             headers = {**echo, "Idempotency-Replay": "true"}
-            return _Response(stored.status, stored.answer, "replayed", headers), None
+            return _Response(stored.status, stored.answer, "replayed", headers), []
         try:
             self._take_time()
-            response, trigger = handle()
+            response, triggers = handle()
         except BaseException:
             with self._lock:
                 del self._idempotency[key]
@@ -387,14 +419,55 @@ class NovuStandIn:
         with self._lock:
             self._idempotency[key] = _Stored(body=request.body, status=response.status, answer=response.body)
         response.headers.update(echo)
-        return response, trigger
+        return response, triggers
 
-    def _trigger(self, request: _Request) -> tuple[_Response, NovuTrigger | None]:
+    def _trigger(self, request: _Request) -> tuple[_Response, list[_Triggered]]:
         body, path = request.body, request.path
         problems = _trigger_problems(body)
         if problems:
             errors = {name: {"messages": [message], "value": None} for name, message in problems.items()}
-            return _Response(422, error_body(422, path, "Validation Error", errors=errors), "rejected"), None
+            return _Response(422, error_body(422, path, "Validation Error", errors=errors), "rejected"), []
+        answer, triggered = self._one_trigger(request, body)
+        outcome = "duplicate" if triggered[1] else "accepted"
+        return _Response(201, {"data": answer}, outcome), [triggered]
+
+    def _bulk_trigger(self, request: _Request) -> tuple[_Response, list[_Triggered]]:
+        body, path = request.body, request.path
+        events = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(events, list) or not 1 <= len(events) <= MAX_BULK_EVENTS:
+            message = f"events must be a list of 1 to {MAX_BULK_EVENTS} triggers"
+            errors = {"events": {"messages": [message], "value": None}}
+            return _Response(422, error_body(422, path, "Validation Error", errors=errors), "rejected"), []
+        problems = {
+            f"events.{index}.{name}": message
+            for index, event in enumerate(events)
+            for name, message in _trigger_problems(event).items()
+        }
+        if problems:
+            errors = {name: {"messages": [message], "value": None} for name, message in problems.items()}
+            return _Response(422, error_body(422, path, "Validation Error", errors=errors), "rejected"), []
+        answers: list[dict[str, Any]] = []
+        triggered: list[_Triggered] = []
+        for event in events:
+            with self._lock:
+                refused = str(event.get("transactionId")) in self._refused_in_bulk
+            if refused:
+                answers.append(
+                    {
+                        "acknowledged": False,
+                        "status": "error",
+                        "error": ["stand-in refusal"],
+                        "transactionId": event.get("transactionId"),
+                    }
+                )
+                continue
+            answer, one = self._one_trigger(request, event)
+            answers.append(answer)
+            triggered.append(one)
+        return _Response(201, {"data": answers}, "accepted"), triggered
+
+    def _one_trigger(self, request: _Request, body: dict[str, Any]) -> tuple[dict[str, Any], _Triggered]:
+        """One valid trigger's effect: (its answer, (the trigger, whether it is a duplicate))."""
         to = body["to"] if isinstance(body["to"], list) else [body["to"]]
         transaction_id = str(body.get("transactionId") or uuid.uuid4())
         trigger = NovuTrigger(
@@ -413,8 +486,10 @@ class NovuStandIn:
             if not duplicate:
                 for recipient in trigger.recipients:
                     self._upsert_subscriber_locked(recipient)
-        answer = {"data": {"acknowledged": True, "status": "processed", "transactionId": transaction_id}}
-        return _Response(201, answer, "duplicate" if duplicate else "accepted"), trigger
+        return {"acknowledged": True, "status": "processed", "transactionId": transaction_id}, (
+            trigger,
+            duplicate,
+        )
 
     def _create_subscriber(self, request: _Request, fail_if_exists: bool) -> _Response:
         body = request.body
@@ -528,11 +603,11 @@ def _handler_for(stand_in: NovuStandIn) -> type[BaseHTTPRequestHandler]:
                 received_at=received_at,
                 received_monotonic=received_monotonic,
             )
+            triggers: list[_Triggered] = []
             if isinstance(body, str):
                 response = _Response(400, error_body(400, split.path, "body is not JSON"), "rejected")
-                trigger = None
             else:
-                response, trigger = stand_in._handle(request)
+                response, triggers = stand_in._handle(request)
             call = NovuCall(
                 method=request.method,
                 path=request.path,
@@ -544,7 +619,7 @@ def _handler_for(stand_in: NovuStandIn) -> type[BaseHTTPRequestHandler]:
                 received_at=received_at,
                 received_monotonic=received_monotonic,
             )
-            stand_in._record(call, trigger)
+            stand_in._record(call, triggers)
             self._answer(response)
 
         def _answer(self, response: _Response) -> None:

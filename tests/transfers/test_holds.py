@@ -261,3 +261,45 @@ def test_captures_show_in_history_as_transfers(
     assert [(t["id"], t["amount"], t["direction"], t["memo"]) for t in bobs] == [
         (capture_id, 300, "in", "taxi")
     ]
+
+
+def test_a_request_that_breaks_two_rules_gets_the_code_of_the_first_in_the_documented_order(
+    api: Api, admin: Account, alice: Account, bob: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    carol = api.signup("carol@example.com")
+    api.deposit(admin, alice.email, 1_000)
+    hold_id = place(api, alice, bob, 500, expires_in=60).json()["id"]
+    voided_id = place(api, alice, bob, 100, expires_in=60).json()["id"]
+    assert act(api, alice, voided_id, "void").status_code == 201
+    later = utcnow() + timedelta(minutes=5)
+    monkeypatch.setattr(engine, "utcnow", lambda: later)
+
+    cases = {
+        "stranger, bad amount": act(api, carol, hold_id, "capture", {"amount": 0}),
+        "payee, bad amount": act(api, bob, hold_id, "capture", {"amount": 0}),
+        "bad amount, expired": act(api, alice, hold_id, "capture", {"amount": 0}),
+        "expired, too much": act(api, alice, hold_id, "capture", {"amount": 501}),
+        "voided and past expiry": act(api, alice, voided_id, "capture", {"amount": 1}),
+        "extend expired to earlier": act(api, alice, hold_id, "extend", {"expires_in": 1}),
+        "place: zero to nobody": api.client.post(
+            "/v1/holds",
+            json={"to": "nobody@example.com", "amount": 0, "currency": "USD", "expires_in": 60},
+            headers={**alice.headers, "Idempotency-Key": "two-rules"},
+        ),
+        "place: nobody, more than available": api.client.post(
+            "/v1/holds",
+            json={"to": "nobody@example.com", "amount": 5_000, "currency": "USD", "expires_in": 60},
+            headers={**alice.headers, "Idempotency-Key": "two-rules-2"},
+        ),
+    }
+
+    assert {label: response.json()["code"] for label, response in cases.items()} == {
+        "stranger, bad amount": "hold_not_found",
+        "payee, bad amount": "hold_action_forbidden",
+        "bad amount, expired": "invalid_amount",
+        "expired, too much": "hold_expired",
+        "voided and past expiry": "hold_not_open",
+        "extend expired to earlier": "hold_expired",
+        "place: zero to nobody": "invalid_amount",
+        "place: nobody, more than available": "recipient_not_found",
+    }

@@ -23,6 +23,7 @@ from gopherpay_cli.commands import (
     api,
     auth,
     auth_status,
+    holds,
     notifications,
     statements,
     tokens,
@@ -182,6 +183,7 @@ app = typer.Typer(
 app.add_typer(auth.app)
 app.add_typer(wallets.app)
 app.add_typer(transfers.app)
+app.add_typer(holds.app)
 app.add_typer(statements.app)
 app.add_typer(notifications.app)
 app.add_typer(admin.app, name="admin")

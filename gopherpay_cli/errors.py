@@ -58,6 +58,10 @@ CONFLICT_CODES = frozenset({"idempotency_key_reused", "idempotency_request_in_pr
 REJECTED_CODES = frozenset(
     {
         "insufficient_funds",
+        "hold_action_forbidden",
+        "hold_expired",
+        "hold_not_open",
+        "hold_amount_exceeded",
         "account_frozen",
         "wallet_frozen",
         "recipient_frozen",

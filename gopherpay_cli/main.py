@@ -69,6 +69,7 @@ SUB_APPS: dict[str, tuple[str, ...]] = {
     "gopherpay_cli.commands.auth": ("signup", "login", "logout", "whoami", "verify", "sessions", "password"),
     "gopherpay_cli.commands.wallets": ("balance", "currencies", "wallets"),
     "gopherpay_cli.commands.transfers": ("transfer", "history"),
+    "gopherpay_cli.commands.holds": ("hold", "holds"),
     "gopherpay_cli.commands.fx": ("fx",),
     "gopherpay_cli.commands.statements": ("statement",),
     "gopherpay_cli.commands.notifications": ("notifications",),

@@ -238,12 +238,18 @@ def _wallet_table(renderer: Renderer, wallets: Sequence[dict[str, Any]]) -> None
         (
             wallet["currency"],
             format_amount(wallet["balance"], wallet["currency"]),
+            format_amount(wallet.get("held", 0), wallet["currency"]),
+            format_amount(wallet.get("available", wallet["balance"]), wallet["currency"]),
             yes_no(wallet.get("frozen")),
             wallet["id"],
         )
         for wallet in wallets
     ]
-    renderer.table(("currency", "balance", "frozen", "wallet id"), rows, right_aligned=("balance",))
+    renderer.table(
+        ("currency", "balance", "held", "available", "frozen", "wallet id"),
+        rows,
+        right_aligned=("balance", "held", "available"),
+    )
 
 
 @view

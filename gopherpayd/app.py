@@ -37,6 +37,8 @@ from gopherpayd.notifications.endpoints import router as notifications_router
 from gopherpayd.notifications.wiring import make_handler
 from gopherpayd.settings import Settings
 from gopherpayd.transfers.endpoints import router as transfers_router
+from gopherpayd.transfers.hold_endpoints import router as holds_router
+from gopherpayd.transfers.sweeper import HoldSweeper
 from gopherpayd.wallets.endpoints import router as wallets_router
 
 MAX_BODY_BYTES = 64 * 1024
@@ -153,6 +155,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         wallets_router,
         transfers_router,
         fx_router,
+        holds_router,
         notifications_router,
         events_router,
         admin_router,
@@ -201,9 +204,13 @@ def _check_scraper(settings: Settings, request: Request) -> None:
 
 def _start_background_work(
     settings: Settings, db: Database, hub: StreamHub
-) -> list[PostgresListener | InProcessDispatcher]:
-    """Live-stream wake-ups from other daemons (Postgres) and, without Kafka, event delivery."""
-    started: list[PostgresListener | InProcessDispatcher] = []
+) -> list[PostgresListener | InProcessDispatcher | HoldSweeper]:
+    """Live-stream wake-ups from other daemons (Postgres), the hold sweeper and, without Kafka,
+    event delivery."""
+    started: list[PostgresListener | InProcessDispatcher | HoldSweeper] = []
+    sweeper = HoldSweeper(db, settings)
+    sweeper.start()
+    started.append(sweeper)
     if not db.is_sqlite:
         listener = PostgresListener(db.url, hub)
         listener.start()

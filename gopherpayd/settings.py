@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     """Longest wait between two delivery attempts, in seconds."""
     deliver_events_in_process: bool = True
     """Without Kafka, let serve hand outbox events to the notification handlers itself."""
+    hold_sweep_interval: float = Field(default=5.0, gt=0, le=3600)
+    """Seconds between two sweeps that release expired holds (correctness never waits for one:
+    expiry is decided in each capture's own transaction)."""
     event_poll_interval: float = Field(default=0.2, gt=0, le=10)
     """Seconds the relay and the in-process dispatcher wait when the outbox is empty (a commit
     wakes them sooner: on Postgres through LISTEN, in serve's own process at once)."""

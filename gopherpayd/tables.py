@@ -16,7 +16,7 @@ from gopherpayd.identity.models import (
 )
 from gopherpayd.notifications.models import Notification
 from gopherpayd.outbox.models import OutboxEvent
-from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
+from gopherpayd.transfers.models import Entry, Hold, IdempotencyRecord, Transfer
 from gopherpayd.wallets.models import Wallet
 
 metadata = SQLModel.metadata
@@ -27,6 +27,7 @@ __all__ = [
     "AuthSession",
     "DeadLetter",
     "EmailVerification",
+    "Hold",
     "Notification",
     "ProcessedEvent",
     "Entry",

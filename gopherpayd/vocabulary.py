@@ -65,6 +65,37 @@ class EventType(StrEnum):
     WALLET_WITHDRAWAL = "wallet.withdrawal"
     WALLET_FROZEN = "wallet.frozen"
     WALLET_UNFROZEN = "wallet.unfrozen"
+    HOLD_PLACED = "hold.placed"
+    HOLD_CAPTURED = "hold.captured"
+    HOLD_VOIDED = "hold.voided"
+    HOLD_DECLINED = "hold.declined"
+    HOLD_EXPIRED = "hold.expired"
+
+
+class HoldStatus(StrEnum):
+    """Where a hold stands (holds.status, ck_holds_status)."""
+
+    OPEN = "open"
+    """Reserving money: what is neither captured nor released is held in the payer's wallet."""
+    CAPTURED = "captured"
+    """Captured in full: every reserved unit went to the payee."""
+    VOIDED = "voided"
+    """Ended by the payer (or an operator): what was not captured was released."""
+    DECLINED = "declined"
+    """Ended by the payee: what was not captured was released."""
+    EXPIRED = "expired"
+    """Its expiry passed while open: what was not captured was released."""
+
+
+class HoldAction(StrEnum):
+    """What a hold movement does (the operation part of its idempotency hash)."""
+
+    PLACE = "place"
+    CAPTURE = "capture"
+    VOID = "void"
+    DECLINE = "decline"
+    EXTEND = "extend"
+    EXPIRE = "expire"
 
 
 class StreamFrame(StrEnum):

@@ -156,6 +156,7 @@ def refuse_all(client: TestClient, db: Database, people: People, cases: list[Bad
 # --- the endpoints that take a body, with a body each would accept -----------
 
 NO_SUCH_DEAD_LETTER = "00000000-0000-4000-8000-000000000000"
+NO_SUCH_HOLD = "00000000-0000-4000-8000-00000000001d"
 VALID_BODIES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
     "signup": (
         "POST",
@@ -215,6 +216,14 @@ VALID_BODIES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
         {"sell": "USD", "buy": "EUR", "rate": "0.9213", "spread": "0.5%"},
     ),
     "fx-quote": ("POST", "/v1/fx/quotes", "alice", {"sell": "USD", "buy": "EUR", "sell_amount": 100}),
+    "hold": (
+        "POST",
+        "/v1/holds",
+        "alice",
+        {"to": "bob@example.com", "amount": 100, "currency": "USD", "expires_in": 3600, "memo": "deposit"},
+    ),
+    "capture-hold": ("POST", f"/v1/holds/{NO_SUCH_HOLD}/capture", "alice", {"amount": 100}),
+    "extend-hold": ("POST", f"/v1/holds/{NO_SUCH_HOLD}/extend", "alice", {"expires_in": 7200}),
     "replay-dead-letters": ("POST", "/v1/admin/events/dead-letters/replay", "admin", {"reason": "fixed"}),
     "replay-dead-letter": (
         "POST",
@@ -223,7 +232,7 @@ VALID_BODIES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
         {"reason": "fixed"},
     ),
 }
-MONEY_MOVERS = ["transfer", "deposit", "withdrawal"]
+MONEY_MOVERS = ["transfer", "deposit", "withdrawal", "hold"]
 BODY_LIMITS = {"transfer-batch": MAX_BATCH_BODY_BYTES}
 """Endpoints whose bodies may be larger than MAX_BODY_BYTES."""
 
@@ -254,7 +263,8 @@ def test_every_body_endpoint_is_covered_here(client: TestClient) -> None:
             path.replace("bob@example.com", "{user}")
             .replace("{alice}", "{user}")
             .replace("/USD/", "/{currency}/")
-            .replace(NO_SUCH_DEAD_LETTER, "{dead_letter_id}"),
+            .replace(NO_SUCH_DEAD_LETTER, "{dead_letter_id}")
+            .replace(NO_SUCH_HOLD, "{hold_id}"),
         )
         for method, path, _, _ in VALID_BODIES.values()
     }

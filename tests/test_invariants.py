@@ -167,7 +167,7 @@ def test_every_audit_query_finds_nothing_on_a_clean_ledger(
             for ledger in ledgers
         }
     assert found == {name: [] for name in found}
-    assert len(found) == 5
+    assert len(found) == 9
     assert [ledger.currency for ledger in ledgers] == ["EUR", "JPY", "USD"]
     assert per_currency == {key: None for key in per_currency}
     assert len(per_currency) == 6
@@ -180,8 +180,14 @@ def twins_set_aside(connection: Connection) -> Iterator[None]:
     if connection.dialect.name == SQLITE:
         connection.exec_driver_sql("PRAGMA ignore_check_constraints = ON")
     else:
-        for constraint in ("ck_wallets_user_balance_non_negative", "ck_wallets_closed_is_empty"):
-            connection.exec_driver_sql(f"ALTER TABLE wallets DROP CONSTRAINT {constraint}")
+        for table, constraint in (
+            ("wallets", "ck_wallets_user_balance_non_negative"),
+            ("wallets", "ck_wallets_closed_is_empty"),
+            ("wallets", "ck_wallets_held_non_negative"),
+            ("wallets", "ck_wallets_user_held_within_balance"),
+            ("holds", "ck_holds_settled_within_amount"),
+        ):
+            connection.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {constraint}")
     try:
         yield
     finally:
@@ -199,6 +205,12 @@ def test_the_audit_reports_exactly_the_invariants_that_have_an_audit_query(
         for who, currency in ((alice, "USD"), (bob, "USD"), (bob, "EUR"))
     }
     transfer_id = api.transfer(alice, bob.email, 100).json()["id"]
+    hold = api.client.post(
+        "/v1/holds",
+        json={"to": bob.email, "amount": 50, "currency": "USD", "expires_in": 3600},
+        headers={**alice.headers, "Idempotency-Key": "hold"},
+    )
+    assert hold.status_code == 201, hold.text
 
     def sql_id(value: str) -> str:
         return value.replace("-", "") if db.is_sqlite else value
@@ -218,6 +230,11 @@ def test_the_audit_reports_exactly_the_invariants_that_have_an_audit_query(
                 "UPDATE wallets SET closed_at = CURRENT_TIMESTAMP WHERE id = :id",
                 {"id": wallet[bob.email, "USD"]},
             ),
+            # held that no open hold explains, below zero; held beyond the balance
+            ("UPDATE wallets SET held = -3 WHERE id = :id", {"id": wallet[bob.email, "EUR"]}),
+            ("UPDATE wallets SET held = balance + 9 WHERE id = :id", {"id": wallet[alice.email, "USD"]}),
+            # a hold that captured more than it held
+            ("UPDATE holds SET captured = amount + 1 WHERE id = :id", {"id": hold.json()["id"]}),
         ]:
             connection.execute(text(statement), {key: sql_id(value) for key, value in params.items()})
         report = admin_service.audit(Session(bind=connection))

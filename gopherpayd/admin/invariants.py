@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from gopherpayd.admin import repository
-from gopherpayd.transfers import engine
+from gopherpayd.transfers import engine, hold_rules
 from gopherpayd.wallets.models import CLOSED_IS_EMPTY
 
 SQLITE = "sqlite"
@@ -153,6 +153,42 @@ def _closed_wallets_holding_money(session: Session) -> list[Finding]:
     ]
 
 
+def _wallets_held_not_matching_holds(session: Session) -> list[Finding]:
+    return [
+        (f"wallet:{_as_uuid(wallet_id)}", f"holds {held} {currency} but its open holds reserve {reserved}")
+        for wallet_id, currency, held, reserved in repository.wallets_held_not_matching_holds(session)
+    ]
+
+
+def _wallets_holding_less_than_nothing(session: Session) -> list[Finding]:
+    return [
+        (f"wallet:{_as_uuid(wallet_id)}", f"holds {held} {currency}, below zero")
+        for wallet_id, currency, held in repository.wallets_holding_less_than_nothing(session)
+    ]
+
+
+def _user_wallets_over_held(session: Session) -> list[Finding]:
+    return [
+        (
+            f"wallet:{_as_uuid(wallet_id)}",
+            f"balance {balance} {currency} but {held} held: {balance - held} available",
+        )
+        for wallet_id, currency, balance, held in repository.user_wallets_over_held(session)
+    ]
+
+
+def _holds_settled_beyond_amount(session: Session) -> list[Finding]:
+    return [
+        (
+            f"hold:{_as_uuid(hold_id)}",
+            f"{status} hold of {amount} {currency} with {captured} captured and {released} released",
+        )
+        for hold_id, currency, amount, captured, released, status in repository.holds_settled_beyond_amount(
+            session
+        )
+    ]
+
+
 def _money_not_conserved(ledger: CurrencyLedger) -> str | None:
     if ledger.wallets_total == ledger.deposits - ledger.withdrawals:
         return None
@@ -201,6 +237,40 @@ CLOSED_WALLET_IS_EMPTY = Invariant(
     engine.check_wallet_open,
     (Check("wallets", CLOSED_IS_EMPTY),),
     audit_query=_closed_wallets_holding_money,
+)
+WALLET_HELD_MATCHES_OPEN_HOLDS = Invariant(
+    "wallet_held_matches_open_holds",
+    "A wallet's held amount equals what its open holds have left (amount - captured - released).",
+    None,  # by construction: the engine changes a wallet's held by exactly what its hold reserves or frees
+    (
+        Trigger("wallets", "trg_wallets_held_matches_holds"),
+        Trigger("holds", "trg_holds_match_wallet_held"),
+    ),
+    audit_query=_wallets_held_not_matching_holds,
+)
+WALLET_HELD_NON_NEGATIVE = Invariant(
+    "wallet_held_non_negative",
+    "A wallet never holds less than nothing.",
+    hold_rules.check_held_non_negative,
+    (Check("wallets", "ck_wallets_held_non_negative"),),
+    audit_query=_wallets_holding_less_than_nothing,
+)
+USER_WALLET_AVAILABLE_NON_NEGATIVE = Invariant(
+    "user_wallet_available_non_negative",
+    "A user wallet's available money (balance - held) never goes below zero.",
+    hold_rules.check_user_available_non_negative,
+    (Check("wallets", "ck_wallets_user_held_within_balance"),),
+    audit_query=_user_wallets_over_held,
+)
+HOLD_SETTLES_WITHIN_AMOUNT = Invariant(
+    "hold_settles_within_amount",
+    "A hold's captured plus released amount never exceeds what it held; a closed hold has nothing left.",
+    hold_rules.check_hold_settles_within_amount,
+    (
+        Check("holds", "ck_holds_settled_within_amount"),
+        Check("holds", "ck_holds_closed_is_settled"),
+    ),
+    audit_query=_holds_settled_beyond_amount,
 )
 MONEY_CONSERVED = Invariant(
     "money_conserved",
@@ -258,6 +328,10 @@ INVARIANTS: tuple[Invariant, ...] = (
     ENTRIES_MATCH_TRANSFER,
     USER_WALLET_NON_NEGATIVE,
     CLOSED_WALLET_IS_EMPTY,
+    WALLET_HELD_MATCHES_OPEN_HOLDS,
+    WALLET_HELD_NON_NEGATIVE,
+    USER_WALLET_AVAILABLE_NON_NEGATIVE,
+    HOLD_SETTLES_WITHIN_AMOUNT,
     MONEY_CONSERVED,
     LEDGER_SUMS_TO_ZERO,
     TRANSFER_AMOUNT_POSITIVE,

@@ -96,6 +96,49 @@ def negative_user_wallets(session: Session) -> list[Any]:
     )
 
 
+_OPEN_REMAINING = "CASE WHEN h.status = 'open' THEN h.amount - h.captured - h.released END"
+
+
+def wallets_held_not_matching_holds(session: Session) -> list[tuple[Any, str, int, int]]:
+    """Wallets whose held amount is not what their open holds have left (twin: the Postgres
+    triggers trg_wallets_held_matches_holds and trg_holds_match_wallet_held)."""
+    rows = _rows(
+        session,
+        f"""
+        SELECT w.id, w.currency, w.held, {_split_sum(_OPEN_REMAINING, "reserved")}
+        FROM wallets w LEFT JOIN holds h ON h.payer_wallet_id = w.id
+        GROUP BY w.id, w.currency, w.held
+        HAVING {_split_sum_differs(_OPEN_REMAINING, "w.held")}
+        """,  # noqa: S608 - fixed SQL
+    )
+    return [(wallet_id, currency, held, exact_total(hi, lo)) for wallet_id, currency, held, hi, lo in rows]
+
+
+def wallets_holding_less_than_nothing(session: Session) -> list[Any]:
+    return _rows(session, "SELECT id, currency, held FROM wallets WHERE held < 0")
+
+
+def user_wallets_over_held(session: Session) -> list[Any]:
+    """User wallets whose open holds reserve more than they hold (available below zero)."""
+    return _rows(
+        session,
+        "SELECT id, currency, balance, held FROM wallets "  # noqa: S608 - fixed SQL
+        f"WHERE kind = '{WalletKind.USER}' AND balance - held < 0",
+    )
+
+
+def holds_settled_beyond_amount(session: Session) -> list[Any]:
+    """Holds that captured and released more than they held, or closed with something left."""
+    return _rows(
+        session,
+        """
+        SELECT id, currency, amount, captured, released, status FROM holds
+        WHERE captured < 0 OR released < 0 OR captured + released > amount
+           OR (status <> 'open' AND captured + released <> amount)
+        """,
+    )
+
+
 def closed_wallets_holding_money(session: Session) -> list[Any]:
     """Closed wallets whose balance is not zero (the twin ck_wallets_closed_is_empty forbids it)."""
     return _rows(

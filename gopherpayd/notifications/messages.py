@@ -31,8 +31,16 @@ def novu_payload(event: Event, settings: Settings) -> dict[str, Any]:
             currency=payload.get("currency"),
             counterparty=payload.get("counterparty"),
             memo=payload.get("memo"),
-            new_balance=_money(payload, "new_balance"),
+            new_balance=_money(payload, "new_balance") if "new_balance" in payload else None,
             transfer_id=payload.get("transfer_id"),
+        )
+    if "hold_id" in payload:
+        data.update(
+            hold_id=payload["hold_id"],
+            status=payload.get("status"),
+            role=payload.get("role"),
+            remaining=_money(payload, "remaining"),
+            expires_at=payload.get("expires_at"),
         )
     sealed = payload.get(verification.SEALED_CODE_KEY)
     if sealed is not None:
@@ -77,4 +85,34 @@ def inbox_message(event: Event) -> tuple[str, str]:
             return f"Your {p.get('currency')} wallet is frozen", "It can neither send nor receive money."
         case EventType.WALLET_UNFROZEN:
             return f"Your {p.get('currency')} wallet is active again", "It can send and receive money."
+    if event.type in _HOLD_WORDS:
+        return _hold_message(event.type, p, counterparty, memo)
     return event.type, ""
+
+
+_HOLD_WORDS: dict[str, tuple[str, str]] = {
+    EventType.HOLD_PLACED: (
+        "You placed a hold of {amount} for {who}",
+        "{who} placed a hold of {amount} for you",
+    ),
+    EventType.HOLD_CAPTURED: (
+        "{who} was paid {amount} from your hold",
+        "You received {amount} from {who}'s hold",
+    ),
+    EventType.HOLD_VOIDED: ("Your hold for {who} was voided", "{who} voided their hold for you"),
+    EventType.HOLD_DECLINED: ("{who} declined your hold", "You declined {who}'s hold"),
+    EventType.HOLD_EXPIRED: ("Your hold for {who} expired", "{who}'s hold for you expired"),
+}
+"""(payer's title, payee's title) per hold event."""
+
+
+def _hold_message(event_type: str, p: dict[str, Any], counterparty: str, memo: str) -> tuple[str, str]:
+    payer_title, payee_title = _HOLD_WORDS[event_type]
+    title = (payee_title if p.get("role") == "payee" else payer_title).format(
+        amount=_money(p, "amount"), who=counterparty
+    )
+    if event_type in (EventType.HOLD_PLACED, EventType.HOLD_CAPTURED):
+        detail = f"{_money(p, 'remaining')} still held, until {p.get('expires_at')}"
+    else:
+        detail = f"{_money(p, 'amount')} released to the payer"
+    return title, f"{detail}{memo}."

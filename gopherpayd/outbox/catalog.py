@@ -34,6 +34,13 @@ EVENTS: dict[EventType, EventKind] = {
     EventType.WALLET_WITHDRAWAL: EventKind("transfers", "withdrawal", transfer=True),
     EventType.WALLET_FROZEN: EventKind("wallets", "wallet-frozen"),
     EventType.WALLET_UNFROZEN: EventKind("wallets", "wallet-unfrozen"),
+    # Holds share the transfers' topics: one user's money events stay in one ordered stream.
+    # Both parties hear of each step; a capture's money also arrives as transfer.sent/received.
+    EventType.HOLD_PLACED: EventKind("transfers", "hold-placed"),
+    EventType.HOLD_CAPTURED: EventKind("transfers", "hold-captured"),
+    EventType.HOLD_VOIDED: EventKind("transfers", "hold-voided"),
+    EventType.HOLD_DECLINED: EventKind("transfers", "hold-declined"),
+    EventType.HOLD_EXPIRED: EventKind("transfers", "hold-expired"),
 }
 FAMILIES = sorted({kind.family for kind in EVENTS.values()})
 DEAD_LETTER_FAMILY = "dead-letters"

@@ -16,7 +16,7 @@ from gopherpayd.kit.context import Context
 from gopherpayd.kit.errors import PROBLEM_CONTENT_TYPE, BadRequest
 from gopherpayd.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from gopherpayd.transfers import batch, idempotency, service
-from gopherpayd.transfers.outcomes import Moved, MovementOutcome
+from gopherpayd.transfers.outcomes import HoldChanged, Moved, MovementOutcome
 from gopherpayd.transfers.repository import HistoryFilter
 from gopherpayd.transfers.schemas import (
     MAX_BATCH_ITEMS,
@@ -62,6 +62,7 @@ def preview_response(outcome: MovementOutcome) -> Response:
         transfer = outcome.transfer
         preview = MovementPreview(transfer=transfer, fee=FeeOut(amount=0, currency=transfer.currency))
         return JSONResponse(preview.model_dump(mode="json"))
+    assert not isinstance(outcome, HoldChanged)  # a transfer's preview
     return JSONResponse(
         outcome.refusal.to_problem(), status_code=outcome.refusal.status, media_type=PROBLEM_CONTENT_TYPE
     )
@@ -76,7 +77,7 @@ def movement_response(outcome: MovementOutcome) -> Response:
     sorted): built once, and the same bytes for the first answer and every replay.
     """
     headers = {"Idempotency-Replayed": "true"} if outcome.replayed else {}
-    if isinstance(outcome, Moved):
+    if isinstance(outcome, Moved | HoldChanged):
         status_code, media_type = idempotency.MOVED_STATUS, "application/json"
     else:
         status_code, media_type = outcome.refusal.status, PROBLEM_CONTENT_TYPE
@@ -84,11 +85,12 @@ def movement_response(outcome: MovementOutcome) -> Response:
             headers = outcome.refusal.headers | headers
     if outcome.encoded is not None:
         return Response(outcome.encoded, status_code=status_code, headers=headers, media_type=media_type)
-    document = (
-        outcome.transfer.model_dump(mode="json")
-        if isinstance(outcome, Moved)
-        else outcome.refusal.to_problem()
-    )
+    if isinstance(outcome, Moved):
+        document = outcome.transfer.model_dump(mode="json")
+    elif isinstance(outcome, HoldChanged):
+        document = outcome.hold.model_dump(mode="json")
+    else:
+        document = outcome.refusal.to_problem()
     if outcome.replayed:
         document = idempotency.as_stored(document)
     return JSONResponse(document, status_code=status_code, headers=headers, media_type=media_type)
@@ -148,6 +150,7 @@ def batch_item_document(item: batch.ItemOutcome) -> dict[str, object]:
     if isinstance(outcome, Moved):
         status, transfer, problem = idempotency.MOVED_STATUS, outcome.transfer.model_dump(mode="json"), None
     else:
+        assert not isinstance(outcome, HoldChanged)  # a batch carries transfers only
         status, transfer, problem = outcome.refusal.status, None, outcome.refusal.to_problem()
     return {
         "index": item.index,

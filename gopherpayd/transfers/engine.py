@@ -45,22 +45,28 @@ from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import Database, LostRace, is_lost_race
 from gopherpayd.kit.errors import AppError
 from gopherpayd.outbox import service as outbox
-from gopherpayd.transfers import idempotency, repository
+from gopherpayd.transfers import hold_rules, idempotency, repository
 from gopherpayd.transfers.errors import (
     AlreadyReversed,
     CurrencyMismatch,
+    HoldAmountExceeded,
+    HoldNotExpired,
+    HoldNotFound,
+    HoldNotOpen,
     IdempotencyKeyReused,
     InsufficientFunds,
     InvalidAmount,
+    InvalidExpiry,
     LinkedFailed,
     RecipientFrozen,
     SelfTransfer,
 )
-from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
+from gopherpayd.transfers.hold_rules import HoldOp, HoldState
+from gopherpayd.transfers.outcomes import HoldChanged, Moved, MovementOutcome, Refused
 from gopherpayd.transfers.reads import BatchReads, ReadHints, WalletRow
 from gopherpayd.transfers.repository import StoredAnswer
-from gopherpayd.transfers.schemas import PartyOut, TransferOut
-from gopherpayd.vocabulary import EventType, TransferKind, WalletKind
+from gopherpayd.transfers.schemas import HoldOut, PartyOut, TransferOut
+from gopherpayd.vocabulary import EventType, HoldAction, HoldStatus, TransferKind, WalletKind
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets.currencies import format_minor
 from gopherpayd.wallets.errors import WalletClosed, WalletFrozen
@@ -124,6 +130,9 @@ class MoneyMovement:
     """What the selectors will look up, fetched for the whole batch at once."""
     session: SessionGuard | None = None
     """The caller's session when the endpoint left its check to the batch."""
+    hold: HoldOp | None = None
+    """A hold operation instead of a plain transfer: `source` selects the payer's wallet and
+    `destination` the payee's (the payer's again for operations that move nothing to the payee)."""
 
 
 def execute(
@@ -184,6 +193,13 @@ class LockedWallet:
     opened: bool = False
     """Opened by this batch: inserted with its final balance instead of updated."""
     start_balance: int = 0
+    held: int = 0
+    """Minor units of `balance` that open holds reserve; `balance - held` is available."""
+    start_held: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
 
 
 @dataclass
@@ -205,6 +221,8 @@ class _Writes:
     announcements: list[outbox.Announcement] = field(default_factory=list)
     audit_notes: list[audit_log.AuditNote] = field(default_factory=list)
     reversed: set[uuid.UUID] = field(default_factory=set)
+    holds: dict[uuid.UUID, HoldState] = field(default_factory=dict)
+    """The holds the batch's hold operations touch, read under their payer wallets' locks."""
 
 
 def _apply_batch(
@@ -236,7 +254,7 @@ def _apply_batch(
                 repeats.append((index, first_with_key[scope_key]))
                 continue
             if (record := stored.get(scope_key)) is not None:
-                results[index] = _replay(record, claim)
+                results[index] = _replay(record, claim, hold=movement.hold is not None)
                 continue
             first_with_key[scope_key] = index
         try:
@@ -249,10 +267,16 @@ def _apply_batch(
     locked = _lock(session, [t.wallet for p in pending for t in (p.source, p.destination) if t.wallet])
     frozen = identity_repository.lock_users_frozen(session, _guarded_owners(pending))
     writes = _Writes(now=utcnow())
+    writes.holds = repository.read_holds(
+        session, [p.movement.hold.hold_id for p in pending if p.movement.hold is not None]
+    )
     for item in pending:
         try:
             _check_owners_not_frozen(item, frozen)
-            results[item.index] = Moved(_move(session, reads, writes, item, locked))
+            if item.movement.hold is None:
+                results[item.index] = Moved(_move(session, reads, writes, item, locked))
+            else:
+                results[item.index] = HoldChanged(_move_hold(reads, writes, item, locked))
         except AppError as refusal:
             results[item.index] = Refused(refusal)
 
@@ -271,6 +295,7 @@ def _apply_batch(
                 first_answer["request_hash"], first_answer["status_code"], first_answer["response_body"]
             ),
             claim,
+            hold=movements[index].hold is not None,
         )
     outcomes = [result for result in results if result is not None]
     assert len(outcomes) == len(movements)
@@ -298,6 +323,8 @@ def _lock(session: Session, wallets: Iterable[WalletRow]) -> dict[uuid.UUID, Loc
             frozen=bool(row.frozen),
             closed_at=row.closed_at,
             start_balance=int(row.balance),
+            held=int(row.held),
+            start_held=int(row.held),
         )
     return locked
 
@@ -326,7 +353,7 @@ def _check_owners_not_frozen(item: _Pending, frozen: dict[uuid.UUID, bool]) -> N
             raise refusal(target.owner_label)
 
 
-def _replay(stored: StoredAnswer, claim: IdempotencyClaim) -> MovementOutcome:
+def _replay(stored: StoredAnswer, claim: IdempotencyClaim, *, hold: bool = False) -> MovementOutcome:
     if stored.request_hash != claim.request_hash:
         return Refused(
             IdempotencyKeyReused(
@@ -334,7 +361,7 @@ def _replay(stored: StoredAnswer, claim: IdempotencyClaim) -> MovementOutcome:
                 "use a new key for a new request"
             )
         )
-    return idempotency.decode(stored.status_code, stored.response_body)
+    return idempotency.decode(stored.status_code, stored.response_body, hold=hold)
 
 
 def _record(claim: IdempotencyClaim, outcome: MovementOutcome, now: datetime) -> dict[str, Any]:
@@ -353,11 +380,14 @@ def _record(claim: IdempotencyClaim, outcome: MovementOutcome, now: datetime) ->
 def _resolve(
     session: Session, reads: BatchReads, movement: MoneyMovement
 ) -> tuple[WalletTarget, WalletTarget]:
-    check_amount_in_range(movement.amount)
+    if movement.hold is None or movement.hold.action is HoldAction.PLACE:
+        check_amount_in_range(movement.amount)
     if movement.precheck is not None:
         movement.precheck(session)
     source = movement.source(reads)
     destination = movement.destination(reads)
+    if movement.hold is not None and movement.hold.action is not HoldAction.PLACE:
+        return _resolve_hold(movement, movement.hold, source, destination)
     for target in (source, destination):
         if target.currency != movement.currency:
             raise CurrencyMismatch(f"wallet holds {target.currency}, the transfer is in {movement.currency}")
@@ -366,6 +396,23 @@ def _resolve(
     if source.owner_frozen:
         raise AccountFrozen(f"account {source.owner_label} is frozen; no money can leave it")
     check_distinct_wallets(source.wallet, destination.wallet)
+    return source, destination
+
+
+def _resolve_hold(
+    movement: MoneyMovement, op: HoldOp, source: WalletTarget, destination: WalletTarget
+) -> tuple[WalletTarget, WalletTarget]:
+    """An operation on an existing hold: only a capture needs the payee's wallet open (and
+    an amount when it does not take everything left); releases touch the payer's wallet only."""
+    if op.action is not HoldAction.CAPTURE:
+        return source, source
+    if not op.capture_all:
+        check_amount_in_range(movement.amount)
+    for target in (source, destination):
+        if target.wallet is not None and target.wallet.closed_at is not None:
+            raise WalletClosed(f"wallet {target.wallet.id} is closed; it can neither send nor receive")
+    if source.owner_frozen:
+        raise AccountFrozen(f"account {source.owner_label} is frozen; no money can leave it")
     return source, destination
 
 
@@ -413,9 +460,9 @@ def _move(
     for wallet, label in ((source, "sending"), (destination, "receiving")):
         if wallet.frozen:
             raise WalletFrozen(f"{label} wallet {wallet.id} is frozen")
-    if source.kind == WalletKind.USER and source.balance < movement.amount:
+    if source.kind == WalletKind.USER and source.available < movement.amount:
         raise InsufficientFunds(
-            f"wallet {source.id} has {format_minor(source.balance, source.currency)}, "
+            f"wallet {source.id} has {_funds(source)}, "
             f"transfer needs {format_minor(movement.amount, movement.currency)}"
         )
     if (
@@ -434,17 +481,40 @@ def _move(
             locked[wallet.id] = wallet
     if movement.reverses_transfer_id is not None:
         writes.reversed.add(movement.reverses_transfer_id)
+    body = _post_transfer(reads, writes, movement, movement.amount, source, destination)
+    if movement.audit is not None:
+        writes.audit_notes.append(movement.audit)
+    return body
+
+
+def _funds(wallet: LockedWallet) -> str:
+    """What a wallet can spend, as a refusal says it (its held part named when there is one)."""
+    if wallet.held == 0:
+        return format_minor(wallet.balance, wallet.currency)
+    return f"{format_minor(wallet.available, wallet.currency)} available"
+
+
+def _post_transfer(
+    reads: BatchReads,
+    writes: _Writes,
+    movement: MoneyMovement,
+    amount: int,
+    source: LockedWallet,
+    destination: LockedWallet,
+) -> TransferOut:
+    """Record a transfer of `amount` from `source` to `destination`, whose rules all hold."""
     transfer_id = uuid.uuid4()
-    entries = [(source.id, -movement.amount), (destination.id, movement.amount)]
-    check_entries_balance([(movement.currency, amount) for _wallet_id, amount in entries])
-    source.balance -= movement.amount
-    destination.balance += movement.amount
+    entries = [(source.id, -amount), (destination.id, amount)]
+    check_entries_balance([(movement.currency, signed) for _wallet_id, signed in entries])
+    source.balance -= amount
+    destination.balance += amount
     check_user_balance_non_negative(source)
+    hold_rules.check_user_available_non_negative(source)
     writes.transfers.append(
         {
             "id": transfer_id,
             "kind": str(TransferKind(movement.kind)),
-            "amount": movement.amount,
+            "amount": amount,
             "currency": movement.currency,
             "from_wallet_id": source.id,
             "to_wallet_id": destination.id,
@@ -459,18 +529,18 @@ def _move(
             "id": uuid.uuid4(),
             "transfer_id": transfer_id,
             "wallet_id": wallet_id,
-            "amount": amount,
+            "amount": signed,
             "currency": movement.currency,
             "created_at": writes.now,
         }
-        for wallet_id, amount in entries
+        for wallet_id, signed in entries
     ]
     sender, recipient = _party(reads, source), _party(reads, destination)
     viewer = movement.initiated_by
     body = TransferOut(
         id=transfer_id,
         kind=movement.kind,
-        amount=movement.amount,
+        amount=amount,
         currency=movement.currency,
         sender=sender,
         recipient=recipient,
@@ -480,12 +550,191 @@ def _move(
         direction="in" if recipient.user_id == viewer else "out" if sender.user_id == viewer else None,
     )
     writes.announcements += _announcements(body, source.balance, destination.balance)
-    if movement.audit is not None:
-        writes.audit_notes.append(movement.audit)
     return body
 
 
-def _party(reads: BatchReads, wallet: LockedWallet) -> PartyOut:
+def _move_hold(
+    reads: BatchReads, writes: _Writes, item: _Pending, locked: dict[uuid.UUID, LockedWallet]
+) -> HoldOut:
+    """Check one hold operation against the locked wallets and the hold read under their lock;
+    if it may happen, change them in memory and record its rows."""
+    movement, op = item.movement, item.movement.hold
+    assert op is not None
+    payer = _materialize(item.source, locked, writes)
+    check_wallet_open(payer)
+    payee: LockedWallet | None = None
+    capture: TransferOut | None = None
+    event: EventType | None
+    if op.action is HoldAction.PLACE:
+        payee = _materialize(item.destination, locked, writes)
+        hold = _place(writes, movement, op, payer, payee, locked)
+        event, moved = EventType.HOLD_PLACED, hold.amount
+    else:
+        found = writes.holds.get(op.hold_id)
+        if found is None:  # the row was there when the batch resolved it: holds are never deleted
+            raise HoldNotFound(f"no hold {op.hold_id}")
+        hold = found
+        if op.action is HoldAction.CAPTURE:
+            payee = _materialize(item.destination, locked, writes)
+        event, moved, capture = _settle(reads, writes, movement, op, hold, payer, payee)
+        hold.updated_at, hold.changed = writes.now, True
+    hold_rules.check_held_non_negative(payer)
+    hold_rules.check_user_available_non_negative(payer)
+    hold_rules.check_hold_settles_within_amount(hold)
+    out = _describe_hold(reads, hold, payer, payee, movement.initiated_by)
+    if capture is not None:
+        out = out.model_copy(update={"capture": capture})
+    if event is not None:
+        writes.announcements += _hold_announcements(event, out, moved)
+    if movement.audit is not None:
+        writes.audit_notes.append(movement.audit)
+    return out
+
+
+def _place(
+    writes: _Writes,
+    movement: MoneyMovement,
+    op: HoldOp,
+    payer: LockedWallet,
+    payee: LockedWallet,
+    locked: dict[uuid.UUID, LockedWallet],
+) -> HoldState:
+    """Reserve the movement's amount in the payer's wallet for the payee."""
+    check_wallet_open(payee)
+    for wallet, label in ((payer, "sending"), (payee, "receiving")):
+        if wallet.frozen:
+            raise WalletFrozen(f"{label} wallet {wallet.id} is frozen")
+    if payer.kind == WalletKind.USER and payer.available < movement.amount:
+        raise InsufficientFunds(
+            f"wallet {payer.id} has {_funds(payer)}, "
+            f"hold needs {format_minor(movement.amount, movement.currency)}"
+        )
+    assert op.expires_at is not None  # the service sets it for a placement
+    if op.expires_at <= writes.now:
+        raise InvalidExpiry(
+            f"the hold would expire at {op.expires_at.isoformat()}, which is not later than now"
+        )
+    if payee.opened:  # as in _move: inserted at the end, found by the batch's later movements
+        writes.opened[(payee.owner_id, payee.currency)] = payee
+        locked[payee.id] = payee
+    payer.held += movement.amount
+    hold = HoldState(
+        id=op.hold_id,
+        payer_wallet_id=payer.id,
+        payee_wallet_id=payee.id,
+        currency=movement.currency,
+        amount=movement.amount,
+        captured=0,
+        released=0,
+        status=HoldStatus.OPEN,
+        expires_at=op.expires_at,
+        memo=movement.memo,
+        created_by=movement.initiated_by,
+        created_at=writes.now,
+        updated_at=writes.now,
+        new=True,
+    )
+    writes.holds[hold.id] = hold
+    return hold
+
+
+_RELEASES = {
+    HoldAction.VOID: (HoldStatus.VOIDED, EventType.HOLD_VOIDED),
+    HoldAction.DECLINE: (HoldStatus.DECLINED, EventType.HOLD_DECLINED),
+    HoldAction.EXPIRE: (HoldStatus.EXPIRED, EventType.HOLD_EXPIRED),
+}
+
+
+def _settle(
+    reads: BatchReads,
+    writes: _Writes,
+    movement: MoneyMovement,
+    op: HoldOp,
+    hold: HoldState,
+    payer: LockedWallet,
+    payee: LockedWallet | None,
+) -> tuple[EventType | None, int, TransferOut | None]:
+    """Capture, release or extend an existing hold: the event to announce (None: none), the
+    minor units it captured or released, and a capture's transfer."""
+    if op.action is HoldAction.EXPIRE:
+        if hold.status != HoldStatus.OPEN:
+            raise HoldNotOpen(f"hold {hold.id} is {hold.status}")
+        if writes.now <= hold.expires_at:
+            raise HoldNotExpired(f"hold {hold.id} expires at {hold.expires_at.isoformat()}")
+    else:
+        hold_rules.check_can_settle(hold, writes.now)
+    if op.action is HoldAction.EXTEND:
+        assert op.expires_at is not None  # the service sets it for an extension
+        if op.expires_at <= hold.expires_at:
+            raise InvalidExpiry(
+                f"hold {hold.id} already runs until {hold.expires_at.isoformat()}; extend it to a later time"
+            )
+        hold.expires_at = op.expires_at
+        return None, 0, None
+    if op.action is HoldAction.CAPTURE:
+        assert payee is not None
+        amount = hold.remaining if op.capture_all else movement.amount
+        if amount > hold.remaining:
+            raise HoldAmountExceeded(
+                f"hold {hold.id} has {format_minor(hold.remaining, hold.currency)} left, "
+                f"the capture asks for {format_minor(amount, hold.currency)}"
+            )
+        check_wallet_open(payee)
+        for wallet, label in ((payer, "sending"), (payee, "receiving")):
+            if wallet.frozen:
+                raise WalletFrozen(f"{label} wallet {wallet.id} is frozen")
+        if payee.balance > MAX_AMOUNT_MINOR - amount:
+            raise InvalidAmount(
+                f"{format_minor(amount, hold.currency)} would take the payee's balance past the largest "
+                f"one a wallet can hold ({format_minor(MAX_AMOUNT_MINOR, hold.currency)})"
+            )
+        payer.held -= amount
+        hold.captured += amount
+        if hold.remaining == 0:
+            hold.status = HoldStatus.CAPTURED
+        # The capture is a transfer in the hold's currency, under the hold's memo.
+        posting = dataclasses.replace(movement, currency=hold.currency, memo=hold.memo)
+        transfer = _post_transfer(reads, writes, posting, amount, payer, payee)
+        return EventType.HOLD_CAPTURED, amount, transfer
+    status, event = _RELEASES[op.action]
+    released = hold.remaining
+    payer.held -= released
+    hold.released += released
+    hold.status = status
+    return event, released, None
+
+
+def _describe_hold(
+    reads: BatchReads,
+    hold: HoldState,
+    payer: LockedWallet,
+    payee_wallet: LockedWallet | None,
+    viewer: uuid.UUID,
+) -> HoldOut:
+    """The hold as `viewer` sees it; the payee's wallet is read (not locked) when not at hand."""
+    payee_row = payee_wallet if payee_wallet is not None else reads.wallet(hold.payee_wallet_id)
+    assert payee_row is not None  # foreign key
+    payee = _party(reads, payee_row)
+    payer_party = _party(reads, payer)
+    return HoldOut(
+        id=hold.id,
+        status=HoldStatus(hold.status),
+        amount=hold.amount,
+        currency=hold.currency,
+        captured=hold.captured,
+        released=hold.released,
+        remaining=hold.remaining,
+        expires_at=hold.expires_at,
+        memo=hold.memo,
+        payer=payer_party,
+        payee=payee,
+        created_at=hold.created_at,
+        updated_at=hold.updated_at,
+        role="payer" if payer_party.user_id == viewer else "payee" if payee.user_id == viewer else None,
+    )
+
+
+def _party(reads: BatchReads, wallet: LockedWallet | WalletRow) -> PartyOut:
     owner = reads.user(wallet.owner_id) if wallet.owner_id is not None else None
     return PartyOut(
         wallet_id=wallet.id,
@@ -509,6 +758,7 @@ def _write(
                 "currency": w.currency,
                 "kind": w.kind,
                 "balance": w.balance,
+                "held": w.held,
                 "frozen": False,
                 "created_at": writes.now,
                 "closed_at": None,
@@ -518,8 +768,12 @@ def _write(
     )
     repository.insert_transfers(session, writes.transfers, writes.entries)
     wallet_repository.set_balances(
-        session, {w.id: w.balance for w in locked.values() if not w.opened and w.balance != w.start_balance}
+        session,
+        {w.id: w.balance for w in locked.values() if not w.opened and w.balance != w.start_balance},
+        {w.id: w.held for w in locked.values() if not w.opened and w.held != w.start_held},
     )
+    repository.insert_holds(session, [h.as_row() for h in writes.holds.values() if h.new])
+    repository.update_holds(session, [h.as_row() for h in writes.holds.values() if h.changed and not h.new])
     outbox.emit_many(session, writes.announcements)
     for note in writes.audit_notes:
         audit_log.record(session, note)
@@ -643,4 +897,35 @@ def _announcements(
         )
         for event_type, party, other, direction, balance in sides
         if event_type is not None and party.user_id is not None
+    ]
+
+
+def _hold_announcements(event_type: EventType, hold: HoldOut, moved: int) -> list[outbox.Announcement]:
+    """What a hold operation tells its payer and its payee (each in their own stream)."""
+    common = {
+        "hold_id": str(hold.id),
+        "status": str(hold.status),
+        "amount": moved,
+        "currency": hold.currency,
+        "hold_amount": hold.amount,
+        "captured": hold.captured,
+        "released": hold.released,
+        "remaining": hold.remaining,
+        "expires_at": hold.expires_at.isoformat(),
+        "memo": hold.memo,
+    }
+    sides = [(hold.payer, hold.payee, "payer"), (hold.payee, hold.payer, "payee")]
+    return [
+        outbox.Announcement(
+            event_type,
+            party.user_id,
+            {
+                **common,
+                "role": role,
+                "wallet_id": str(party.wallet_id),
+                "counterparty": other.email or "outside world",
+            },
+        )
+        for party, other, role in sides
+        if party.user_id is not None
     ]

@@ -1,6 +1,6 @@
 """Transfer refusals."""
 
-from gopherpayd.kit.errors import BadRequest, Conflict, NotFound
+from gopherpayd.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 
 
 class InvalidAmount(BadRequest):
@@ -59,3 +59,33 @@ class LinkedFailed(Conflict):
 
 class StatementTooLarge(BadRequest):
     status, code, title = 422, "statement_too_large", "Statement too large"
+
+
+class HoldNotFound(NotFound):
+    code, title = "hold_not_found", "Hold not found"
+
+
+class HoldActionForbidden(Forbidden):
+    """A party to the hold asking for what only the other party (or an operator) may do."""
+
+    code, title = "hold_action_forbidden", "Not allowed on this hold"
+
+
+class HoldNotOpen(Conflict):
+    code, title = "hold_not_open", "Hold not open"
+
+
+class HoldExpired(Conflict):
+    code, title = "hold_expired", "Hold expired"
+
+
+class HoldNotExpired(Conflict):
+    code, title = "hold_not_expired", "Hold not expired"
+
+
+class HoldAmountExceeded(Conflict):
+    code, title = "hold_amount_exceeded", "More than the hold has left"
+
+
+class InvalidExpiry(BadRequest):
+    code, title = "invalid_expiry", "Invalid expiry"

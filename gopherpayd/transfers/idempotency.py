@@ -13,8 +13,8 @@ import json
 from typing import Any
 
 from gopherpayd.kit.errors import AppError
-from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
-from gopherpayd.transfers.schemas import TransferOut
+from gopherpayd.transfers.outcomes import HoldChanged, Moved, MovementOutcome, Refused
+from gopherpayd.transfers.schemas import HoldOut, TransferOut
 
 MOVED_STATUS = 201
 """The status a record keeps for money that moved."""
@@ -38,12 +38,17 @@ def encode(outcome: MovementOutcome) -> tuple[int, str]:
     """What a record keeps of `outcome`: (status_code, response_body)."""
     if isinstance(outcome, Moved):
         return MOVED_STATUS, _encode(outcome.transfer.model_dump(mode="json"))
+    if isinstance(outcome, HoldChanged):
+        return MOVED_STATUS, _encode(outcome.hold.model_dump(mode="json"))
     return outcome.refusal.status, _encode(outcome.refusal.to_problem())
 
 
-def decode(status_code: int, response_body: str) -> MovementOutcome:
-    """The outcome a record keeps, marked as replayed."""
+def decode(status_code: int, response_body: str, *, hold: bool = False) -> MovementOutcome:
+    """The outcome a record keeps, marked as replayed (`hold`: the record of a hold operation,
+    whose success is the Hold object)."""
     document = json.loads(response_body)
+    if status_code < 400 and hold:
+        return HoldChanged(HoldOut.model_validate(document), replayed=True, encoded=_encode(document))
     if status_code < 400:
         return Moved(TransferOut.model_validate(document), replayed=True, encoded=_encode(document))
     return Refused(StoredRefusal(status_code, document), replayed=True, encoded=_encode(document))

@@ -7,7 +7,7 @@ from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from gopherpayd.kit.models import fk_field, id_field, minor_units_field, timestamp_field
-from gopherpayd.vocabulary import TransferKind, one_of
+from gopherpayd.vocabulary import HoldStatus, TransferKind, one_of
 
 MAX_MEMO_LENGTH = 280
 
@@ -69,3 +69,40 @@ class IdempotencyRecord(SQLModel, table=True):
     response_body: str = Field(sa_type=Text)
     """The outcome as JSON: see gopherpayd.transfers.idempotency."""
     created_at: datetime = timestamp_field()
+
+
+class Hold(SQLModel, table=True):
+    """Money reserved in the payer's wallet for a payee, captured into transfers or released."""
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="ck_holds_amount_positive"),
+        CheckConstraint("captured >= 0", name="ck_holds_captured_non_negative"),
+        CheckConstraint("released >= 0", name="ck_holds_released_non_negative"),
+        CheckConstraint("captured + released <= amount", name="ck_holds_settled_within_amount"),
+        CheckConstraint(
+            f"status = '{HoldStatus.OPEN}' OR captured + released = amount", name="ck_holds_closed_is_settled"
+        ),
+        CheckConstraint(one_of("status", HoldStatus), name="ck_holds_status"),
+        CheckConstraint("payer_wallet_id <> payee_wallet_id", name="ck_holds_distinct_wallets"),
+        Index("ix_holds_status_expires", "status", "expires_at"),
+        Index("ix_holds_created", "created_at", "id"),
+    )
+
+    id: uuid.UUID = id_field()
+    payer_wallet_id: uuid.UUID = fk_field("wallets.id", index=True)
+    payee_wallet_id: uuid.UUID = fk_field("wallets.id", index=True)
+    currency: str = Field(min_length=3, max_length=3)
+    amount: int = minor_units_field()
+    """Minor units of `currency` the hold reserved when placed; > 0."""
+    captured: int = minor_units_field()
+    """Minor units captured so far, each capture a transfer payer -> payee; >= 0."""
+    released: int = minor_units_field()
+    """Minor units given back to the payer's available balance (void, decline, expiry); >= 0."""
+    status: str = Field(max_length=10)
+    expires_at: datetime = timestamp_field()
+    """The last moment a capture is accepted; later, the hold is expired whether swept or not."""
+    memo: str | None = Field(default=None, max_length=MAX_MEMO_LENGTH)
+    created_by: uuid.UUID = fk_field("users.id")
+    created_at: datetime = timestamp_field()
+    updated_at: datetime = timestamp_field()

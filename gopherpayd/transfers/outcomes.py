@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gopherpayd.kit.errors import AppError
-from gopherpayd.transfers.schemas import TransferOut
+from gopherpayd.transfers.schemas import HoldOut, TransferOut
 
 
 @dataclass(frozen=True)
@@ -30,4 +30,15 @@ class Refused:
     """The problem document as JSON, as its idempotency record keeps it: built once, sent as is."""
 
 
-MovementOutcome = Moved | Refused
+@dataclass(frozen=True)
+class HoldChanged:
+    """A hold was placed, captured (a transfer posted), released or extended."""
+
+    hold: HoldOut
+    replayed: bool = False
+    """True when this is the outcome an earlier request with the same idempotency key got."""
+    encoded: str | None = field(default=None, compare=False)
+    """The hold as JSON, as its idempotency record keeps it: built once, sent as is."""
+
+
+MovementOutcome = Moved | HoldChanged | Refused

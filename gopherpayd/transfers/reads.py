@@ -20,11 +20,13 @@ from sqlmodel import Session
 
 from gopherpayd.identity.models import User
 from gopherpayd.kit.models import table_of
+from gopherpayd.transfers.models import Hold
 from gopherpayd.vocabulary import WalletKind
 from gopherpayd.wallets.models import Wallet
 
 USERS = table_of(User).c
 WALLETS = table_of(Wallet).c
+HOLDS = table_of(Hold).c
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,16 @@ class WalletRow:
     closed_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class HoldRow:
+    """What never changes of a hold: its parties and currency (its state is read under the lock)."""
+
+    id: uuid.UUID
+    payer_wallet_id: uuid.UUID
+    payee_wallet_id: uuid.UUID
+    currency: str
+
+
 @dataclass(frozen=True)
 class ReadHints:
     """What a movement's selectors will ask for."""
@@ -61,6 +73,8 @@ class ReadHints:
     """Wallets by id, with their owners."""
     system_currencies: tuple[str, ...] = ()
     """System wallets by currency."""
+    holds: tuple[uuid.UUID, ...] = ()
+    """Holds by id, with their wallets and those wallets' owners."""
 
 
 class BatchReads:
@@ -78,21 +92,45 @@ class BatchReads:
         self._owners_loaded: set[uuid.UUID] = set()
         """Users whose open wallets are all in `_open`: a miss there means they have none."""
         self._system: dict[str, WalletRow | None] = {}
+        self._holds: dict[uuid.UUID, HoldRow | None] = {}
 
     def prefetch(self, hints: Iterable[ReadHints]) -> None:
         user_ids: set[uuid.UUID] = set()
         emails: set[str] = set()
         wallet_ids: set[uuid.UUID] = set()
         currencies: set[str] = set()
+        hold_ids: set[uuid.UUID] = set()
         for hint in hints:
+            hold_ids.update(hint.holds)
             user_ids.update(hint.users)
             emails.update(hint.emails)
             wallet_ids.update(hint.wallets)
             currencies.update(hint.system_currencies)
+        for hold in self._load_holds(hold_ids):
+            wallet_ids.update((hold.payer_wallet_id, hold.payee_wallet_id))
         self._load_users(user_ids, emails)
         self._load_wallets({u.id for u in self._users.values() if u is not None}, wallet_ids, currencies)
         owners = {w.owner_id for w in self._wallets.values() if w is not None and w.owner_id is not None}
         self._load_users(owners - self._users.keys(), set())
+
+    def _load_holds(self, hold_ids: set[uuid.UUID]) -> list[HoldRow]:
+        if not hold_ids:
+            return []
+        query = select(HOLDS.id, HOLDS.payer_wallet_id, HOLDS.payee_wallet_id, HOLDS.currency).where(
+            HOLDS.id.in_(hold_ids)
+        )
+        found = [HoldRow(*row) for row in self.session.execute(query).all()]
+        for hold_id in hold_ids:
+            self._holds[hold_id] = None
+        for hold in found:
+            self._holds[hold.id] = hold
+        return found
+
+    def hold(self, hold_id: uuid.UUID) -> HoldRow | None:
+        if hold_id not in self._holds:
+            for found in self._load_holds({hold_id}):
+                self._load_wallets(set(), {found.payer_wallet_id, found.payee_wallet_id}, set())
+        return self._holds[hold_id]
 
     def _load_users(self, user_ids: set[uuid.UUID], emails: set[str]) -> None:
         if not user_ids and not emails:

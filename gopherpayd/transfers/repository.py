@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, tuple_
+from sqlalchemy import bindparam, func, or_, text, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -16,7 +16,9 @@ from gopherpayd.identity.models import User
 from gopherpayd.kit.db import insert_rows
 from gopherpayd.kit.models import table_of
 from gopherpayd.kit.pagination import Cursor, newest_first
-from gopherpayd.transfers.models import Entry, IdempotencyRecord, Transfer
+from gopherpayd.transfers.hold_rules import HoldState
+from gopherpayd.transfers.models import Entry, Hold, IdempotencyRecord, Transfer
+from gopherpayd.vocabulary import HoldStatus
 from gopherpayd.wallets.models import Wallet
 
 
@@ -149,3 +151,113 @@ def entries_between(
         .limit(limit)
     )
     return [(entry, transfer) for entry, transfer in session.exec(query).all()]
+
+
+HOLDS = table_of(Hold)
+_HOLD_STATE = ("captured", "released", "status", "expires_at", "updated_at")
+"""What changes of a hold after it is placed."""
+
+
+def read_holds(session: Session, hold_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, HoldState]:
+    """The holds' current rows, in one query: read after their payer wallets are locked, by
+    every writer of a hold alike, so nothing changes them until the batch commits."""
+    wanted = sorted(set(hold_ids))
+    if not wanted:
+        return {}
+    c = HOLDS.c
+    rows = session.execute(sa_select(HOLDS).where(c.id.in_(wanted))).mappings().all()
+    return {
+        row["id"]: HoldState(
+            id=row["id"],
+            payer_wallet_id=row["payer_wallet_id"],
+            payee_wallet_id=row["payee_wallet_id"],
+            currency=row["currency"],
+            amount=int(row["amount"]),
+            captured=int(row["captured"]),
+            released=int(row["released"]),
+            status=row["status"],
+            expires_at=row["expires_at"],
+            memo=row["memo"],
+            created_by=row["created_by"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+        for row in rows
+    }
+
+
+def insert_holds(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert holds placed by a batch (every column given) in one statement."""
+    if rows:
+        insert_rows(session, HOLDS, rows)
+
+
+def update_holds(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write the changed state of many holds in one statement: on Postgres an UPDATE from
+    unnest() of one array per column (one round trip whatever the count), elsewhere one
+    prepared statement run for every row, in process."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            _UNNEST_HOLD_UPDATE,
+            {"ids": [row["id"] for row in rows]}
+            | {name: [row[name] for row in rows] for name in _HOLD_STATE},
+        )
+        return
+    c = HOLDS.c
+    statement = (
+        update(HOLDS)
+        .where(c.id == bindparam("hold_id"))
+        .values({name: bindparam(f"new_{name}", type_=c[name].type) for name in _HOLD_STATE})
+    )
+    session.execute(
+        statement,
+        [{"hold_id": row["id"], **{f"new_{name}": row[name] for name in _HOLD_STATE}} for row in rows],
+    )
+
+
+_UNNEST_HOLD_UPDATE = text(
+    "UPDATE holds SET captured = v.captured, released = v.released, status = v.status, "
+    "expires_at = v.expires_at, updated_at = v.updated_at "
+    "FROM unnest(CAST(:ids AS UUID[]), CAST(:captured AS BIGINT[]), CAST(:released AS BIGINT[]), "
+    "CAST(:status AS VARCHAR[]), CAST(:expires_at AS TIMESTAMPTZ[]), CAST(:updated_at AS TIMESTAMPTZ[])) "
+    "AS v(id, captured, released, status, expires_at, updated_at) WHERE holds.id = v.id"
+)
+
+
+def get_hold(session: Session, hold_id: uuid.UUID) -> Hold | None:
+    return session.get(Hold, hold_id)
+
+
+def holds_of(
+    session: Session,
+    wallet_ids: list[uuid.UUID],
+    *,
+    open_at: datetime | None,
+    after: Cursor | None,
+    limit: int,
+) -> list[Hold]:
+    """Holds paid from or to the wallets, newest first, keyset-paginated; `open_at`: only those
+    still open and not expired at that moment."""
+    if not wallet_ids:
+        return []
+    query = select(Hold).where(
+        or_(col(Hold.payer_wallet_id).in_(wallet_ids), col(Hold.payee_wallet_id).in_(wallet_ids))
+    )
+    if open_at is not None:
+        query = query.where(Hold.status == HoldStatus.OPEN, col(Hold.expires_at) >= open_at)
+    query = newest_first(query, col(Hold.created_at), col(Hold.id), after)
+    return list(session.exec(query.limit(limit)).all())
+
+
+def expired_open_holds(session: Session, now: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(hold id, its placer) of open holds whose expiry has passed, oldest expiry first."""
+    c = HOLDS.c
+    query = (
+        sa_select(c.id, c.created_by)
+        .where(c.status == HoldStatus.OPEN, c.expires_at < now)
+        .order_by(c.expires_at)
+        .limit(limit)
+    )
+    return [(row.id, row.created_by) for row in session.execute(query).all()]

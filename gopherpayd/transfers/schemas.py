@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from gopherpayd.transfers.models import MAX_MEMO_LENGTH
-from gopherpayd.vocabulary import TransferKind
+from gopherpayd.vocabulary import HoldStatus, TransferKind
 from gopherpayd.wallets.schemas import CURRENCY_PATTERN
 
 
@@ -155,3 +155,78 @@ class BatchItemResult(BaseModel):
 class BatchResult(BaseModel):
     mode: BatchMode
     results: list[BatchItemResult] = Field(description="One per item, in item order")
+
+
+MAX_HOLD_SECONDS = 90 * 24 * 3600
+"""The longest a hold may reserve money: 90 days from placing or extending it."""
+
+
+class HoldRequestBody(BaseModel):
+    """Reserve money for a payee now, to capture (all or part) or release later."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: EmailStr = Field(max_length=254, description="The payee's email")
+    amount: StrictInt = Field(description="Minor units of `currency` to reserve; > 0")
+    currency: StrictStr = Field(pattern=CURRENCY_PATTERN)
+    expires_at: datetime | None = Field(default=None, description="RFC 3339; the last moment of the hold")
+    expires_in: StrictInt | None = Field(
+        default=None, ge=1, le=MAX_HOLD_SECONDS, description="Seconds from now (instead of expires_at)"
+    )
+    memo: StrictStr | None = Field(default=None, max_length=MAX_MEMO_LENGTH)
+
+    @model_validator(mode="after")
+    def one_expiry(self) -> HoldRequestBody:
+        if (self.expires_at is None) == (self.expires_in is None):
+            raise ValueError("give exactly one of expires_at and expires_in")
+        return self
+
+
+class CaptureRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: StrictInt | None = Field(
+        default=None, description="Minor units to capture; left out: everything the hold has left"
+    )
+
+
+class ExtendRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_at: datetime | None = Field(default=None, description="RFC 3339; the new last moment")
+    expires_in: StrictInt | None = Field(
+        default=None, ge=1, le=MAX_HOLD_SECONDS, description="Seconds from now (instead of expires_at)"
+    )
+
+    @model_validator(mode="after")
+    def one_expiry(self) -> ExtendRequestBody:
+        if (self.expires_at is None) == (self.expires_in is None):
+            raise ValueError("give exactly one of expires_at and expires_in")
+        return self
+
+
+class HoldOut(BaseModel):
+    id: uuid.UUID
+    status: HoldStatus
+    amount: int = Field(description="Minor units reserved when the hold was placed")
+    currency: str
+    captured: int = Field(description="Minor units captured so far (each capture is a transfer)")
+    released: int = Field(description="Minor units given back to the payer")
+    remaining: int = Field(description="Minor units still held: amount - captured - released")
+    expires_at: datetime
+    memo: str | None
+    payer: PartyOut
+    payee: PartyOut
+    created_at: datetime
+    updated_at: datetime
+    role: Literal["payer", "payee"] | None = Field(
+        default=None, description="The caller's side of the hold; null for an operator who is neither"
+    )
+    capture: TransferOut | None = Field(
+        default=None, description="In a capture's answer: the transfer this capture posted"
+    )
+
+
+class HoldPage(BaseModel):
+    items: list[HoldOut]
+    next_cursor: str | None

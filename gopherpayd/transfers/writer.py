@@ -34,7 +34,7 @@ from gopherpayd.kit.db import Database
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import engine
 from gopherpayd.transfers.engine import MoneyMovement
-from gopherpayd.transfers.outcomes import Moved, MovementOutcome
+from gopherpayd.transfers.outcomes import HoldChanged, Moved, MovementOutcome
 
 logger = logging.getLogger("gopherpayd.writer")
 
@@ -78,7 +78,7 @@ class WriterStats:
     def note_batch(self, size: int, outcomes: list[MovementOutcome] | None = None) -> None:
         if outcomes is not None:
             fresh = [outcome for outcome in outcomes if not outcome.replayed]
-            moved = sum(1 for outcome in fresh if isinstance(outcome, Moved))
+            moved = sum(1 for outcome in fresh if isinstance(outcome, Moved | HoldChanged))
             metrics.note_batch(size, moved, len(fresh) - moved)
         self.batches += 1
         self.movements += size

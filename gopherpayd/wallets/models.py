@@ -23,6 +23,8 @@ class Wallet(SQLModel, table=True):
         # Twin of the engine's check_wallet_open: a closed wallet holds nothing, so no money
         # can be stranded where its owner no longer sees it.
         CheckConstraint("closed_at IS NULL OR balance = 0", name=CLOSED_IS_EMPTY),
+        CheckConstraint("held >= 0", name="ck_wallets_held_non_negative"),
+        CheckConstraint(f"{IS_SYSTEM} OR balance - held >= 0", name="ck_wallets_user_held_within_balance"),
         Index(
             "uq_wallets_open_user_currency",
             "owner_id",
@@ -47,6 +49,9 @@ class Wallet(SQLModel, table=True):
     balance: int = minor_units_field(default=0)
     """Minor units. User wallets: money held, never negative. The system wallet
     stands for the outside world: minus the money that has come into GopherPay."""
+    held: int = minor_units_field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Minor units of `balance` that open holds reserve (>= 0): the wallet's posted money is
+    `balance`, what its owner may spend is `balance - held`."""
     frozen: bool = Field(default=False)
     created_at: datetime = timestamp_field()
     closed_at: datetime | None = timestamp_field(nullable=True)

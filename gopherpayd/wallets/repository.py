@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Row, case, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from gopherpayd.kit.db import insert_rows
@@ -83,7 +84,7 @@ WALLETS = table_of(Wallet)
 
 def lock_rows_in_id_order(session: Session, wallet_ids: Iterable[uuid.UUID]) -> list[Row[Any]]:
     """Lock wallets in one statement, in ascending id order, and read what can change under
-    the lock: (id, balance, frozen, closed_at). Plain rows: the ORM's copies are left alone.
+    the lock: (id, balance, held, frozen, closed_at). Plain rows: the ORM's copies are left alone.
     FOR NO KEY UPDATE (Postgres): exclusive against every other writer of the row, but not
     against a transaction whose rows merely reference the wallet by foreign key."""
     ordered = sorted(set(wallet_ids))
@@ -91,7 +92,7 @@ def lock_rows_in_id_order(session: Session, wallet_ids: Iterable[uuid.UUID]) -> 
         return []
     c = WALLETS.c
     query = (
-        select(c.id, c.balance, c.frozen, c.closed_at)
+        sa_select(c.id, c.balance, c.held, c.frozen, c.closed_at)
         .where(c.id.in_(ordered))
         .order_by(c.id)
         .with_for_update(key_share=True)
@@ -105,11 +106,24 @@ def insert_opened(session: Session, rows: list[dict[str, Any]]) -> None:
         insert_rows(session, WALLETS, rows)
 
 
-def set_balances(session: Session, balances: Mapping[uuid.UUID, int]) -> None:
-    """Set many locked wallets' balances in one statement."""
-    if not balances:
+def set_balances(
+    session: Session, balances: Mapping[uuid.UUID, int], held: Mapping[uuid.UUID, int] | None = None
+) -> None:
+    """Set many locked wallets' balances, and the held amounts that changed, in one statement:
+    one statement, so the CHECK on balance - held sees both new values together (SQLite checks
+    each row as each statement writes it)."""
+    held = held or {}
+    if not balances and not held:
         return
     c = WALLETS.c
-    ids = sorted(balances)
-    new_balance = case(*[(c.id == wallet_id, balances[wallet_id]) for wallet_id in ids], else_=c.balance)
-    session.execute(update(WALLETS).where(c.id.in_(ids)).values(balance=new_balance))
+    ids = sorted(set(balances) | set(held))
+    values: dict[str, Any] = {}
+    if balances:
+        values["balance"] = case(
+            *[(c.id == wallet_id, balances[wallet_id]) for wallet_id in sorted(balances)], else_=c.balance
+        )
+    if held:
+        values["held"] = case(
+            *[(c.id == wallet_id, held[wallet_id]) for wallet_id in sorted(held)], else_=c.held
+        )
+    session.execute(update(WALLETS).where(c.id.in_(ids)).values(values))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, computed_field
 
 CURRENCY_PATTERN = r"^[A-Za-z]{3}$"
 
@@ -21,10 +21,21 @@ class WalletOut(BaseModel):
 
     id: uuid.UUID
     currency: str
-    balance: int = Field(description="Minor units (cents for USD)")
+    balance: int = Field(description="Minor units (cents for USD): the posted balance, as `posted`")
+    held: int = Field(description="Minor units of the balance that open holds reserve")
     frozen: bool
     created_at: datetime
     closed_at: datetime | None
+
+    @computed_field(description="Minor units posted: every entry of the wallet (same as `balance`)")  # type: ignore[prop-decorator]
+    @property
+    def posted(self) -> int:
+        return self.balance
+
+    @computed_field(description="Minor units the owner may spend now: posted - held")  # type: ignore[prop-decorator]
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
 
 
 class WalletList(BaseModel):

@@ -1,7 +1,7 @@
 """FX: the operators' exchange rates and the locked quotes
 
 Revision ID: 20261203_0008
-Revises: 20261202_0006
+Revises: 20261202_0007
 Create Date: 2026-12-03
 
 `fx_rates` holds the current rate of each currency pair and direction (one row per pair,
@@ -10,9 +10,6 @@ uq_fx_rates_pair): the rate and spread as exact decimal text, how long it quotes
 amounts and the fee in minor units, the rate and spread locked, when it expires, and, once
 a movement consumed it, when and which transfer (NULL until then; ck_fx_quotes_used_by_a_
 transfer keeps the two together). Downgrading drops both tables: rates and quotes are lost.
-
-Chained after 20261202_0006 while the holds migration (20261202_0007) is not merged; at
-merge down_revision becomes "20261202_0007".
 """
 
 from collections.abc import Sequence
@@ -21,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261203_0008"
-down_revision: str | None = "20261202_0006"
+down_revision: str | None = "20261202_0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

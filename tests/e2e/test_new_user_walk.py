@@ -52,7 +52,7 @@ pytestmark = pytest.mark.e2e
 OPS_PASSWORD = "ops-password-1"
 ALICE_PASSWORD = "alice-password"
 BOB_PASSWORD = "bob-password"
-WALLET_COLUMNS = ["currency", "balance", "frozen", "wallet id"]
+WALLET_COLUMNS = ["currency", "balance", "held", "available", "frozen", "wallet id"]
 HISTORY_COLUMNS = ["date", "kind", "direction", "amount", "counterparty", "memo", "id"]
 CSV_HEADER = [
     "created_at", "id", "kind", "direction", "amount_minor", "currency", "amount", "counterparty", "memo",
@@ -256,7 +256,10 @@ def alice_signs_up_verifies_and_opens_a_usd_wallet(walk: Walk) -> None:
 
     balance = walk.readme("gopherpay balance")
     assert (balance.returncode, balance.stderr) == (0, ""), balance.transcript()
-    assert table(balance.stdout) == (WALLET_COLUMNS, [["USD", "0.00 USD", "no", usd_wallet]])
+    assert table(balance.stdout) == (
+        WALLET_COLUMNS,
+        [["USD", "0.00 USD", "0.00 USD", "0.00 USD", "no", usd_wallet]],
+    )
     walk.ids["alice_usd_wallet"] = usd_wallet
 
 
@@ -301,7 +304,8 @@ def bob_signs_up_under_a_profile_of_his_own(walk: Walk) -> None:
     wallets = walk.alice.sh("wallets list")
     assert (wallets.returncode, wallets.stderr) == (0, ""), wallets.transcript()
     assert table(wallets.stdout) == (
-        WALLET_COLUMNS, [["USD", "100.00 USD", "no", walk.ids["alice_usd_wallet"]]],
+        WALLET_COLUMNS,
+        [["USD", "100.00 USD", "0.00 USD", "100.00 USD", "no", walk.ids["alice_usd_wallet"]]],
     )  # fmt: skip
 
 
@@ -325,7 +329,7 @@ def alice_sends_bob_money_for_lunch(walk: Walk) -> None:
     assert (received.returncode, received.stderr) == (0, ""), received.transcript()
     header, rows = table(received.stdout)
     assert header == WALLET_COLUMNS
-    assert [row[:3] for row in rows] == [["USD", "12.34 USD", "no"]]
+    assert [row[:5] for row in rows] == [["USD", "12.34 USD", "0.00 USD", "12.34 USD", "no"]]
     walk.ids["lunch"] = lunch_id
 
 

@@ -153,7 +153,7 @@ def test_no_colour_escape_codes_when_output_is_not_a_terminal(scripter: Scripter
     ]
 
     assert [run.returncode for run in runs] == [0, 0, 0, 5]
-    assert table(runs[0].stdout)[0] == ["currency", "balance", "frozen", "wallet id"]
+    assert table(runs[0].stdout)[0] == ["currency", "balance", "held", "available", "frozen", "wallet id"]
     assert runs[3].stderr_lines[0].startswith("Error: No account for nobody@example.com")
     for run in runs:
         assert ESCAPE not in run.stdout + run.stderr, run.transcript()

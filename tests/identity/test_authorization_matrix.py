@@ -126,6 +126,8 @@ class World:
     revoked_admin: Account
     notification_id: str
     """One of alice's inbox entries."""
+    hold_id: str
+    """Alice holds money for bob."""
 
     def path_values(self, variant: str) -> dict[str, str]:
         if variant == "victim":
@@ -137,6 +139,7 @@ class World:
                 "notification_id": self.notification_id,
                 "dead_letter_id": str(uuid.uuid4()),
                 "token_id": str(uuid.uuid4()),
+                "hold_id": self.hold_id,
             }
         return {
             "session_id": str(uuid.uuid4()),
@@ -146,6 +149,7 @@ class World:
             "notification_id": str(uuid.uuid4()),
             "dead_letter_id": str(uuid.uuid4()),
             "token_id": str(uuid.uuid4()),
+            "hold_id": str(uuid.uuid4()),
         }
 
     def bodies(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -175,6 +179,14 @@ class World:
             ("POST", "/v1/tokens"): {"name": "matrix", "scope": "transfer"},
             ("POST", "/v1/admin/fx/rates"): {"sell": "USD", "buy": "EUR", "rate": "1000", **reason},
             ("POST", "/v1/fx/quotes"): {"sell": "USD", "buy": "EUR", "sell_amount": 100},
+            ("POST", "/v1/holds"): {
+                "to": self.bob.email,
+                "amount": 100,
+                "currency": "USD",
+                "expires_in": 600,
+            },
+            ("POST", "/v1/holds/{hold_id}/capture"): {"amount": 100},
+            ("POST", "/v1/holds/{hold_id}/extend"): {"expires_in": 7_200},
         }
 
 
@@ -201,7 +213,23 @@ def world(
     while dispatcher.run_once():
         pass
     inbox = client.get("/v1/notifications", headers=alice.headers).json()["items"]
-    return World(admin, alice, bob, deposit_id, sent.json()["id"], revoked[0], revoked[1], inbox[0]["id"])
+    held = client.post(
+        "/v1/holds",
+        json={"to": bob.email, "amount": 500, "currency": "USD", "expires_in": 3_600},
+        headers={**alice.headers, "Idempotency-Key": "world-hold"},
+    )
+    assert held.status_code == 201, held.text
+    return World(
+        admin,
+        alice,
+        bob,
+        deposit_id,
+        sent.json()["id"],
+        revoked[0],
+        revoked[1],
+        inbox[0]["id"],
+        held.json()["id"],
+    )
 
 
 def fill(path: str, values: dict[str, str]) -> str:
@@ -352,7 +380,7 @@ def snapshot(db: Database) -> tuple[Any, ...]:
             text("SELECT email, password_hash, frozen FROM users ORDER BY email")
         ).all()
         wallets = connection.execute(
-            text("SELECT id, balance, frozen, closed_at FROM wallets ORDER BY id")
+            text("SELECT id, balance, held, frozen, closed_at FROM wallets ORDER BY id")
         ).all()
         sessions = connection.execute(text("SELECT id, revoked_at FROM sessions ORDER BY id")).all()
         counts = [
@@ -385,7 +413,7 @@ def test_the_route_walk_finds_every_operation_in_the_openapi_document(client: Te
         for method in operations
     }
     assert {(item.method, item.path) for item in served_routes(client.app)} == documented
-    assert len(documented) == 48
+    assert len(documented) == 55
 
 
 def test_exactly_the_admin_routes_require_the_admin_role(client: TestClient) -> None:
@@ -466,7 +494,7 @@ def test_valid_tokens_read_every_protected_get_route(client: TestClient, world: 
         if response.status_code != 200:
             wrong.append(f"GET {item.path}: {response.status_code} {response.text}")
     assert wrong == []
-    assert len(gets) == 17
+    assert len(gets) == 19
 
 
 def test_a_regular_users_token_is_forbidden_on_every_admin_route(
@@ -538,3 +566,44 @@ def test_bobs_history_shows_only_his_own_transfers(client: TestClient, api: Api,
     response = client.get("/v1/transfers", headers=world.bob.headers)
     assert response.status_code == 200, response.text
     assert [item["id"] for item in response.json()["items"]] == [world.transfer_id]
+
+
+# --- holds: the payer, the payee, and everyone else ---------------------------
+
+HOLD_ACTIONS = {"capture": {"amount": 100}, "void": None, "decline": None, "extend": {"expires_in": 7_200}}
+
+
+def hold_action(client: TestClient, world: World, who: Account, action: str) -> Any:
+    return client.post(
+        f"/v1/holds/{world.hold_id}/{action}",
+        json=HOLD_ACTIONS[action],
+        headers={**who.headers, "Idempotency-Key": str(uuid.uuid4())},
+    )
+
+
+def test_a_stranger_is_told_a_hold_does_not_exist_whatever_they_ask(
+    client: TestClient, api: Api, db: Database, world: World
+) -> None:
+    carol = api.signup("carol@example.com")
+    before = snapshot(db)
+    answers = [hold_action(client, world, carol, action) for action in HOLD_ACTIONS]
+    answers.append(client.get(f"/v1/holds/{world.hold_id}", headers=carol.headers))
+    for response in answers:
+        assert_problem(response, 404, "hold_not_found")
+    assert client.get("/v1/holds", headers=carol.headers).json()["items"] == []
+    assert snapshot(db)[1:3] == before[1:3]
+
+
+def test_the_payee_cannot_capture_void_or_extend_and_the_payer_cannot_decline(
+    client: TestClient, db: Database, world: World
+) -> None:
+    before = snapshot(db)
+    for who, action in [
+        (world.bob, "capture"),
+        (world.bob, "void"),
+        (world.bob, "extend"),
+        (world.alice, "decline"),
+    ]:
+        assert_problem(hold_action(client, world, who, action), 403, "hold_action_forbidden")
+    assert snapshot(db)[1:3] == before[1:3]
+    assert client.get(f"/v1/holds/{world.hold_id}", headers=world.bob.headers).json()["role"] == "payee"

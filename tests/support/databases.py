@@ -32,6 +32,7 @@ LEDGER_TABLES = [
     "audit_log",
     "outbox",
     "transfers",
+    "holds",
     "api_tokens",
     "refresh_tokens",
     "sessions",

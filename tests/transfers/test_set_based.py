@@ -188,8 +188,8 @@ def test_the_balance_check_catches_a_user_wallet_the_engine_would_take_negative(
     real_set = wallet_repository.set_balances
     alice_wallet = wallet_id(db, alice)
 
-    def overdraw(session: Any, balances: dict[Any, int]) -> None:
-        real_set(session, {w: (-1 if w == alice_wallet else b) for w, b in balances.items()})
+    def overdraw(session: Any, balances: dict[Any, int], held: dict[Any, int] | None = None) -> None:
+        real_set(session, {w: (-1 if w == alice_wallet else b) for w, b in balances.items()}, held)
 
     monkeypatch.setattr(wallet_repository, "set_balances", overdraw)
 

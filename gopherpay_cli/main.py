@@ -90,9 +90,9 @@ COMMAND_WORDS = frozenset(
     {
         *(name for names in SUB_APPS.values() for name in names),
         # below the top level
-        "audit", "change", "close", "create", "dead-letters", "deposit", "events", "freeze",
-        "list", "log", "open", "quote", "rates", "read", "replay", "reverse", "revoke", "set",
-        "status", "unfreeze", "users", "withdraw",
+        "audit", "capture", "change", "close", "create", "dead-letters", "decline", "deposit",
+        "events", "extend", "freeze", "list", "log", "open", "quote", "rates", "read", "replay",
+        "reverse", "revoke", "set", "show", "status", "unfreeze", "users", "void", "withdraw",
     }
 )  # fmt: skip
 """Every command name in the tree: words that `--json` is followed by but never takes

@@ -98,6 +98,9 @@ class IdempotencyClaim:
     scope: str
     key: str
     request_hash: str
+    request_id: str | None = field(default=None, compare=False)
+    """The request that made the claim: a refusal's stored document names it (`request_id`),
+    so the first answer and every replay carry the id of the request that was refused."""
 
 
 @dataclass(frozen=True)
@@ -365,7 +368,7 @@ def _replay(stored: StoredAnswer, claim: IdempotencyClaim, *, hold: bool = False
 
 
 def _record(claim: IdempotencyClaim, outcome: MovementOutcome, now: datetime) -> dict[str, Any]:
-    status_code, response_body = idempotency.encode(outcome)
+    status_code, response_body = idempotency.encode(outcome, request_id=claim.request_id)
     return {
         "id": uuid.uuid4(),
         "scope": claim.scope,

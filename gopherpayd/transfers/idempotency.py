@@ -34,13 +34,17 @@ class StoredRefusal(AppError):
         return dict(self._problem)
 
 
-def encode(outcome: MovementOutcome) -> tuple[int, str]:
-    """What a record keeps of `outcome`: (status_code, response_body)."""
+def encode(outcome: MovementOutcome, *, request_id: str | None = None) -> tuple[int, str]:
+    """What a record keeps of `outcome`: (status_code, response_body). A refusal's problem
+    document carries `request_id`, the id of the request it refused."""
     if isinstance(outcome, Moved):
         return MOVED_STATUS, _encode(outcome.transfer.model_dump(mode="json"))
     if isinstance(outcome, HoldChanged):
         return MOVED_STATUS, _encode(outcome.hold.model_dump(mode="json"))
-    return outcome.refusal.status, _encode(outcome.refusal.to_problem())
+    problem = outcome.refusal.to_problem()
+    if request_id is not None:
+        problem = {**problem, "request_id": request_id}
+    return outcome.refusal.status, _encode(problem)
 
 
 def decode(status_code: int, response_body: str, *, hold: bool = False) -> MovementOutcome:

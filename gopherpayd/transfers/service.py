@@ -15,6 +15,7 @@ from sqlmodel import Session
 from gopherpayd.identity.errors import EmailNotVerified
 from gopherpayd.identity.service import Caller, Principal, normalize_email
 from gopherpayd.kit.db import Database
+from gopherpayd.kit.logs import current_request_id
 from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import engine, repository, views, writer
@@ -64,7 +65,9 @@ def idempotency_claim(
         )
     canonical = json.dumps({"operation": operation, "body": body}, sort_keys=True, default=str)
     request_hash = hashlib.sha256(canonical.encode()).hexdigest()
-    return IdempotencyClaim(scope=str(principal.user_id), key=key, request_hash=request_hash)
+    return IdempotencyClaim(
+        scope=str(principal.user_id), key=key, request_hash=request_hash, request_id=current_request_id.get()
+    )
 
 
 def own_wallet(user_id: uuid.UUID, currency: str, *, require_verified_email: bool = False) -> Selector:

@@ -204,6 +204,25 @@ def test_a_replay_answers_byte_for_byte_what_its_record_stored(
     assert again.headers["Idempotency-Replayed"] == "true"
 
 
+def test_a_keyed_refusal_names_the_request_it_refused_and_its_replays_name_it_too(
+    client: TestClient, api: Api, admin: Account, alice: Account, bob: Account
+) -> None:
+    api.deposit(admin, alice.email, 100)
+    body = {"amount": 500, "currency": "USD", "to_email": bob.email, "memo": None}
+    headers = {**alice.headers, "Idempotency-Key": "named-refusal"}
+
+    first = client.post("/v1/transfers", json=body, headers={**headers, "X-Request-Id": "trace-first"})
+    again = client.post("/v1/transfers", json=body, headers={**headers, "X-Request-Id": "trace-again"})
+
+    assert (first.status_code, first.json()["code"]) == (409, "insufficient_funds")
+    assert first.json()["request_id"] == first.headers["x-request-id"] == "trace-first"
+    # The replay is the stored document, byte for byte: it names the request that was
+    # refused; its own id is in its header.
+    assert again.content == first.content
+    assert again.headers["x-request-id"] == "trace-again"
+    assert again.headers["Idempotency-Replayed"] == "true"
+
+
 def test_a_refusal_stored_by_an_earlier_version_replays_word_for_word(
     client: TestClient, api: Api, db: Database, admin: Account, alice: Account, bob: Account
 ) -> None:

@@ -15,9 +15,8 @@ from gopherpayd.identity.models import ApiToken, AuthSession
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import Database
 from gopherpayd.kit.pagination import CodeCursor
-from tests.identity.problems import assert_problem
 from tests.support.api import Account, Api
-from tests.support.pages import pages
+from tests.support.pages import assert_cursor_refused, assert_limit_refused, pages
 
 LISTS = ["/v1/sessions", "/v1/tokens"]
 
@@ -110,10 +109,7 @@ def test_a_whole_list_fits_one_page_without_a_next_cursor(
 def test_a_cursor_the_server_did_not_issue_is_refused(
     client: TestClient, alice: Account, path: str, cursor: str
 ) -> None:
-    response = client.get(path, params={"cursor": cursor}, headers=alice.headers)
-
-    body = assert_problem(response, 400, "invalid_cursor")
-    assert body["detail"] == "cursor is not one this server issued"
+    assert_cursor_refused(client, path, alice.headers, cursor)
 
 
 @pytest.mark.parametrize("path", LISTS)
@@ -121,9 +117,7 @@ def test_a_cursor_the_server_did_not_issue_is_refused(
 def test_a_limit_outside_1_to_200_is_refused(
     client: TestClient, alice: Account, path: str, limit: int
 ) -> None:
-    response = client.get(path, params={"limit": limit}, headers=alice.headers)
-
-    assert_problem(response, 422, "validation_error")
+    assert_limit_refused(client, path, alice.headers, limit)
 
 
 @pytest.mark.parametrize("path", LISTS)

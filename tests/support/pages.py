@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from tests.identity.problems import assert_problem
+
 
 def pages(
     client: httpx.Client, path: str, headers: Mapping[str, str] | None = None, **params: Any
@@ -24,3 +26,18 @@ def pages(
         if cursor is None:
             return found
         assert len(found) < 100, "next_cursor never ends"
+
+
+def assert_cursor_refused(client: httpx.Client, path: str, headers: Mapping[str, str], cursor: str) -> None:
+    """`GET path?cursor=…` with a cursor the server did not issue: 400 invalid_cursor."""
+    response = client.get(path, params={"cursor": cursor}, headers=dict(headers))
+
+    body = assert_problem(response, 400, "invalid_cursor")
+    assert body["detail"] == "cursor is not one this server issued"
+
+
+def assert_limit_refused(client: httpx.Client, path: str, headers: Mapping[str, str], limit: int) -> None:
+    """`GET path?limit=…` outside 1 to 200: 422 validation_error."""
+    response = client.get(path, params={"limit": limit}, headers=dict(headers))
+
+    assert_problem(response, 422, "validation_error")

@@ -12,9 +12,8 @@ from fastapi.testclient import TestClient
 
 from gopherpayd.kit.pagination import Cursor
 from gopherpayd.wallets.currencies import CURRENCIES
-from tests.identity.problems import assert_problem
 from tests.support.api import Account
-from tests.support.pages import pages
+from tests.support.pages import assert_cursor_refused, assert_limit_refused, pages
 
 LISTS = ["/v1/wallets", "/v1/currencies"]
 TIME_CURSOR = Cursor(datetime(2026, 1, 1, tzinfo=UTC), uuid.UUID(int=7)).encode()
@@ -76,10 +75,7 @@ def test_without_a_limit_every_currency_fits_the_default_page(client: TestClient
 def test_a_cursor_the_server_did_not_issue_is_refused(
     client: TestClient, alice: Account, path: str, cursor: str
 ) -> None:
-    response = client.get(path, params={"cursor": cursor}, headers=alice.headers)
-
-    body = assert_problem(response, 400, "invalid_cursor")
-    assert body["detail"] == "cursor is not one this server issued"
+    assert_cursor_refused(client, path, alice.headers, cursor)
 
 
 @pytest.mark.parametrize("path", LISTS)
@@ -87,9 +83,7 @@ def test_a_cursor_the_server_did_not_issue_is_refused(
 def test_a_limit_outside_1_to_200_is_refused(
     client: TestClient, alice: Account, path: str, limit: int
 ) -> None:
-    response = client.get(path, params={"limit": limit}, headers=alice.headers)
-
-    assert_problem(response, 422, "validation_error")
+    assert_limit_refused(client, path, alice.headers, limit)
 
 
 @pytest.mark.parametrize("path", LISTS)

@@ -22,6 +22,12 @@ class TransferKind(StrEnum):
     """Money from a user's wallet out to the outside world."""
     REVERSAL = "reversal"
     """An operator's compensating transfer: another one's amount, back the other way."""
+    EXCHANGE = "exchange"
+    """A user's money from one of their wallets to their own wallet in another currency, on a
+    locked FX quote: the amount is the sell side, the quote (transfers.quote_id) has both."""
+    FX_TRANSFER = "fx_transfer"
+    """A user sending money to another user who receives it in another currency, on a locked
+    FX quote: the amount is what the sender pays, the quote says what the recipient gets."""
 
 
 class WalletKind(StrEnum):
@@ -31,6 +37,12 @@ class WalletKind(StrEnum):
     """A user's money: never below zero."""
     SYSTEM = "system"
     """The outside world, one per currency: minus the money that came into GopherPay."""
+    FX_HOUSE = "fx_house"
+    """The FX house, one per currency: it buys the sell currency and pays out the buy currency
+    of every exchange, so its balance is the house's position in that currency (it may go
+    below zero)."""
+    FX_REVENUE = "fx_revenue"
+    """What the FX spread earned, one per currency (the fee leg of every exchange); never below zero."""
 
 
 class Role(StrEnum):
@@ -70,6 +82,7 @@ class EventType(StrEnum):
     HOLD_VOIDED = "hold.voided"
     HOLD_DECLINED = "hold.declined"
     HOLD_EXPIRED = "hold.expired"
+    FX_EXCHANGED = "fx.exchanged"
 
 
 class HoldStatus(StrEnum):

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from gopherpayd.admin import repository
+from gopherpayd.fx import legs as fx_legs
 from gopherpayd.transfers import engine, hold_rules
+from gopherpayd.vocabulary import TransferKind, WalletKind
 from gopherpayd.wallets.models import CLOSED_IS_EMPTY
 
 SQLITE = "sqlite"
@@ -73,6 +75,10 @@ class CurrencyLedger:
     """Everything that went out to the system wallet."""
     all_wallets: int
     """Every wallet, the system wallet included."""
+    fx_house: int = 0
+    """The FX house's position: what it bought minus what it paid out (may be below zero)."""
+    fx_revenue: int = 0
+    """What the FX spread earned."""
 
 
 def currency_ledgers(session: Session) -> list[CurrencyLedger]:
@@ -190,12 +196,87 @@ def _holds_settled_beyond_amount(session: Session) -> list[Finding]:
 
 
 def _money_not_conserved(ledger: CurrencyLedger) -> str | None:
-    if ledger.wallets_total == ledger.deposits - ledger.withdrawals:
+    inside = ledger.wallets_total + ledger.fx_house + ledger.fx_revenue
+    if inside == ledger.deposits - ledger.withdrawals:
         return None
+    fx = (
+        f" + FX house {ledger.fx_house} + FX revenue {ledger.fx_revenue}"
+        if ledger.fx_house or ledger.fx_revenue
+        else ""
+    )
     return (
-        f"user wallets hold {ledger.wallets_total} but deposits - withdrawals = "
+        f"user wallets hold {ledger.wallets_total}{fx} but deposits - withdrawals = "
         f"{ledger.deposits - ledger.withdrawals}"
     )
+
+
+def _fx_transfers_not_matching_quotes(session: Session) -> list[Finding]:
+    """Each executed quote and its one transfer: the transfer is of an FX kind, names the quote,
+    is named back by it, carries its sell side, and its entries are exactly the quote's legs."""
+    transfers, quotes, entries = repository.fx_transfers_and_quotes(session)
+    findings: list[Finding] = [
+        (f"fx_quote:{_as_uuid(quote_id)}", f"used by {named}, which is no transfer executing it")
+        for quote_id, named, found in quotes
+        if found is None
+    ]
+    lines: dict[uuid.UUID, list[tuple[uuid.UUID, str, str, int]]] = {}
+    for transfer_id, wallet_id, kind, currency, amount in entries:
+        lines.setdefault(_as_uuid(transfer_id), []).append((_as_uuid(wallet_id), kind, currency, int(amount)))
+    for row in transfers:
+        (
+            transfer_id,
+            kind,
+            amount,
+            currency,
+            _ref,
+            quote_id,
+            named,
+            sell,
+            sold,
+            buy,
+            bought,
+            fee,
+            payer,
+            payee,
+        ) = row
+        subject = f"transfer:{_as_uuid(transfer_id)}"
+        if quote_id is None:
+            findings.append((subject, f"{kind} transfer that executes no quote"))
+            continue
+        quote = _as_uuid(quote_id)
+        if kind not in (TransferKind.EXCHANGE, TransferKind.FX_TRANSFER):
+            findings.append((subject, f"{kind} transfer names quote {quote}"))
+        if named is None or _as_uuid(named) != _as_uuid(transfer_id):
+            findings.append((subject, f"executes quote {quote}, which is not marked used by it"))
+        if (int(amount), currency) != (int(sold), sell):
+            findings.append((subject, f"moves {amount} {currency}; its quote sells {sold} {sell}"))
+        expected = sorted(
+            (str(side), leg.currency, signed)
+            for leg in fx_legs.quote_legs(sell, buy, int(sold), int(fee), int(bought))
+            if leg.amount > 0
+            for side, signed in ((leg.source, -leg.amount), (leg.target, leg.amount))
+        )
+        parties = _as_uuid(payer), _as_uuid(payee)
+        actual = sorted(
+            (_leg_party(wallet_id, wallet_kind, signed, *parties), entry_currency, signed)
+            for wallet_id, wallet_kind, entry_currency, signed in lines.get(_as_uuid(transfer_id), [])
+        )
+        if actual != expected:
+            findings.append((subject, f"entries {actual} are not the legs of quote {quote}: {expected}"))
+    return findings
+
+
+def _leg_party(wallet_id: uuid.UUID, kind: str, signed: int, payer: uuid.UUID, payee: uuid.UUID) -> str:
+    """Which party of fx.legs an FX transfer's entry belongs to, as its wallet says."""
+    if kind == WalletKind.FX_HOUSE:
+        return str(fx_legs.Party.HOUSE)
+    if kind == WalletKind.FX_REVENUE:
+        return str(fx_legs.Party.REVENUE)
+    if wallet_id == payer and signed < 0:
+        return str(fx_legs.Party.PAYER)
+    if wallet_id == payee and signed > 0:
+        return str(fx_legs.Party.RECIPIENT)
+    return f"wallet {wallet_id}"
 
 
 def _ledger_not_zero(ledger: CurrencyLedger) -> str | None:
@@ -314,6 +395,15 @@ SYSTEM_WALLET_HAS_NO_OWNER = Invariant(
     None,  # by construction: the engine opens system wallets without an owner, user wallets with one
     (Check("wallets", "ck_wallets_system_has_no_owner"),),
 )
+FX_TRANSFER_MATCHES_QUOTE = Invariant(
+    "fx_transfer_matches_quote",
+    "Every used FX quote is executed by exactly one transfer, an exchange or fx_transfer that names "
+    "it, and that transfer's entries are the quote's legs: payer -> FX house and FX revenue in the "
+    "sell currency, FX house -> recipient in the buy currency.",
+    None,  # by construction: the engine writes an FX transfer's entries from fx.legs.quote_legs
+    (Unique("transfers", ("quote_id",)), Check("fx_quotes", "ck_fx_quotes_used_by_a_transfer")),
+    audit_query=_fx_transfers_not_matching_quotes,
+)
 LEDGER_HISTORY_APPEND_ONLY = Invariant(
     "ledger_history_append_only",
     "Transfers and entries are history: written once, never updated or deleted.",
@@ -332,6 +422,7 @@ INVARIANTS: tuple[Invariant, ...] = (
     WALLET_HELD_NON_NEGATIVE,
     USER_WALLET_AVAILABLE_NON_NEGATIVE,
     HOLD_SETTLES_WITHIN_AMOUNT,
+    FX_TRANSFER_MATCHES_QUOTE,
     MONEY_CONSERVED,
     LEDGER_SUMS_TO_ZERO,
     TRANSFER_AMOUNT_POSITIVE,

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from gopherpayd.audit.models import AuditLogEntry
 from gopherpayd.identity.models import User
 from gopherpayd.kit.pagination import Cursor, newest_first
-from gopherpayd.vocabulary import WalletKind
+from gopherpayd.vocabulary import TransferKind, WalletKind
 
 
 def _rows(session: Session, sql: str) -> list[Any]:
@@ -66,8 +66,20 @@ def unbalanced_transfers(session: Session) -> list[tuple[Any, str, int, int]]:
         f"""
         SELECT t.id, t.currency, {_split_sum("e.amount", "total")}, COUNT(e.id) AS lines
         FROM transfers t LEFT JOIN entries e ON e.transfer_id = t.id
+        WHERE t.quote_id IS NULL
         GROUP BY t.id, t.currency
         HAVING {_split_sum_differs("e.amount", "0")} OR COUNT(e.id) <> 2
+        """,  # noqa: S608 - fixed SQL
+    )
+    # A transfer that executes an FX quote has entries in two currencies: each sums to zero.
+    rows += _rows(
+        session,
+        f"""
+        SELECT t.id, e.currency, {_split_sum("e.amount", "total")}, COUNT(e.id) AS lines
+        FROM transfers t JOIN entries e ON e.transfer_id = t.id
+        WHERE t.quote_id IS NOT NULL
+        GROUP BY t.id, e.currency
+        HAVING {_split_sum_differs("e.amount", "0")}
         """,  # noqa: S608 - fixed SQL
     )
     return [
@@ -82,9 +94,9 @@ def entries_not_matching_transfer(session: Session) -> list[Any]:
         """
         SELECT e.id, e.transfer_id, e.currency, w.currency AS wallet_currency, t.currency AS transfer_currency
         FROM entries e JOIN transfers t ON t.id = e.transfer_id JOIN wallets w ON w.id = e.wallet_id
-        WHERE e.currency <> t.currency OR w.currency <> t.currency
+        WHERE t.quote_id IS NULL AND (e.currency <> t.currency OR w.currency <> t.currency
            OR (e.amount < 0 AND (e.wallet_id <> t.from_wallet_id OR -e.amount <> t.amount))
-           OR (e.amount > 0 AND (e.wallet_id <> t.to_wallet_id OR e.amount <> t.amount))
+           OR (e.amount > 0 AND (e.wallet_id <> t.to_wallet_id OR e.amount <> t.amount)))
         """,
     )
 
@@ -146,8 +158,42 @@ def closed_wallets_holding_money(session: Session) -> list[Any]:
     )
 
 
-def currency_totals(session: Session) -> list[tuple[str, int, int, int, int]]:
-    """Per currency: user wallets total, money in from and out to the system wallet, all wallets."""
+def fx_transfers_and_quotes(session: Session) -> tuple[list[Any], list[Any], list[Any]]:
+    """What the FX audit compares: every transfer that names a quote or is of an FX kind (with
+    its quote's columns, NULL when it has none); every used quote (with the transfer it names,
+    NULL when that transfer does not exist or does not name it back); and the entries of every
+    transfer naming a quote, with their wallet's kind."""
+    transfers = _rows(
+        session,
+        f"""
+        SELECT t.id, t.kind, t.amount, t.currency, t.quote_id, q.id, q.transfer_id, q.sell_currency,
+               q.sell_amount, q.buy_currency, q.buy_amount, q.fee, t.from_wallet_id, t.to_wallet_id
+        FROM transfers t LEFT JOIN fx_quotes q ON q.id = t.quote_id
+        WHERE t.quote_id IS NOT NULL OR t.kind IN ('{TransferKind.EXCHANGE}', '{TransferKind.FX_TRANSFER}')
+        """,  # noqa: S608 - fixed SQL
+    )
+    quotes = _rows(
+        session,
+        """
+        SELECT q.id, q.transfer_id, t.id
+        FROM fx_quotes q LEFT JOIN transfers t ON t.id = q.transfer_id AND t.quote_id = q.id
+        WHERE q.used_at IS NOT NULL
+        """,
+    )
+    entries = _rows(
+        session,
+        """
+        SELECT e.transfer_id, e.wallet_id, w.kind, e.currency, e.amount
+        FROM entries e JOIN transfers t ON t.id = e.transfer_id JOIN wallets w ON w.id = e.wallet_id
+        WHERE t.quote_id IS NOT NULL
+        """,
+    )
+    return transfers, quotes, entries
+
+
+def currency_totals(session: Session) -> list[tuple[str, int, int, int, int, int, int]]:
+    """Per currency: user wallets total, money in from and out to the system wallet, all wallets,
+    the FX house's position and the FX revenue."""
     wallets = _rows(
         session,
         f"""
@@ -165,23 +211,24 @@ def currency_totals(session: Session) -> list[tuple[str, int, int, int, int]]:
         GROUP BY t.currency, CASE WHEN s.id = t.from_wallet_id THEN 'in' ELSE 'out' END
         """,  # noqa: S608 - fixed SQL
     )
-    user_totals: dict[str, int] = {}
+    by_kind: dict[tuple[str, str], int] = {}
     all_totals: dict[str, int] = {}
     for currency, kind, hi, lo in wallets:
         total = exact_total(hi, lo)
         all_totals[currency] = all_totals.get(currency, 0) + total
-        if kind == WalletKind.USER:
-            user_totals[currency] = user_totals.get(currency, 0) + total
+        by_kind[(currency, kind)] = by_kind.get((currency, kind), 0) + total
     flows: dict[tuple[str, str], int] = {}
     for currency, direction, hi, lo in movements:
         flows[currency, direction] = exact_total(hi, lo)
     return [
         (
             currency,
-            user_totals.get(currency, 0),
+            by_kind.get((currency, WalletKind.USER), 0),
             flows.get((currency, "in"), 0),
             flows.get((currency, "out"), 0),
             all_totals[currency],
+            by_kind.get((currency, WalletKind.FX_HOUSE), 0),
+            by_kind.get((currency, WalletKind.FX_REVENUE), 0),
         )
         for currency in sorted(all_totals)
     ]

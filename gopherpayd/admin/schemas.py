@@ -73,11 +73,22 @@ class CurrencyTotals(BaseModel):
     withdrawals: int = Field(description="Money that went out to the outside world, minor units")
 
 
+class FxPosition(BaseModel):
+    currency: str
+    house: int = Field(
+        description="The FX house wallet's balance: bought minus paid out, minor units (may be < 0)"
+    )
+    revenue: int = Field(description="What the FX spread earned in this currency, minor units")
+
+
 class AuditReport(BaseModel):
     ok: bool
     checked_at: datetime
     violations: list[Violation]
     totals: list[CurrencyTotals]
+    fx_positions: list[FxPosition] = Field(
+        description="Per currency that FX touched: the house's position and the revenue"
+    )
     counts: dict[str, int]
 
 

@@ -19,6 +19,7 @@ from gopherpayd.admin.schemas import (
     AuditReport,
     CashMovementRequest,
     CurrencyTotals,
+    FxPosition,
     ReversalRequest,
     Violation,
 )
@@ -46,7 +47,7 @@ from gopherpayd.transfers.service import (
     preview,
     recipient_by_email,
 )
-from gopherpayd.vocabulary import EventType, TransferKind
+from gopherpayd.vocabulary import EventType, TransferKind, WalletKind
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets import service as wallet_service
 from gopherpayd.wallets.models import Wallet
@@ -83,7 +84,9 @@ def system_wallet(currency: str) -> Selector:
     def select(reads: BatchReads) -> WalletTarget:
         wallet = reads.system_wallet(currency)
         if wallet is None:
-            return WalletTarget(open_system=True, currency=currency, owner_label="outside world")
+            return WalletTarget(
+                open_unowned=WalletKind.SYSTEM, currency=currency, owner_label="outside world"
+            )
         return WalletTarget(wallet=wallet, currency=currency, owner_label="outside world")
 
     return select
@@ -290,8 +293,12 @@ def audit(session: Session) -> AuditReport:
         if invariant.audit_query is not None
         for subject, detail in invariant.audit_query(session)
     ]
-    totals = []
+    totals, positions = [], []
     for ledger in currency_ledgers(session):
+        if ledger.fx_house or ledger.fx_revenue:
+            positions.append(
+                FxPosition(currency=ledger.currency, house=ledger.fx_house, revenue=ledger.fx_revenue)
+            )
         totals.append(
             CurrencyTotals(
                 currency=ledger.currency,
@@ -311,6 +318,7 @@ def audit(session: Session) -> AuditReport:
         checked_at=utcnow(),
         violations=violations,
         totals=totals,
+        fx_positions=positions,
         counts=repository.table_counts(session),
     )
 

@@ -45,6 +45,16 @@ class QuoteUsed(Conflict):
     code, title = "quote_used", "Quote already used"
 
 
+class QuoteMismatch(BadRequest):
+    """A transfer's amount or currency is not the sell side of the quote it names."""
+
+    code, title = "quote_mismatch", "Amount does not match the quote"
+
+
+class QuoteNotInBatch(BadRequest):
+    code, title = "quote_not_in_batch", "Quotes are not executed in batches"
+
+
 QuoteRefusal = QuoteNotFound | QuoteExpired | QuoteUsed
 """What consume_quote answers instead of the quote: returned, not raised, so the writer can
 refuse one movement of a batch and go on with the others."""

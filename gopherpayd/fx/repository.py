@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
 from gopherpayd.fx.models import FxQuote, FxRate
@@ -56,3 +57,42 @@ def mark_quote_used(
         .values(used_at=now, transfer_id=transfer_id)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def lock_quotes(session: Session, quote_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, FxQuote]:
+    """The quotes a batch executes, read under row locks taken in id order (Postgres; SQLite's
+    writers take turns), so no other transaction uses one of them until this one ends."""
+    wanted = sorted(set(quote_ids))
+    if not wanted:
+        return {}
+    statement = (
+        select(FxQuote)
+        .where(col(FxQuote.id).in_(wanted))
+        .order_by(col(FxQuote.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {quote.id: quote for quote in session.exec(statement).all()}
+
+
+def mark_quotes_used(session: Session, used: dict[uuid.UUID, uuid.UUID], now: datetime) -> None:
+    """Record each quote (key) as used by its transfer (value), in one statement; the quotes
+    were locked and found unused by lock_quotes in this transaction."""
+    if not used:
+        return
+    quotes = table_of(FxQuote)
+    session.execute(
+        update(quotes)
+        .where(quotes.c.id == bindparam("quote"), quotes.c.used_at.is_(None))
+        .values(used_at=now, transfer_id=bindparam("transfer")),
+        [{"quote": quote_id, "transfer": transfer_id} for quote_id, transfer_id in used.items()],
+    )
+
+
+def get_quotes(session: Session, quote_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, FxQuote]:
+    wanted = set(quote_ids)
+    if not wanted:
+        return {}
+    return {
+        quote.id: quote for quote in session.exec(select(FxQuote).where(col(FxQuote.id).in_(wanted))).all()
+    }

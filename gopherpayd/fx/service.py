@@ -236,12 +236,24 @@ def consume_quote(
         quote = repository.get_quote(session, quote_id)
         assert quote is not None  # just updated, in this transaction
         return quote
-    quote = repository.get_quote(session, quote_id)
+    refusal = quote_refusal(repository.get_quote(session, quote_id), quote_id, user_id, at)
+    assert refusal is not None  # the UPDATE matched nothing: one of the three holds
+    return refusal
+
+
+def quote_refusal(
+    quote: FxQuote | None, quote_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+) -> QuoteRefusal | None:
+    """Why `user_id` cannot use the quote now, checked in this order: it is not theirs (or
+    does not exist): quote_not_found; it was used: quote_used; it expired (at expires_at
+    exactly, too): quote_expired. None: it may be used."""
     if quote is None or quote.user_id != user_id:
         return QuoteNotFound(f"no quote {quote_id} of yours; ask for one with POST /v1/fx/quotes")
     if quote.used_at is not None:
         return QuoteUsed(f"quote {quote_id} was used at {quote.used_at.isoformat()}; ask for a new one")
-    return QuoteExpired(f"quote {quote_id} expired at {quote.expires_at.isoformat()}; ask for a new one")
+    if now >= quote.expires_at:
+        return QuoteExpired(f"quote {quote_id} expired at {quote.expires_at.isoformat()}; ask for a new one")
+    return None
 
 
 # --- the rates file ------------------------------------------------------------------------

@@ -34,6 +34,13 @@ def novu_payload(event: Event, settings: Settings) -> dict[str, Any]:
             new_balance=_money(payload, "new_balance") if "new_balance" in payload else None,
             transfer_id=payload.get("transfer_id"),
         )
+    if "quote_id" in payload:
+        data.update(
+            quote_id=payload["quote_id"],
+            sold=_money({"currency": payload.get("sell_currency"), "x": payload.get("sell_amount")}, "x"),
+            bought=_money({"currency": payload.get("buy_currency"), "x": payload.get("buy_amount")}, "x"),
+            rate=payload.get("rate"),
+        )
     if "hold_id" in payload:
         data.update(
             hold_id=payload["hold_id"],
@@ -57,9 +64,17 @@ def inbox_message(event: Event) -> tuple[str, str]:
     memo = f" — {p['memo']}" if p.get("memo") else ""
     balance = f" New balance: {_money(p, 'new_balance')}." if "new_balance" in p else ""
     counterparty = p.get("counterparty") or "the outside world"
+    bought = _money({"currency": p.get("buy_currency"), "x": p.get("buy_amount")}, "x")
     match event.type:
+        case EventType.TRANSFER_SENT if "quote_id" in p:
+            return f"You sent {_money(p, 'amount')}", f"{counterparty} received {bought}{memo}.{balance}"
         case EventType.TRANSFER_SENT:
             return f"You sent {_money(p, 'amount')}", f"To {counterparty}{memo}.{balance}"
+        case EventType.FX_EXCHANGED:
+            return (
+                f"You exchanged {_money(p, 'amount')} for {bought}",
+                f"At {p.get('rate')}{memo}.{balance}",
+            )
         case EventType.TRANSFER_RECEIVED:
             return f"You received {_money(p, 'amount')}", f"From {counterparty}{memo}.{balance}"
         case EventType.TRANSFER_REVERSED:

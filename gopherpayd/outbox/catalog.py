@@ -41,6 +41,9 @@ EVENTS: dict[EventType, EventKind] = {
     EventType.HOLD_VOIDED: EventKind("transfers", "hold-voided"),
     EventType.HOLD_DECLINED: EventKind("transfers", "hold-declined"),
     EventType.HOLD_EXPIRED: EventKind("transfers", "hold-expired"),
+    # An exchange between one's own wallets; a payment in another currency is transfer.sent
+    # and transfer.received, each in its own party's currency.
+    EventType.FX_EXCHANGED: EventKind("transfers", "fx-exchanged", transfer=True),
 }
 FAMILIES = sorted({kind.family for kind in EVENTS.values()})
 DEAD_LETTER_FAMILY = "dead-letters"

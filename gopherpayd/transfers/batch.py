@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gopherpayd.fx.errors import QuoteNotInBatch
 from gopherpayd.identity.service import Principal
 from gopherpayd.kit.db import Database, LostRace, is_retryable, unique_violation
 from gopherpayd.kit.errors import AppError, Conflict, TryAgain, validation_problem
@@ -91,6 +92,8 @@ def movement_of(
     except ValidationError as error:
         raise InvalidItem(index, error) from None
     body = TransferRequestBody.model_validate(checked.model_dump(exclude={"key"}))
+    if body.quote_id is not None:
+        raise QuoteNotInBatch("an FX quote is executed on its own: send it with POST /v1/transfers")
     return service.user_transfer(principal, body, checked.key, require_verified_email=require_verified_email)
 
 

@@ -23,6 +23,7 @@ from gopherpayd.transfers.schemas import (
     BatchMode,
     BatchRequestBody,
     BatchResult,
+    ExchangeRequestBody,
     FeeOut,
     MovementPreview,
     StatementOut,
@@ -129,6 +130,15 @@ async def send_money(
         )
         return preview_response(outcome)
     return movement_response(await service.send_money(context.db, context.settings, principal, body, key))
+
+
+@router.post("/fx/exchange", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
+async def exchange(
+    body: ExchangeRequestBody, principal: TokenCaller, context: Context, key: IdempotencyKey = None
+) -> Response:
+    """Execute one of your FX quotes between your own wallets: its sell side leaves your wallet in
+    that currency, its buy side arrives in yours in the other (opened if you have none)."""
+    return movement_response(await service.exchange(context.db, context.settings, principal, body, key))
 
 
 BATCH_RESPONSES: dict[int | str, dict[str, object]] = {

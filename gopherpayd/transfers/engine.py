@@ -38,6 +38,11 @@ from typing import Any, Protocol
 from sqlmodel import Session
 
 from gopherpayd.audit import service as audit_log
+from gopherpayd.fx import legs as fx_legs
+from gopherpayd.fx import repository as fx_repository
+from gopherpayd.fx.errors import QuoteUsed
+from gopherpayd.fx.models import FxQuote
+from gopherpayd.fx.service import quote_refusal
 from gopherpayd.identity import repository as identity_repository
 from gopherpayd.identity.errors import AccountFrozen
 from gopherpayd.identity.service import session_refusal
@@ -65,7 +70,7 @@ from gopherpayd.transfers.hold_rules import HoldOp, HoldState
 from gopherpayd.transfers.outcomes import HoldChanged, Moved, MovementOutcome, Refused
 from gopherpayd.transfers.reads import BatchReads, ReadHints, WalletRow
 from gopherpayd.transfers.repository import StoredAnswer
-from gopherpayd.transfers.schemas import HoldOut, PartyOut, TransferOut
+from gopherpayd.transfers.schemas import FxOut, HoldOut, PartyOut, TransferOut
 from gopherpayd.vocabulary import EventType, HoldAction, HoldStatus, TransferKind, WalletKind
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets.currencies import format_minor
@@ -81,7 +86,8 @@ class WalletTarget:
 
     wallet: WalletRow | None = None
     open_for_owner: uuid.UUID | None = None
-    open_system: bool = False
+    open_unowned: WalletKind | None = None
+    """The kind of owner-less wallet (system, FX house, FX revenue) to open when there is none."""
     currency: str = ""
     owner_frozen: bool = False
     owner_label: str = ""
@@ -136,6 +142,25 @@ class MoneyMovement:
     hold: HoldOp | None = None
     """A hold operation instead of a plain transfer: `source` selects the payer's wallet and
     `destination` the payee's (the payer's again for operations that move nothing to the payee)."""
+    fx: FxOp | None = None
+    """An FX quote to execute: `amount` and `currency` are its sell side, `source` selects the
+    payer's wallet in that currency and `destination` the recipient's in the buy currency."""
+
+
+@dataclass(frozen=True)
+class FxOp:
+    """What an FX movement executes: a quote, as read when the request came in. The engine
+    reads it again under its row lock and uses it only if it is still unused and unexpired."""
+
+    quote_id: uuid.UUID
+    quote_owner: uuid.UUID
+    buy_currency: str
+    buy_amount: int
+    """Minor units of `buy_currency` the recipient receives from the FX house."""
+    fee: int
+    """Minor units of the sell currency (of the movement's amount) for the revenue wallet."""
+    rate: str
+    spread: str
 
 
 def execute(
@@ -211,6 +236,8 @@ class _Pending:
     movement: MoneyMovement
     source: WalletTarget
     destination: WalletTarget
+    house: tuple[WalletTarget, ...] = ()
+    """An FX movement's FX house wallets (sell currency, buy currency) and revenue wallet (sell)."""
 
 
 @dataclass
@@ -218,7 +245,7 @@ class _Writes:
     """The rows a batch writes, collected while its movements are checked."""
 
     now: datetime
-    opened: dict[tuple[uuid.UUID | None, str], LockedWallet] = field(default_factory=dict)
+    opened: dict[tuple[str, uuid.UUID | None, str], LockedWallet] = field(default_factory=dict)
     transfers: list[dict[str, Any]] = field(default_factory=list)
     entries: list[dict[str, Any]] = field(default_factory=list)
     announcements: list[outbox.Announcement] = field(default_factory=list)
@@ -226,6 +253,10 @@ class _Writes:
     reversed: set[uuid.UUID] = field(default_factory=set)
     holds: dict[uuid.UUID, HoldState] = field(default_factory=dict)
     """The holds the batch's hold operations touch, read under their payer wallets' locks."""
+    quotes: dict[uuid.UUID, FxQuote] = field(default_factory=dict)
+    """The quotes the batch's FX movements execute, read under their row locks."""
+    used_quotes: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    """Quote id -> the transfer of this batch that executes it."""
 
 
 def _apply_batch(
@@ -265,21 +296,29 @@ def _apply_batch(
         except AppError as refusal:
             results[index] = Refused(refusal)
             continue
-        pending.append(_Pending(index, movement, source, destination))
+        house = _fx_wallets(reads, movement.currency, movement.fx) if movement.fx is not None else ()
+        pending.append(_Pending(index, movement, source, destination, house))
 
-    locked = _lock(session, [t.wallet for p in pending for t in (p.source, p.destination) if t.wallet])
+    locked = _lock(
+        session, [t.wallet for p in pending for t in (p.source, p.destination, *p.house) if t.wallet]
+    )
     frozen = identity_repository.lock_users_frozen(session, _guarded_owners(pending))
     writes = _Writes(now=utcnow())
     writes.holds = repository.read_holds(
         session, [p.movement.hold.hold_id for p in pending if p.movement.hold is not None]
     )
+    writes.quotes = fx_repository.lock_quotes(
+        session, [p.movement.fx.quote_id for p in pending if p.movement.fx is not None]
+    )
     for item in pending:
         try:
             _check_owners_not_frozen(item, frozen)
-            if item.movement.hold is None:
-                results[item.index] = Moved(_move(session, reads, writes, item, locked))
-            else:
+            if item.movement.hold is not None:
                 results[item.index] = HoldChanged(_move_hold(reads, writes, item, locked))
+            elif item.movement.fx is not None:
+                results[item.index] = Moved(_move_fx(reads, writes, item, locked))
+            else:
+                results[item.index] = Moved(_move(session, reads, writes, item, locked))
         except AppError as refusal:
             results[item.index] = Refused(refusal)
 
@@ -392,8 +431,9 @@ def _resolve(
     if movement.hold is not None and movement.hold.action is not HoldAction.PLACE:
         return _resolve_hold(movement, movement.hold, source, destination)
     for target in (source, destination):
-        if target.currency != movement.currency:
-            raise CurrencyMismatch(f"wallet holds {target.currency}, the transfer is in {movement.currency}")
+        expected = movement.fx.buy_currency if movement.fx and target is destination else movement.currency
+        if target.currency != expected:
+            raise CurrencyMismatch(f"wallet holds {target.currency}, the transfer is in {expected}")
         if target.wallet is not None and target.wallet.closed_at is not None:
             raise WalletClosed(f"wallet {target.wallet.id} is closed; it can neither send nor receive")
     if source.owner_frozen:
@@ -425,8 +465,9 @@ def _materialize(
     """The locked wallet of `target`, or the one to open for it (kept only if the movement moves)."""
     if target.wallet is not None:
         return locked[target.wallet.id]
-    owner_id = None if target.open_system else target.open_for_owner
-    opened = writes.opened.get((owner_id, target.currency))
+    kind = target.open_unowned or WalletKind.USER
+    owner_id = None if target.open_unowned else target.open_for_owner
+    opened = writes.opened.get((kind, owner_id, target.currency))
     if opened is not None:  # by an earlier movement of this batch
         return opened
     # A wallet nobody else can see yet needs no lock; a concurrent opener of the
@@ -435,7 +476,7 @@ def _materialize(
         id=uuid.uuid4(),
         owner_id=owner_id,
         currency=target.currency,
-        kind=WalletKind.SYSTEM if target.open_system else WalletKind.USER,
+        kind=kind,
         balance=0,
         frozen=False,
         closed_at=None,
@@ -480,7 +521,7 @@ def _move(
     # Every rule holds: from here on the movement happens.
     for wallet in (source, destination):
         if wallet.opened:
-            writes.opened[(wallet.owner_id, wallet.currency)] = wallet
+            writes.opened[(wallet.kind, wallet.owner_id, wallet.currency)] = wallet
             locked[wallet.id] = wallet
     if movement.reverses_transfer_id is not None:
         writes.reversed.add(movement.reverses_transfer_id)
@@ -524,6 +565,7 @@ def _post_transfer(
             "memo": movement.memo,
             "initiated_by": movement.initiated_by,
             "reverses_transfer_id": movement.reverses_transfer_id,
+            "quote_id": None,
             "created_at": writes.now,
         }
     )
@@ -553,6 +595,154 @@ def _post_transfer(
         direction="in" if recipient.user_id == viewer else "out" if sender.user_id == viewer else None,
     )
     writes.announcements += _announcements(body, source.balance, destination.balance)
+    return body
+
+
+def _fx_wallets(reads: BatchReads, sell: str, op: FxOp) -> tuple[WalletTarget, ...]:
+    """The FX house's wallets in the sell and the buy currency, and the revenue wallet of the
+    sell currency: each opened (under the batch, by the first movement that needs it) if need be."""
+
+    def target(kind: WalletKind, currency: str) -> WalletTarget:
+        wallet = reads.unowned_wallet(kind, currency)
+        label = "FX house" if kind == WalletKind.FX_HOUSE else "FX revenue"
+        if wallet is None:
+            return WalletTarget(open_unowned=kind, currency=currency, owner_label=label)
+        return WalletTarget(wallet=wallet, currency=currency, owner_label=label)
+
+    return (
+        target(WalletKind.FX_HOUSE, sell),
+        target(WalletKind.FX_HOUSE, op.buy_currency),
+        target(WalletKind.FX_REVENUE, sell),
+    )
+
+
+def _move_fx(
+    reads: BatchReads, writes: _Writes, item: _Pending, locked: dict[uuid.UUID, LockedWallet]
+) -> TransferOut:
+    """Execute a quote: check it (under its row lock) and the wallets against the locked
+    balances; if everything holds, record one transfer whose entries are the quote's legs."""
+    movement, op = item.movement, item.movement.fx
+    assert op is not None
+    quote = writes.quotes.get(op.quote_id)
+    if quote is not None and quote.user_id == op.quote_owner and op.quote_id in writes.used_quotes:
+        # Executed by an earlier movement of this batch: used, as it will be once it commits.
+        raise QuoteUsed(f"quote {op.quote_id} was used by another request; ask for a new one")
+    refusal = quote_refusal(quote, op.quote_id, op.quote_owner, writes.now)
+    if refusal is not None:
+        raise refusal
+    assert quote is not None
+    if (quote.sell_currency, quote.sell_amount, quote.buy_currency, quote.buy_amount, quote.fee) != (
+        movement.currency,
+        movement.amount,
+        op.buy_currency,
+        op.buy_amount,
+        op.fee,
+    ):
+        raise AssertionError(f"quote {quote.id} changed after it was read")  # quotes never change
+    payer = _materialize(item.source, locked, writes)
+    recipient = _materialize(item.destination, locked, writes)
+    house_sell, house_buy, revenue = (_materialize(target, locked, writes) for target in item.house)
+    for wallet in (payer, recipient):
+        check_wallet_open(wallet)
+    for wallet, label in ((payer, "sending"), (recipient, "receiving")):
+        if wallet.frozen:
+            raise WalletFrozen(f"{label} wallet {wallet.id} is frozen")
+    if payer.available < movement.amount:
+        raise InsufficientFunds(
+            f"wallet {payer.id} has {_funds(payer)}, "
+            f"the exchange needs {format_minor(movement.amount, movement.currency)}"
+        )
+    wallets = {
+        (fx_legs.Party.PAYER, movement.currency): payer,
+        (fx_legs.Party.HOUSE, movement.currency): house_sell,
+        (fx_legs.Party.REVENUE, movement.currency): revenue,
+        (fx_legs.Party.HOUSE, op.buy_currency): house_buy,
+        (fx_legs.Party.RECIPIENT, op.buy_currency): recipient,
+    }
+    legs = [
+        leg
+        for leg in fx_legs.quote_legs(
+            movement.currency, op.buy_currency, movement.amount, op.fee, op.buy_amount
+        )
+        if leg.amount > 0
+    ]
+    for leg in legs:
+        source, target = wallets[(leg.source, leg.currency)], wallets[(leg.target, leg.currency)]
+        if target.balance > MAX_AMOUNT_MINOR - leg.amount or source.balance < leg.amount - MAX_AMOUNT_MINOR:
+            raise InvalidAmount(
+                f"{format_minor(leg.amount, leg.currency)} would take a balance past the largest "
+                f"one a wallet can hold ({format_minor(MAX_AMOUNT_MINOR, leg.currency)})"
+            )
+    # Every rule holds: from here on the quote is executed.
+    for wallet in wallets.values():
+        if wallet.opened:
+            writes.opened[(wallet.kind, wallet.owner_id, wallet.currency)] = wallet
+            locked[wallet.id] = wallet
+    transfer_id = uuid.uuid4()
+    entries: list[tuple[uuid.UUID, int, str]] = []
+    for leg in legs:
+        source, target = wallets[(leg.source, leg.currency)], wallets[(leg.target, leg.currency)]
+        source.balance -= leg.amount
+        target.balance += leg.amount
+        entries += [(source.id, -leg.amount, leg.currency), (target.id, leg.amount, leg.currency)]
+    check_entries_balance([(currency, signed) for _wallet_id, signed, currency in entries])
+    check_user_balance_non_negative(payer)
+    hold_rules.check_user_available_non_negative(payer)
+    check_user_balance_non_negative(revenue)
+    writes.used_quotes[quote.id] = transfer_id
+    writes.transfers.append(
+        {
+            "id": transfer_id,
+            "kind": str(TransferKind(movement.kind)),
+            "amount": movement.amount,
+            "currency": movement.currency,
+            "from_wallet_id": payer.id,
+            "to_wallet_id": recipient.id,
+            "memo": movement.memo,
+            "initiated_by": movement.initiated_by,
+            "reverses_transfer_id": None,
+            "quote_id": quote.id,
+            "created_at": writes.now,
+        }
+    )
+    writes.entries += [
+        {
+            "id": uuid.uuid4(),
+            "transfer_id": transfer_id,
+            "wallet_id": wallet_id,
+            "amount": signed,
+            "currency": currency,
+            "created_at": writes.now,
+        }
+        for wallet_id, signed, currency in entries
+    ]
+    sender, receiver = _party(reads, payer), _party(reads, recipient)
+    viewer = movement.initiated_by
+    body = TransferOut(
+        id=transfer_id,
+        kind=movement.kind,
+        amount=movement.amount,
+        currency=movement.currency,
+        sender=sender,
+        recipient=receiver,
+        memo=movement.memo,
+        reverses_transfer_id=None,
+        created_at=writes.now,
+        direction="out" if sender.user_id == viewer else "in" if receiver.user_id == viewer else None,
+        fx=FxOut(
+            quote_id=quote.id,
+            sell=movement.currency,
+            sell_amount=movement.amount,
+            buy=op.buy_currency,
+            buy_amount=op.buy_amount,
+            fee=op.fee,
+            rate=op.rate,
+            spread=op.spread,
+        ),
+    )
+    writes.announcements += _fx_announcements(body, payer.balance, recipient.balance)
+    if movement.audit is not None:
+        writes.audit_notes.append(movement.audit)
     return body
 
 
@@ -618,7 +808,7 @@ def _place(
             f"the hold would expire at {op.expires_at.isoformat()}, which is not later than now"
         )
     if payee.opened:  # as in _move: inserted at the end, found by the batch's later movements
-        writes.opened[(payee.owner_id, payee.currency)] = payee
+        writes.opened[(payee.kind, payee.owner_id, payee.currency)] = payee
         locked[payee.id] = payee
     payer.held += movement.amount
     hold = HoldState(
@@ -744,7 +934,7 @@ def _party(reads: BatchReads, wallet: LockedWallet | WalletRow) -> PartyOut:
         user_id=owner.id if owner else None,
         email=owner.email if owner else None,
         full_name=owner.full_name if owner else None,
-        system=wallet.kind == WalletKind.SYSTEM,
+        system=wallet.kind != WalletKind.USER,
     )
 
 
@@ -770,6 +960,7 @@ def _write(
         ],
     )
     repository.insert_transfers(session, writes.transfers, writes.entries)
+    fx_repository.mark_quotes_used(session, writes.used_quotes, writes.now)
     wallet_repository.set_balances(
         session,
         {w.id: w.balance for w in locked.values() if not w.opened and w.balance != w.start_balance},
@@ -900,6 +1091,62 @@ def _announcements(
         )
         for event_type, party, other, direction, balance in sides
         if event_type is not None and party.user_id is not None
+    ]
+
+
+def _fx_announcements(
+    transfer: TransferOut, payer_balance: int, recipient_balance: int
+) -> list[outbox.Announcement]:
+    """An exchange tells its owner fx.exchanged; a payment in another currency tells its sender
+    transfer.sent (in what they paid) and its recipient transfer.received (in what they got)."""
+    fx = transfer.fx
+    assert fx is not None
+    common = {
+        "transfer_id": str(transfer.id),
+        "kind": transfer.kind,
+        "memo": transfer.memo,
+        "quote_id": str(fx.quote_id),
+        "sell_amount": fx.sell_amount,
+        "sell_currency": fx.sell,
+        "buy_amount": fx.buy_amount,
+        "buy_currency": fx.buy,
+        "fee": fx.fee,
+        "rate": fx.rate,
+    }
+    sender, recipient = transfer.sender, transfer.recipient
+    if transfer.kind == TransferKind.EXCHANGE:
+        assert sender.user_id is not None
+        payload = common | {
+            "amount": fx.sell_amount,
+            "currency": fx.sell,
+            "direction": "out",
+            "wallet_id": str(sender.wallet_id),
+            "new_balance": payer_balance,
+            "to_wallet_id": str(recipient.wallet_id),
+            "to_new_balance": recipient_balance,
+        }
+        return [outbox.Announcement(EventType.FX_EXCHANGED, sender.user_id, payload)]
+    sides = [
+        (EventType.TRANSFER_SENT, sender, recipient, "out", fx.sell_amount, fx.sell, payer_balance),
+        (EventType.TRANSFER_RECEIVED, recipient, sender, "in", fx.buy_amount, fx.buy, recipient_balance),
+    ]
+    return [
+        outbox.Announcement(
+            event_type,
+            party.user_id,
+            common
+            | {
+                "amount": amount,
+                "currency": currency,
+                "direction": direction,
+                "wallet_id": str(party.wallet_id),
+                "new_balance": balance,
+                "counterparty": other.email or "outside world",
+                "counterparty_wallet_id": str(other.wallet_id),
+            },
+        )
+        for event_type, party, other, direction, amount, currency, balance in sides
+        if party.user_id is not None
     ]
 
 

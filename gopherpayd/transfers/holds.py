@@ -246,7 +246,7 @@ def _describe(session: Session, rows: list[Any], viewer: uuid.UUID) -> list[Hold
             user_id=owner.id if owner else None,
             email=owner.email if owner else None,
             full_name=owner.full_name if owner else None,
-            system=wallet.kind == WalletKind.SYSTEM,
+            system=wallet.kind != WalletKind.USER,
         )
 
     described = []

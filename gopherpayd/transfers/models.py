@@ -33,6 +33,9 @@ class Transfer(SQLModel, table=True):
     reverses_transfer_id: uuid.UUID | None = Field(
         default=None, foreign_key="transfers.id", unique=True, nullable=True
     )
+    quote_id: uuid.UUID | None = Field(default=None, foreign_key="fx_quotes.id", unique=True, nullable=True)
+    """The FX quote an exchange or fx_transfer executed (each quote at most one transfer); NULL
+    for every other kind. Its entries are the quote's legs, in two currencies (fx.legs)."""
     created_at: datetime = timestamp_field()
 
 

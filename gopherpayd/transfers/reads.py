@@ -73,6 +73,8 @@ class ReadHints:
     """Wallets by id, with their owners."""
     system_currencies: tuple[str, ...] = ()
     """System wallets by currency."""
+    fx_currencies: tuple[str, ...] = ()
+    """The FX house and revenue wallets of these currencies."""
     holds: tuple[uuid.UUID, ...] = ()
     """Holds by id, with their wallets and those wallets' owners."""
 
@@ -91,21 +93,24 @@ class BatchReads:
         self._open: dict[tuple[uuid.UUID, str], WalletRow] = {}
         self._owners_loaded: set[uuid.UUID] = set()
         """Users whose open wallets are all in `_open`: a miss there means they have none."""
-        self._system: dict[str, WalletRow | None] = {}
+        self._unowned: dict[tuple[str, str], WalletRow | None] = {}
+        """The wallets no one owns (system, FX house, FX revenue) by (kind, currency)."""
         self._holds: dict[uuid.UUID, HoldRow | None] = {}
 
     def prefetch(self, hints: Iterable[ReadHints]) -> None:
         user_ids: set[uuid.UUID] = set()
         emails: set[str] = set()
         wallet_ids: set[uuid.UUID] = set()
-        currencies: set[str] = set()
+        currencies: set[tuple[str, str]] = set()
         hold_ids: set[uuid.UUID] = set()
         for hint in hints:
             hold_ids.update(hint.holds)
             user_ids.update(hint.users)
             emails.update(hint.emails)
             wallet_ids.update(hint.wallets)
-            currencies.update(hint.system_currencies)
+            currencies.update((WalletKind.SYSTEM, currency) for currency in hint.system_currencies)
+            for currency in hint.fx_currencies:
+                currencies |= {(WalletKind.FX_HOUSE, currency), (WalletKind.FX_REVENUE, currency)}
         for hold in self._load_holds(hold_ids):
             wallet_ids.update((hold.payer_wallet_id, hold.payee_wallet_id))
         self._load_users(user_ids, emails)
@@ -148,7 +153,7 @@ class BatchReads:
             self._by_email.setdefault(email, None)
 
     def _load_wallets(
-        self, owner_ids: set[uuid.UUID], wallet_ids: set[uuid.UUID], currencies: set[str]
+        self, owner_ids: set[uuid.UUID], wallet_ids: set[uuid.UUID], unowned: set[tuple[str, str]]
     ) -> None:
         wanted = []
         if owner_ids:
@@ -161,8 +166,9 @@ class BatchReads:
             )
         if wallet_ids:
             wanted.append(WALLETS.id.in_(wallet_ids))
-        if currencies:
-            wanted.append(and_(WALLETS.kind == WalletKind.SYSTEM, WALLETS.currency.in_(currencies)))
+        for kind in {kind for kind, _ in unowned}:
+            of_kind = {currency for wanted_kind, currency in unowned if wanted_kind == kind}
+            wanted.append(and_(WALLETS.kind == kind, WALLETS.currency.in_(of_kind)))
         if not wanted:
             return
         columns = (WALLETS.id, WALLETS.owner_id, WALLETS.currency, WALLETS.kind, WALLETS.closed_at)
@@ -171,13 +177,13 @@ class BatchReads:
         self._owners_loaded |= owner_ids
         for wallet_id in wallet_ids:
             self._wallets.setdefault(wallet_id, None)
-        for currency in currencies:
-            self._system.setdefault(currency, None)
+        for kind_currency in unowned:
+            self._unowned.setdefault(kind_currency, None)
 
     def _remember_wallet(self, wallet: WalletRow) -> None:
         self._wallets[wallet.id] = wallet
-        if wallet.kind == WalletKind.SYSTEM:
-            self._system[wallet.currency] = wallet
+        if wallet.kind != WalletKind.USER:
+            self._unowned[(wallet.kind, wallet.currency)] = wallet
         elif wallet.closed_at is None and wallet.owner_id is not None:
             self._open[(wallet.owner_id, wallet.currency)] = wallet
 
@@ -205,6 +211,10 @@ class BatchReads:
         return self._open.get((owner_id, currency))
 
     def system_wallet(self, currency: str) -> WalletRow | None:
-        if currency not in self._system:
-            self._load_wallets(set(), set(), {currency})
-        return self._system[currency]
+        return self.unowned_wallet(WalletKind.SYSTEM, currency)
+
+    def unowned_wallet(self, kind: WalletKind, currency: str) -> WalletRow | None:
+        """The one wallet of `kind` (system, FX house or FX revenue) in `currency`, if opened."""
+        if (kind, currency) not in self._unowned:
+            self._load_wallets(set(), set(), {(kind, currency)})
+        return self._unowned[(kind, currency)]

@@ -31,6 +31,12 @@ class TransferRequestBody(BaseModel):
     to_email: EmailStr | None = Field(default=None, max_length=254)
     to_wallet_id: uuid.UUID | None = None
     memo: StrictStr | None = Field(default=None, max_length=MAX_MEMO_LENGTH)
+    quote_id: uuid.UUID | None = Field(
+        default=None,
+        description="An FX quote of yours (POST /v1/fx/quotes) to pay with: the recipient receives its "
+        "buy side. `amount` and `currency` must be the quote's sell side (sell_amount, sell). Not "
+        "accepted in a batch.",
+    )
 
     @model_validator(mode="after")
     def _one_recipient(self) -> TransferRequestBody:
@@ -39,12 +45,35 @@ class TransferRequestBody(BaseModel):
         return self
 
 
+class ExchangeRequestBody(BaseModel):
+    """Execute an FX quote between the caller's own wallets: its sell side leaves their wallet
+    in `sell`, its buy side arrives in their wallet in `buy` (opened for them if need be)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quote_id: uuid.UUID
+    memo: StrictStr | None = Field(default=None, max_length=MAX_MEMO_LENGTH)
+
+
 class PartyOut(BaseModel):
     wallet_id: uuid.UUID
     user_id: uuid.UUID | None
     email: str | None
     full_name: str | None
     system: bool
+
+
+class FxOut(BaseModel):
+    """The quote an exchange or fx_transfer executed: what was sold, what was bought."""
+
+    quote_id: uuid.UUID
+    sell: str
+    sell_amount: int = Field(description="Minor units of `sell` the sender paid in all (fee included)")
+    buy: str
+    buy_amount: int = Field(description="Minor units of `buy` the recipient received")
+    fee: int = Field(description="Minor units of `sell` that went to the FX revenue wallet (the spread)")
+    rate: str = Field(description="The locked rate, exact decimal text: `buy` major units per `sell` one")
+    spread: str
 
 
 class TransferOut(BaseModel):
@@ -59,6 +88,11 @@ class TransferOut(BaseModel):
     created_at: datetime
     direction: Literal["in", "out"] | None = Field(
         description="Relative to the caller; null when the caller is not a party"
+    )
+    fx: FxOut | None = Field(
+        default=None,
+        description="For an exchange or fx_transfer: the quote it executed (`amount` and `currency` "
+        "are its sell side; the recipient received `fx.buy_amount` of `fx.buy`)",
     )
 
 

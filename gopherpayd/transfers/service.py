@@ -12,6 +12,9 @@ from typing import Any
 
 from sqlmodel import Session
 
+from gopherpayd.fx import repository as fx_repository
+from gopherpayd.fx.errors import QuoteMismatch, QuoteNotFound
+from gopherpayd.fx.models import FxQuote
 from gopherpayd.identity.errors import EmailNotVerified
 from gopherpayd.identity.service import Caller, Principal, normalize_email
 from gopherpayd.kit.db import Database
@@ -19,7 +22,14 @@ from gopherpayd.kit.logs import current_request_id
 from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import engine, repository, views, writer
-from gopherpayd.transfers.engine import IdempotencyClaim, MoneyMovement, Selector, SessionGuard, WalletTarget
+from gopherpayd.transfers.engine import (
+    FxOp,
+    IdempotencyClaim,
+    MoneyMovement,
+    Selector,
+    SessionGuard,
+    WalletTarget,
+)
 from gopherpayd.transfers.errors import (
     IdempotencyKeyInvalid,
     IdempotencyKeyRequired,
@@ -33,6 +43,7 @@ from gopherpayd.transfers.outcomes import MovementOutcome
 from gopherpayd.transfers.reads import BatchReads, ReadHints
 from gopherpayd.transfers.repository import HistoryFilter
 from gopherpayd.transfers.schemas import (
+    ExchangeRequestBody,
     StatementLine,
     StatementOut,
     TransferOut,
@@ -70,7 +81,12 @@ def idempotency_claim(
     )
 
 
-def own_wallet(user_id: uuid.UUID, currency: str, *, require_verified_email: bool = False) -> Selector:
+def own_wallet(
+    user_id: uuid.UUID, currency: str, *, require_verified_email: bool = False, open_if_none: bool = False
+) -> Selector:
+    """The user's open wallet in `currency`; with `open_if_none`, one opened for them when they
+    have none (where money arrives: the buy side of an exchange)."""
+
     def select(reads: BatchReads) -> WalletTarget:
         user = reads.user(user_id)
         if user is None:
@@ -81,6 +97,14 @@ def own_wallet(user_id: uuid.UUID, currency: str, *, require_verified_email: boo
                 "gopherpay verify CODE (or gopherpay verify --resend)"
             )
         wallet = reads.open_user_wallet(user_id, currency)
+        if wallet is None and open_if_none:
+            return WalletTarget(
+                open_for_owner=user_id,
+                currency=currency,
+                owner_frozen=user.frozen,
+                owner_label=user.email,
+                refuse_frozen_owner=True,
+            )
         if wallet is None:
             raise WalletNotFound(
                 f"{user.email} has no {currency} wallet; open one with: gopherpay wallets open {currency}"
@@ -143,23 +167,69 @@ def session_guard(caller: Caller) -> SessionGuard | None:
     return None if isinstance(caller, Principal) else SessionGuard(caller.session_id, caller.user_id)
 
 
+def fx_op(user_id: uuid.UUID, quote_id: uuid.UUID, quote: FxQuote | None) -> FxOp:
+    """What executing the quote (as read when the request came in) moves; quote_not_found
+    when it is not the caller's. Whether it is still unused and unexpired is decided by the
+    movement's batch, under the quote's row lock."""
+    if quote is None or quote.user_id != user_id:
+        raise QuoteNotFound(f"no quote {quote_id} of yours; ask for one with POST /v1/fx/quotes")
+    return FxOp(
+        quote_id=quote.id,
+        quote_owner=user_id,
+        buy_currency=quote.buy_currency,
+        buy_amount=quote.buy_amount,
+        fee=quote.fee,
+        rate=quote.rate,
+        spread=quote.spread,
+    )
+
+
+def read_quote(db: Database, quote_id: uuid.UUID | None) -> FxQuote | None:
+    """The quote a request names, read outside the movement's batch (its amounts never change)."""
+    return None if quote_id is None else db.run(fx_repository.get_quote, quote_id)
+
+
 def user_transfer(
-    principal: Caller, body: TransferRequestBody, key: str | None, *, require_verified_email: bool = False
+    principal: Caller,
+    body: TransferRequestBody,
+    key: str | None,
+    *,
+    require_verified_email: bool = False,
+    quote: FxQuote | None = None,
 ) -> MoneyMovement:
-    """A user sending money to another user. A caller whose session was not checked yet (not a
-    `Principal`) has it checked by the movement's batch."""
+    """A user sending money to another user; with a quote_id, received in the quote's buy
+    currency (`quote` is that quote as read for the request). A caller whose session was not
+    checked yet (not a `Principal`) has it checked by the movement's batch."""
     currency = supported_currency(body.currency)
-    request = body.model_dump(mode="json") | {"currency": currency}
+    # Without a quote the request hashes as it always has (keys stored before FX replay).
+    request = body.model_dump(mode="json", exclude=None if body.quote_id else {"quote_id"})
+    request |= {"currency": currency}
+    fx, receives = None, currency
+    if body.quote_id is not None:
+        fx = fx_op(principal.user_id, body.quote_id, quote)
+        assert quote is not None  # fx_op refuses a missing quote
+        if (quote.sell_currency, quote.sell_amount) != (currency, body.amount):
+            raise QuoteMismatch(
+                f"quote {quote.id} sells {quote.sell_amount} minor units of {quote.sell_currency}; "
+                f"send exactly that amount and currency with it"
+            )
+        receives = quote.buy_currency
+    fx_currencies = (currency, receives) if fx else ()
     if body.to_email is not None:
         request["to_email"] = normalize_email(body.to_email)
-        destination = recipient_by_email(body.to_email, currency, principal.user_id)
-        reads = ReadHints(users=(principal.user_id,), emails=(request["to_email"],))
+        destination = recipient_by_email(body.to_email, receives, principal.user_id)
+        reads = ReadHints(
+            users=(principal.user_id,), emails=(request["to_email"],), fx_currencies=fx_currencies
+        )
     else:
         assert body.to_wallet_id is not None  # schema: exactly one recipient
         destination = recipient_by_wallet(body.to_wallet_id, principal.user_id)
-        reads = ReadHints(users=(principal.user_id,), wallets=(body.to_wallet_id,))
+        reads = ReadHints(
+            users=(principal.user_id,), wallets=(body.to_wallet_id,), fx_currencies=fx_currencies
+        )
     return MoneyMovement(
-        kind=TransferKind.TRANSFER,
+        fx=fx,
+        kind=TransferKind.FX_TRANSFER if fx else TransferKind.TRANSFER,
         amount=body.amount,
         currency=currency,
         source=own_wallet(principal.user_id, currency, require_verified_email=require_verified_email),
@@ -180,7 +250,42 @@ async def send_money(
     Awaited on the event loop: the writer's thread does the database work, in whichever
     batch this movement joins, so no worker thread waits for the commit.
     """
-    movement = user_transfer(principal, body, key, require_verified_email=settings.require_verified_email)
+    quote = await asyncio.to_thread(read_quote, db, body.quote_id) if body.quote_id else None
+    movement = user_transfer(
+        principal, body, key, require_verified_email=settings.require_verified_email, quote=quote
+    )
+    return await asyncio.wrap_future(writer.writer_of(db, settings).submit(movement))
+
+
+def exchange_movement(
+    principal: Caller, body: ExchangeRequestBody, key: str | None, quote: FxQuote | None
+) -> MoneyMovement:
+    """Execute a quote between the caller's own wallets (the buy one opened if need be)."""
+    fx = fx_op(principal.user_id, body.quote_id, quote)
+    assert quote is not None  # fx_op refuses a missing quote
+    user_id, sell = principal.user_id, quote.sell_currency
+    return MoneyMovement(
+        kind=TransferKind.EXCHANGE,
+        amount=quote.sell_amount,
+        currency=sell,
+        source=own_wallet(user_id, sell),
+        destination=own_wallet(user_id, fx.buy_currency, open_if_none=True),
+        initiated_by=user_id,
+        memo=body.memo,
+        idempotency=idempotency_claim(principal, key, TransferKind.EXCHANGE, body.model_dump(mode="json")),
+        reads=ReadHints(users=(user_id,), fx_currencies=(sell, fx.buy_currency)),
+        session=session_guard(principal),
+        fx=fx,
+    )
+
+
+async def exchange(
+    db: Database, settings: Settings, principal: Caller, body: ExchangeRequestBody, key: str | None
+) -> MovementOutcome:
+    """Exchange money between the caller's own wallets on a quote of theirs, once per key."""
+    idempotency_claim(principal, key, TransferKind.EXCHANGE, {})  # a missing or bad key reads nothing
+    quote = await asyncio.to_thread(read_quote, db, body.quote_id)
+    movement = exchange_movement(principal, body, key, quote)
     return await asyncio.wrap_future(writer.writer_of(db, settings).submit(movement))
 
 
@@ -189,7 +294,11 @@ def preview_money(
 ) -> MovementOutcome:
     """What sending this money would do now, without moving or storing anything."""
     movement = user_transfer(
-        principal, body, key or DRY_RUN_KEY, require_verified_email=settings.require_verified_email
+        principal,
+        body,
+        key or DRY_RUN_KEY,
+        require_verified_email=settings.require_verified_email,
+        quote=read_quote(db, body.quote_id),
     )
     return preview(db, movement)
 

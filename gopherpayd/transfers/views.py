@@ -6,10 +6,12 @@ import uuid
 
 from sqlmodel import Session
 
+from gopherpayd.fx import repository as fx_repository
+from gopherpayd.fx.models import FxQuote
 from gopherpayd.identity.models import User
 from gopherpayd.transfers import repository
 from gopherpayd.transfers.models import Transfer
-from gopherpayd.transfers.schemas import PartyOut, TransferOut
+from gopherpayd.transfers.schemas import FxOut, PartyOut, TransferOut
 from gopherpayd.vocabulary import WalletKind
 from gopherpayd.wallets.models import Wallet
 
@@ -20,13 +22,14 @@ def _party(wallet: Wallet, owner: User | None) -> PartyOut:
         user_id=owner.id if owner else None,
         email=owner.email if owner else None,
         full_name=owner.full_name if owner else None,
-        system=wallet.kind == WalletKind.SYSTEM,
+        system=wallet.kind != WalletKind.USER,
     )
 
 
 def describe(session: Session, transfers: list[Transfer], viewer_id: uuid.UUID | None) -> list[TransferOut]:
     wallet_ids = [t.from_wallet_id for t in transfers] + [t.to_wallet_id for t in transfers]
     parties = repository.wallets_with_owners(session, wallet_ids)
+    quotes = fx_repository.get_quotes(session, (t.quote_id for t in transfers if t.quote_id is not None))
     described = []
     for transfer in transfers:
         sender = _party(*parties[transfer.from_wallet_id])
@@ -48,6 +51,20 @@ def describe(session: Session, transfers: list[Transfer], viewer_id: uuid.UUID |
                 reverses_transfer_id=transfer.reverses_transfer_id,
                 created_at=transfer.created_at,
                 direction=direction,
+                fx=_fx(quotes[transfer.quote_id]) if transfer.quote_id is not None else None,
             )
         )
     return described
+
+
+def _fx(quote: FxQuote) -> FxOut:
+    return FxOut(
+        quote_id=quote.id,
+        sell=quote.sell_currency,
+        sell_amount=quote.sell_amount,
+        buy=quote.buy_currency,
+        buy_amount=quote.buy_amount,
+        fee=quote.fee,
+        rate=quote.rate,
+        spread=quote.spread,
+    )

@@ -12,19 +12,26 @@ from gopherpayd.vocabulary import WalletKind, one_of
 CLOSED_IS_EMPTY = "ck_wallets_closed_is_empty"
 IS_USER = f"kind = '{WalletKind.USER}'"
 IS_SYSTEM = f"kind = '{WalletKind.SYSTEM}'"
+MAY_GO_NEGATIVE = f"kind IN ('{WalletKind.SYSTEM}', '{WalletKind.FX_HOUSE}')"
+"""The wallets that stand for a position, not for money someone holds: the outside world and
+the FX house. Every other wallet (users', the FX revenue) never goes below zero."""
+IS_FX = f"kind IN ('{WalletKind.FX_HOUSE}', '{WalletKind.FX_REVENUE}')"
 
 
 class Wallet(SQLModel, table=True):
     __tablename__ = "wallets"
     __table_args__ = (
         CheckConstraint(one_of("kind", WalletKind), name="ck_wallets_kind"),
-        CheckConstraint(f"({IS_SYSTEM}) = (owner_id IS NULL)", name="ck_wallets_system_has_no_owner"),
-        CheckConstraint(f"{IS_SYSTEM} OR balance >= 0", name="ck_wallets_user_balance_non_negative"),
+        # Only user wallets have an owner (the name is older than the FX wallets).
+        CheckConstraint(f"({IS_USER}) = (owner_id IS NOT NULL)", name="ck_wallets_system_has_no_owner"),
+        CheckConstraint(f"{MAY_GO_NEGATIVE} OR balance >= 0", name="ck_wallets_user_balance_non_negative"),
         # Twin of the engine's check_wallet_open: a closed wallet holds nothing, so no money
         # can be stranded where its owner no longer sees it.
         CheckConstraint("closed_at IS NULL OR balance = 0", name=CLOSED_IS_EMPTY),
         CheckConstraint("held >= 0", name="ck_wallets_held_non_negative"),
-        CheckConstraint(f"{IS_SYSTEM} OR balance - held >= 0", name="ck_wallets_user_held_within_balance"),
+        CheckConstraint(
+            f"{MAY_GO_NEGATIVE} OR balance - held >= 0", name="ck_wallets_user_held_within_balance"
+        ),
         Index(
             "uq_wallets_open_user_currency",
             "owner_id",
@@ -39,6 +46,14 @@ class Wallet(SQLModel, table=True):
             unique=True,
             sqlite_where=text(IS_SYSTEM),
             postgresql_where=text(IS_SYSTEM),
+        ),
+        Index(
+            "uq_wallets_fx_kind_currency",
+            "kind",
+            "currency",
+            unique=True,
+            sqlite_where=text(IS_FX),
+            postgresql_where=text(IS_FX),
         ),
     )
 

@@ -216,6 +216,7 @@ VALID_BODIES: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
         {"sell": "USD", "buy": "EUR", "rate": "0.9213", "spread": "0.5%"},
     ),
     "fx-quote": ("POST", "/v1/fx/quotes", "alice", {"sell": "USD", "buy": "EUR", "sell_amount": 100}),
+    "fx-exchange": ("POST", "/v1/fx/exchange", "alice", {"quote_id": "00000000-0000-4000-8000-000000000000"}),
     "hold": (
         "POST",
         "/v1/holds",

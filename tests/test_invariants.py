@@ -128,7 +128,8 @@ def test_every_python_check_is_a_function_of_the_daemon_that_names_its_twins() -
 
 
 def healthy_ledger(api: Api, admin: Account, alice: Account, bob: Account) -> None:
-    """Deposits in two currencies, a transfer, its reversal, a withdrawal, a closed empty wallet."""
+    """Deposits in two currencies, a transfer, its reversal, a withdrawal, a closed empty wallet,
+    an FX exchange."""
     api.deposit(admin, alice.email, 10_000)
     api.deposit(admin, bob.email, 3_000, "EUR")
     transfer_id = api.transfer(alice, bob.email, 2_500).json()["id"]
@@ -147,6 +148,18 @@ def healthy_ledger(api: Api, admin: Account, alice: Account, bob: Account) -> No
     assert withdrawn.status_code == 201, withdrawn.text
     assert api.client.post("/v1/wallets", json={"currency": "JPY"}, headers=alice.headers).status_code == 201
     assert api.client.delete("/v1/wallets/JPY", headers=alice.headers).status_code == 200
+    # An exchange on a quote, with a fee: the FX house and revenue wallets join the ledger.
+    rate = {"sell": "USD", "buy": "EUR", "rate": "0.9213", "spread": "0.5%", "reason": "test"}
+    assert api.client.post("/v1/admin/fx/rates", json=rate, headers=admin.headers).status_code == 200
+    offer = api.client.post(
+        "/v1/fx/quotes", json={"sell": "USD", "buy": "EUR", "sell_amount": 2_000}, headers=alice.headers
+    )
+    exchanged = api.client.post(
+        "/v1/fx/exchange",
+        json={"quote_id": offer.json()["quote_id"]},
+        headers={**alice.headers, "Idempotency-Key": "fx"},
+    )
+    assert exchanged.status_code == 201, exchanged.text
 
 
 def test_every_audit_query_finds_nothing_on_a_clean_ledger(
@@ -167,7 +180,7 @@ def test_every_audit_query_finds_nothing_on_a_clean_ledger(
             for ledger in ledgers
         }
     assert found == {name: [] for name in found}
-    assert len(found) == 9
+    assert len(found) == 10
     assert [ledger.currency for ledger in ledgers] == ["EUR", "JPY", "USD"]
     assert per_currency == {key: None for key in per_currency}
     assert len(per_currency) == 6
@@ -235,6 +248,8 @@ def test_the_audit_reports_exactly_the_invariants_that_have_an_audit_query(
             ("UPDATE wallets SET held = balance + 9 WHERE id = :id", {"id": wallet[alice.email, "USD"]}),
             # a hold that captured more than it held
             ("UPDATE holds SET captured = amount + 1 WHERE id = :id", {"id": hold.json()["id"]}),
+            # an executed quote that names some other transfer than the one executing it
+            ("UPDATE fx_quotes SET transfer_id = :id WHERE used_at IS NOT NULL", {"id": str(uuid.uuid4())}),
         ]:
             connection.execute(text(statement), {key: sql_id(value) for key, value in params.items()})
         report = admin_service.audit(Session(bind=connection))

@@ -15,8 +15,9 @@ from sqlmodel import Session
 from gopherpayd.fx import repository as fx_repository
 from gopherpayd.fx.errors import QuoteMismatch, QuoteNotFound
 from gopherpayd.fx.models import FxQuote
+from gopherpayd.identity import repository as identity_repository
 from gopherpayd.identity.errors import EmailNotVerified
-from gopherpayd.identity.service import Caller, Principal, normalize_email
+from gopherpayd.identity.service import Caller, Principal, normalize_email, session_refusal
 from gopherpayd.kit.db import Database
 from gopherpayd.kit.logs import current_request_id
 from gopherpayd.kit.pagination import Cursor, split_page
@@ -184,9 +185,22 @@ def fx_op(user_id: uuid.UUID, quote_id: uuid.UUID, quote: FxQuote | None) -> FxO
     )
 
 
-def read_quote(db: Database, quote_id: uuid.UUID | None) -> FxQuote | None:
-    """The quote a request names, read outside the movement's batch (its amounts never change)."""
-    return None if quote_id is None else db.run(fx_repository.get_quote, quote_id)
+def read_quote(db: Database, caller: Caller, quote_id: uuid.UUID | None) -> FxQuote | None:
+    """The quote a request names, read outside the movement's batch (its amounts never change).
+    A caller whose session nothing checked yet has it checked first, in the same transaction:
+    whether a quote exists is told to live sessions only."""
+    if quote_id is None:
+        return None
+
+    def read(session: Session) -> FxQuote | None:
+        if not isinstance(caller, Principal):
+            found = identity_repository.get_live_sessions(session, [caller.session_id])
+            refusal = session_refusal(found.get(caller.session_id), caller.user_id)
+            if refusal is not None:
+                raise refusal
+        return fx_repository.get_quote(session, quote_id)
+
+    return db.run(read)
 
 
 def user_transfer(
@@ -250,7 +264,7 @@ async def send_money(
     Awaited on the event loop: the writer's thread does the database work, in whichever
     batch this movement joins, so no worker thread waits for the commit.
     """
-    quote = await asyncio.to_thread(read_quote, db, body.quote_id) if body.quote_id else None
+    quote = await asyncio.to_thread(read_quote, db, principal, body.quote_id) if body.quote_id else None
     movement = user_transfer(
         principal, body, key, require_verified_email=settings.require_verified_email, quote=quote
     )
@@ -284,7 +298,7 @@ async def exchange(
 ) -> MovementOutcome:
     """Exchange money between the caller's own wallets on a quote of theirs, once per key."""
     idempotency_claim(principal, key, TransferKind.EXCHANGE, {})  # a missing or bad key reads nothing
-    quote = await asyncio.to_thread(read_quote, db, body.quote_id)
+    quote = await asyncio.to_thread(read_quote, db, principal, body.quote_id)
     movement = exchange_movement(principal, body, key, quote)
     return await asyncio.wrap_future(writer.writer_of(db, settings).submit(movement))
 
@@ -298,7 +312,7 @@ def preview_money(
         body,
         key or DRY_RUN_KEY,
         require_verified_email=settings.require_verified_email,
-        quote=read_quote(db, body.quote_id),
+        quote=read_quote(db, principal, body.quote_id),
     )
     return preview(db, movement)
 

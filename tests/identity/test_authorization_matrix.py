@@ -179,6 +179,7 @@ class World:
             ("POST", "/v1/tokens"): {"name": "matrix", "scope": "transfer"},
             ("POST", "/v1/admin/fx/rates"): {"sell": "USD", "buy": "EUR", "rate": "1000", **reason},
             ("POST", "/v1/fx/quotes"): {"sell": "USD", "buy": "EUR", "sell_amount": 100},
+            ("POST", "/v1/fx/exchange"): {"quote_id": "00000000-0000-4000-8000-000000000000"},
             ("POST", "/v1/holds"): {
                 "to": self.bob.email,
                 "amount": 100,
@@ -413,7 +414,7 @@ def test_the_route_walk_finds_every_operation_in_the_openapi_document(client: Te
         for method in operations
     }
     assert {(item.method, item.path) for item in served_routes(client.app)} == documented
-    assert len(documented) == 55
+    assert len(documented) == 56
 
 
 def test_exactly_the_admin_routes_require_the_admin_role(client: TestClient) -> None:

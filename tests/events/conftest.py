@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # Plain asserts in the helpers explain their failures like those in the tests.
-pytest.register_assert_rewrite("tests.events.pipeline")
+pytest.register_assert_rewrite("tests.events.pipeline", "tests.events.hold_steps")
 
 from tests.events.pipeline import Pipeline, running_pipeline  # noqa: E402
 

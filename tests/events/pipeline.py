@@ -5,21 +5,23 @@ daemon's topics (in memory, or kept in a moto S3 so it can be stopped and starte
 Novu stand-in, and the real `gopherpayd serve`, `gopherpayd relay` and `gopherpayd worker`
 processes wired to them. `Pipeline` drives it through the HTTP API the way people do and keeps
 track of what that should produce: the Novu triggers (workflow, subscriber, payload) and the
-in-app inbox entries. `assert_delivered_exactly_once` checks the lot.
+in-app inbox entries. `assert_delivered_exactly_once` checks the lot; `DELIVERY_IDENTITY` says
+which event types have their payloads pinned and how one delivery of a type is told from another.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import httpx
 import psycopg
@@ -49,6 +51,28 @@ INBOX_TITLES = {
     "wallet.deposit": "Deposit of",
 }
 
+DELIVERY_IDENTITY: dict[str, tuple[str, ...]] = {
+    # Event type: the fields of its outbox payload (an inbox entry's data) that tell one delivery
+    # of it to a person from the others. These are the money events: every trigger of one of these
+    # types must be expected with its exact payload, once. A new kind of event is one line here.
+    "wallet.deposit": ("transfer_id",),
+    "transfer.sent": ("transfer_id",),
+    "transfer.received": ("transfer_id",),
+    # A hold's steps carry no transfer id: the hold and how much of it was settled by then.
+    "hold.placed": ("hold_id", "captured", "released"),
+    "hold.captured": ("hold_id", "captured", "released"),
+    "hold.voided": ("hold_id", "captured", "released"),
+    "hold.declined": ("hold_id", "captured", "released"),
+    "hold.expired": ("hold_id", "captured", "released"),
+}
+
+
+def delivery_identity(event_type: str, payload: Mapping[str, Any]) -> tuple[object, ...]:
+    """Which of its type's deliveries an event is, read off its outbox payload; () for the
+    types that are only counted."""
+    return tuple(payload[name] for name in DELIVERY_IDENTITY.get(event_type, ()))
+
+
 T = TypeVar("T")
 
 
@@ -75,11 +99,25 @@ class Expected:
 
     workflow: str
     subscriber_id: str
-    inbox_type: str | None
-    """The inbox entry's type, or None when the event is not shown in the app."""
+    event_type: str
+    shown: bool = True
+    """Whether the event lands in the person's in-app inbox too."""
     payload: dict[str, Any] | None = None
-    """The exact trigger payload (less its event_id), where the test pins it down."""
-    transfer_id: str | None = None
+    """The exact trigger payload (less its event_id): required for the DELIVERY_IDENTITY types."""
+    identity: tuple[object, ...] = ()
+    """The values of the type's DELIVERY_IDENTITY fields: which delivery of its type this is."""
+    inbox_title: str | None = None
+    """The inbox entry's exact title, where the test pins it down."""
+
+    @property
+    def key(self) -> tuple[str, str, tuple[object, ...]]:
+        return self.event_type, self.subscriber_id, self.identity
+
+
+class OutboxEvent(NamedTuple):
+    event_type: str
+    user_id: str
+    payload: dict[str, Any]
 
 
 @dataclass
@@ -145,7 +183,7 @@ class Pipeline:
     def sign_up(self, name: str) -> Account:
         account = self.api.signup(f"{name.lower()}@example.com", name=f"{name} Example")
         self.expect("welcome", account, "user.signed_up")
-        self.expect("email-verification", account, None)
+        self.expect("email-verification", account, "user.email_verification", shown=False)
         self.balances[account.user_id] = 0
         self.accounts_by_id[account.user_id] = account
         return account
@@ -154,12 +192,11 @@ class Pipeline:
         assert self.admin is not None
         transfer = self.api.deposit(self.admin, account.email, amount, CURRENCY)
         self.balances[account.user_id] += amount
-        self.expect(
+        self.expect_money(
             "deposit",
             account,
             "wallet.deposit",
             self._money_payload(account, amount, "outside world", "test funding", transfer["id"]),
-            transfer["id"],
         )
         return transfer
 
@@ -167,13 +204,29 @@ class Pipeline:
         response = self.api.transfer(sender, recipient.email, amount, CURRENCY, memo=memo)
         assert response.status_code == 201, response.text
         transfer = dict(response.json())
+        self.expect_transfer(sender, recipient, amount, memo, transfer["id"])
+        return transfer
+
+    def expect_transfer(
+        self, sender: Account, recipient: Account, amount: int, memo: str | None, transfer_id: str
+    ) -> None:
+        """Money moved from sender to recipient (by a transfer, or a hold's capture): both hear of it."""
         self.balances[sender.user_id] -= amount
         self.balances[recipient.user_id] += amount
-        sent = self._money_payload(sender, amount, recipient.email, memo, transfer["id"])
-        received = self._money_payload(recipient, amount, sender.email, memo, transfer["id"])
-        self.expect("transfer-sent", sender, "transfer.sent", sent, transfer["id"])
-        self.expect("transfer-received", recipient, "transfer.received", received, transfer["id"])
-        return transfer
+        sent = self._money_payload(sender, amount, recipient.email, memo, transfer_id)
+        received = self._money_payload(recipient, amount, sender.email, memo, transfer_id)
+        self.expect_money("transfer-sent", sender, "transfer.sent", sent)
+        self.expect_money("transfer-received", recipient, "transfer.received", received)
+
+    def expect_money(self, workflow: str, account: Account, event_type: str, payload: dict[str, Any]) -> None:
+        self.expect(
+            workflow,
+            account,
+            event_type,
+            payload=payload,
+            facts={"transfer_id": payload["transfer_id"]},
+            inbox_title=f"{INBOX_TITLES[event_type]} {payload['amount']}",
+        )
 
     def _money_payload(
         self, account: Account, amount: int, counterparty: str, memo: str | None, transfer_id: str
@@ -193,11 +246,18 @@ class Pipeline:
         self,
         workflow: str,
         account: Account,
-        inbox_type: str | None,
+        event_type: str,
+        *,
+        shown: bool = True,
         payload: dict[str, Any] | None = None,
-        transfer_id: str | None = None,
+        facts: Mapping[str, Any] | None = None,
+        inbox_title: str | None = None,
     ) -> None:
-        self.expected.append(Expected(workflow, account.user_id, inbox_type, payload, transfer_id))
+        """`facts`: the values the event's outbox payload will carry in its DELIVERY_IDENTITY fields."""
+        identity = delivery_identity(event_type, facts or {})
+        self.expected.append(
+            Expected(workflow, account.user_id, event_type, shown, payload, identity, inbox_title)
+        )
 
     # -- what the operator sees -----------------------------------------------------------
 
@@ -235,6 +295,12 @@ class Pipeline:
         with self.connect() as conn:
             rows = conn.execute("SELECT id, event_type, aggregate_key, published_at FROM outbox").fetchall()
         return [(str(id_), type_, user, published) for id_, type_, user, published in rows]
+
+    def outbox_events(self) -> dict[str, OutboxEvent]:
+        """Every outbox event by its id, with its payload, straight from Postgres."""
+        with self.connect() as conn:
+            rows = conn.execute("SELECT id, event_type, aggregate_key, payload FROM outbox").fetchall()
+        return {str(id_): OutboxEvent(type_, user, json.loads(body)) for id_, type_, user, body in rows}
 
     def wait_until_settled(self, timeout: float = DELIVERY_TIMEOUT) -> dict[str, Any]:
         """Wait until every event is published and handled and the group has committed everything.
@@ -283,26 +349,15 @@ class Pipeline:
         transaction_ids = Counter(t.transaction_id for t in triggers)
         assert [tid for tid, n in transaction_ids.items() if n > 1] == []
         # Each trigger announces one outbox event, and every outbox event was announced.
-        outbox = {event_id: (event_type, user) for event_id, event_type, user, _ in self.outbox()}
+        outbox = self.outbox_events()
         assert set(transaction_ids) == set(outbox)
         assert Counter((t.workflow, t.subscriber_id) for t in triggers) == Counter(
             (e.workflow, e.subscriber_id) for e in self.expected
         )
         for trigger in triggers:
             assert trigger.payload["event_id"] == trigger.transaction_id
-            assert trigger.subscriber_id == outbox[trigger.transaction_id][1]
-        # Money events: exact payloads (amount in major units, counterparty, memo, new balance).
-        pinned = [e for e in self.expected if e.payload is not None]
-        by_transfer = {
-            (t.workflow, t.subscriber_id, t.payload.get("transfer_id")): t
-            for t in triggers
-            if "amount" in t.payload
-        }
-        assert len(by_transfer) == len(pinned)
-        for expected in pinned:
-            trigger = by_transfer[(expected.workflow, expected.subscriber_id, expected.transfer_id)]
-            assert {k: v for k, v in trigger.payload.items() if k != "event_id"} == expected.payload
-            assert trigger.email == expected.payload["email"]
+            assert trigger.subscriber_id == outbox[trigger.transaction_id].user_id
+        self.assert_money_payloads(triggers, outbox)
         self.assert_inboxes(triggers)
         assert (status["outbox_backlog"], status["unhandled_events"], status["dead_letters"]) == (
             0,
@@ -311,21 +366,49 @@ class Pipeline:
         )
         return triggers
 
+    def assert_money_payloads(self, triggers: list[NovuTrigger], outbox: dict[str, OutboxEvent]) -> None:
+        """Every trigger of a DELIVERY_IDENTITY type is an expected one, exactly once, through its
+        workflow and with its exact payload (amounts in major and minor units, currency,
+        counterparty, memo, new balance, the transfer or hold it is about)."""
+
+        def key(trigger: NovuTrigger) -> tuple[str, str, tuple[object, ...]]:
+            event = outbox[trigger.transaction_id]
+            return event.event_type, event.user_id, delivery_identity(event.event_type, event.payload)
+
+        pinned = [e for e in self.expected if e.payload is not None]
+        assert [e for e in self.expected if (e.payload is None) == (e.event_type in DELIVERY_IDENTITY)] == []
+        money = [t for t in triggers if outbox[t.transaction_id].event_type in DELIVERY_IDENTITY]
+        # No notification that names an amount escapes the exact checks below.
+        unpinned = [t for t in triggers if outbox[t.transaction_id].event_type not in DELIVERY_IDENTITY]
+        assert [t.workflow for t in unpinned if "amount" in t.payload] == []
+        delivered = Counter(key(t) for t in money)
+        assert [k for k, n in delivered.items() if n > 1] == []
+        assert delivered == Counter(e.key for e in pinned)
+        by_key = {key(t): t for t in money}
+        for expected in pinned:
+            trigger = by_key[expected.key]
+            assert trigger.workflow == expected.workflow, expected.key
+            assert {k: v for k, v in trigger.payload.items() if k != "event_id"} == expected.payload
+            assert trigger.email == expected.payload["email"]
+
     def assert_inboxes(self, triggers: list[NovuTrigger]) -> None:
         """Each person's inbox: one entry per shown event, the same events Novu was told about."""
         accounts = {account.user_id: account for account in self.accounts()}
         for user_id, account in accounts.items():
             entries = self.inbox(account)
-            wanted = [e for e in self.expected if e.subscriber_id == user_id and e.inbox_type is not None]
-            assert Counter((n["type"], n["data"].get("transfer_id")) for n in entries) == Counter(
-                (e.inbox_type, e.transfer_id) for e in wanted
+            wanted = [e for e in self.expected if e.subscriber_id == user_id and e.shown]
+            assert Counter((n["type"], delivery_identity(n["type"], n["data"])) for n in entries) == Counter(
+                (e.event_type, e.identity) for e in wanted
             ), account.email
-            money = {(e.inbox_type, e.transfer_id): e.payload for e in wanted if e.payload is not None}
+            titled = {(e.event_type, e.identity): e for e in wanted if e.inbox_title is not None}
             for entry in entries:
-                payload = money.get((entry["type"], entry["data"].get("transfer_id")))
-                if payload is not None:
-                    assert entry["title"] == f"{INBOX_TITLES[entry['type']]} {payload['amount']}"
-                    assert usd(entry["data"]["new_balance"]) == payload["new_balance"]
+                expected = titled.get((entry["type"], delivery_identity(entry["type"], entry["data"])))
+                if expected is None:
+                    continue
+                assert entry["title"] == expected.inbox_title
+                assert expected.payload is not None
+                if expected.payload["new_balance"] is not None:
+                    assert usd(entry["data"]["new_balance"]) == expected.payload["new_balance"]
             shown = {
                 t.transaction_id
                 for t in triggers

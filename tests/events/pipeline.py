@@ -64,6 +64,7 @@ DELIVERY_IDENTITY: dict[str, tuple[str, ...]] = {
     "hold.voided": ("hold_id", "captured", "released"),
     "hold.declined": ("hold_id", "captured", "released"),
     "hold.expired": ("hold_id", "captured", "released"),
+    "fx.exchanged": ("transfer_id",),
 }
 
 
@@ -77,8 +78,14 @@ T = TypeVar("T")
 
 
 def usd(minor: int) -> str:
-    whole, cents = divmod(minor, 100)
-    return f"{whole:,}.{cents:02d} USD"
+    return money(minor, "USD")
+
+
+def money(minor: int, currency: str) -> str:
+    """Minor units as the daemon writes them, for the two-decimal currencies the tests use."""
+    sign = "-" if minor < 0 else ""
+    whole, cents = divmod(abs(minor), 100)
+    return f"{sign}{whole:,}.{cents:02d} {currency}"
 
 
 def wait_until(what: str, probe: Callable[[], T | None], timeout: float = DELIVERY_TIMEOUT) -> T:
@@ -408,7 +415,8 @@ class Pipeline:
                 assert entry["title"] == expected.inbox_title
                 assert expected.payload is not None
                 if expected.payload["new_balance"] is not None:
-                    assert usd(entry["data"]["new_balance"]) == expected.payload["new_balance"]
+                    balance = money(entry["data"]["new_balance"], entry["data"]["currency"])
+                    assert balance == expected.payload["new_balance"]
             shown = {
                 t.transaction_id
                 for t in triggers

@@ -1,4 +1,5 @@
-"""End to end through the real processes: every step of a hold reaches its payer and its payee once.
+"""End to end through the real processes: every step of a hold reaches its payer and its payee
+once, and so does every FX execution (an exchange, a payment received in another currency).
 
 `gopherpayd serve` writes each hold step's events to the outbox (the expiry through its own
 sweeper thread), `gopherpayd relay` publishes them to a Tansu broker, `gopherpayd worker` writes
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.events.fx_steps import FxSteps
 from tests.events.hold_steps import (
     PipelineHold,
     await_expiry,
@@ -38,9 +40,12 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
         yield running
 
 
-def test_every_hold_step_reaches_payer_and_payee_once_through_relay_and_worker(pipeline: Pipeline) -> None:
+def test_every_hold_step_and_fx_execution_reaches_its_parties_once_through_relay_and_worker(
+    pipeline: Pipeline,
+) -> None:
     ada, bob = pipeline.people("Ada", "Bob")
     warm = len(pipeline.novu.triggers)
+    fx = FxSteps(pipeline)
 
     parking = place_hold(pipeline, ada, bob, 2_500, "parking", expires_in=1)  # left to the sweeper
     flat = place_hold(pipeline, ada, bob, 60_000, "flat deposit")
@@ -49,6 +54,8 @@ def test_every_hold_step_reaches_payer_and_payee_once_through_relay_and_worker(p
     void_hold(pipeline, flat)
     tickets = place_hold(pipeline, bob, ada, 7_777, None)
     decline_hold(pipeline, tickets)
+    exchanged = fx.exchange(ada, 10_000, "for the trip")
+    paid = fx.pay(ada, bob, 5_000, "rent share")
     await_expiry(pipeline, parking)
 
     triggers = pipeline.assert_delivered_exactly_once()
@@ -91,7 +98,22 @@ def test_every_hold_step_reaches_payer_and_payee_once_through_relay_and_worker(p
         ("transfer-sent", ada.user_id, 20_050): 1,
         ("transfer-received", bob.user_id, 20_050): 1,
     }
-    # Nothing is held any more; what moved is the two captures.
+    # Each FX execution told its parties once, each in their own currency.
+    executions = Counter(
+        (t.workflow, t.subscriber_id, t.payload["amount_minor"], t.payload["currency"])
+        for t in new
+        if t.payload.get("transfer_id") in (exchanged["id"], paid["id"])
+    )
+    assert executions == {
+        ("fx-exchanged", ada.user_id, 10_000, "USD"): 1,
+        ("transfer-sent", ada.user_id, 5_000, "USD"): 1,
+        ("transfer-received", bob.user_id, paid["fx"]["buy_amount"], "EUR"): 1,
+    }
+    assert fx.buy_balances == {
+        ada.user_id: exchanged["fx"]["buy_amount"],
+        bob.user_id: paid["fx"]["buy_amount"],
+    }
+    # Nothing is held any more; what moved is the two captures and the two FX executions.
     for person in (ada, bob):
         wallet = pipeline.client.get("/v1/wallets/USD", headers=person.headers).json()
         assert (wallet["posted"], wallet["held"], wallet["available"]) == (
@@ -99,7 +121,7 @@ def test_every_hold_step_reaches_payer_and_payee_once_through_relay_and_worker(p
             0,
             pipeline.balances[person.user_id],
         )
-    assert pipeline.balances == {ada.user_id: 100_000 - 35_050, bob.user_id: 100_000 + 35_050}
+    assert pipeline.balances == {ada.user_id: 100_000 - 35_050 - 15_000, bob.user_id: 100_000 + 35_050}
     # The relay published every event once (nothing was retried here).
     published = Counter(
         record.header("event-id") for topic in EVENT_TOPICS for record in pipeline.broker.read_topic(topic)

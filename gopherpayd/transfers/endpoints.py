@@ -61,7 +61,9 @@ def preview_response(outcome: MovementOutcome) -> Response:
     """A dry run's outcome as HTTP: 200 and the preview, or the refusal's problem document."""
     if isinstance(outcome, Moved):
         transfer = outcome.transfer
-        preview = MovementPreview(transfer=transfer, fee=FeeOut(amount=0, currency=transfer.currency))
+        # An FX payment's fee is its quote's (in the sell currency); a transfer costs nothing.
+        fee = FeeOut(amount=transfer.fx.fee, currency=transfer.fx.sell) if transfer.fx else None
+        preview = MovementPreview(transfer=transfer, fee=fee or FeeOut(amount=0, currency=transfer.currency))
         return JSONResponse(preview.model_dump(mode="json"))
     assert not isinstance(outcome, HoldChanged)  # a transfer's preview
     return JSONResponse(

@@ -218,6 +218,9 @@ def user_transfer(
     # Without a quote the request hashes as it always has (keys stored before FX replay).
     request = body.model_dump(mode="json", exclude=None if body.quote_id else {"quote_id"})
     request |= {"currency": currency}
+    if body.to_email is not None:
+        request["to_email"] = normalize_email(body.to_email)
+    claim = idempotency_claim(principal, key, TransferKind.TRANSFER, request)
     fx, receives = None, currency
     if body.quote_id is not None:
         fx = fx_op(principal.user_id, body.quote_id, quote)
@@ -230,7 +233,6 @@ def user_transfer(
         receives = quote.buy_currency
     fx_currencies = (currency, receives) if fx else ()
     if body.to_email is not None:
-        request["to_email"] = normalize_email(body.to_email)
         destination = recipient_by_email(body.to_email, receives, principal.user_id)
         reads = ReadHints(
             users=(principal.user_id,), emails=(request["to_email"],), fx_currencies=fx_currencies
@@ -250,7 +252,7 @@ def user_transfer(
         destination=destination,
         initiated_by=principal.user_id,
         memo=body.memo,
-        idempotency=idempotency_claim(principal, key, TransferKind.TRANSFER, request),
+        idempotency=claim,
         reads=reads,
         session=session_guard(principal),
     )
@@ -264,6 +266,8 @@ async def send_money(
     Awaited on the event loop: the writer's thread does the database work, in whichever
     batch this movement joins, so no worker thread waits for the commit.
     """
+    if body.quote_id is not None:  # a missing or bad key is refused before the quote is read
+        idempotency_claim(principal, key, TransferKind.TRANSFER, {})
     quote = await asyncio.to_thread(read_quote, db, principal, body.quote_id) if body.quote_id else None
     movement = user_transfer(
         principal, body, key, require_verified_email=settings.require_verified_email, quote=quote

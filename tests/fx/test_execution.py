@@ -14,7 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from gopherpayd.fx import repository as fx_repository
+from gopherpayd.identity.service import Principal
 from gopherpayd.kit.db import Database
+from gopherpayd.transfers import service, writer
+from gopherpayd.transfers.outcomes import Refused
+from gopherpayd.transfers.schemas import ExchangeRequestBody
+from gopherpayd.vocabulary import Role
 from tests.fx.conftest import Quote, SetRate
 from tests.support.api import Account, Api
 
@@ -197,20 +203,12 @@ def test_an_expired_quote_is_refused_and_moves_nothing(
     offer = new_quote(quote, alice)
     key = uuid.UUID(offer["quote_id"]).hex if db.is_sqlite else offer["quote_id"]
     # Its lock ended a millisecond ago (both times moved back: the quote's own CHECKs hold).
-    shift = "- INTERVAL '1 hour'" if not db.is_sqlite else ""
     if db.is_sqlite:
-        sql(
-            db,
-            "UPDATE fx_quotes SET created_at = datetime('now', '-1 hour'), "
-            "expires_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-0.001 seconds') WHERE id = :q",
-            q=key,
-        )
+        created = "datetime('now', '-1 hour')"
+        expired = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-0.001 seconds')"
     else:
-        sql(
-            db,
-            f"UPDATE fx_quotes SET created_at = now() {shift}, expires_at = clock_timestamp() - INTERVAL '1 millisecond' WHERE id = :q",
-            q=key,
-        )
+        created, expired = "now() - INTERVAL '1 hour'", "clock_timestamp() - INTERVAL '1 millisecond'"
+    sql(db, f"UPDATE fx_quotes SET created_at = {created}, expires_at = {expired} WHERE id = :q", q=key)  # noqa: S608
 
     response = exchange(client, alice, offer["quote_id"])
 
@@ -294,3 +292,88 @@ def test_a_quote_executed_by_many_requests_at_once_makes_exactly_one_transfer(
     [(count,)] = sql(db, "SELECT COUNT(*) FROM transfers WHERE quote_id IS NOT NULL")
     assert count == 1
     assert api.audit(admin)["ok"] is True
+
+
+def test_two_executions_of_one_quote_in_one_writer_batch_make_one_transfer(
+    db: Database, api: Api, admin: Account, alice: Account, quote: Quote, usd_eur: None
+) -> None:
+    api.deposit(admin, alice.email, 30_000)
+    offer = new_quote(quote, alice)
+    caller = Principal(uuid.UUID(alice.user_id), uuid.UUID(alice.session_id), alice.email, Role.USER)
+    stored_quote = db.run(fx_repository.get_quote, uuid.UUID(offer["quote_id"]))
+    body = ExchangeRequestBody(quote_id=uuid.UUID(offer["quote_id"]))
+    commits = writer.CoalescingWriter(db)
+    futures = [
+        commits.submit(service.exchange_movement(caller, body, key, stored_quote))
+        for key in ("first", "second")
+    ]
+
+    outcomes = [future.result(timeout=60) for future in futures]
+
+    assert [type(outcome).__name__ for outcome in outcomes] == ["Moved", "Refused"]
+    assert isinstance(outcomes[1], Refused) and outcomes[1].refusal.code == "quote_used"
+    assert api.balance(alice, "USD") == 20_000
+
+
+def test_a_dry_run_of_a_payment_on_a_quote_shows_its_fee_and_leaves_the_quote_unused(
+    client: TestClient, api: Api, admin: Account, alice: Account, bob: Account, quote: Quote, usd_eur: None
+) -> None:
+    api.deposit(admin, alice.email, 10_000)
+    offer = new_quote(quote, alice)
+    body = {"amount": 10_000, "currency": "USD", "to_email": bob.email, "quote_id": offer["quote_id"]}
+
+    preview = client.post("/v1/transfers", params={"dry_run": "true"}, json=body, headers=alice.headers)
+
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["fee"] == {"amount": 50, "currency": "USD"}
+    assert preview.json()["transfer"]["fx"]["buy_amount"] == 9_166
+    assert pay(client, alice, bob.email, offer).status_code == 201  # still unused
+
+
+def test_refusals_of_an_execution_come_in_the_documented_order(
+    client: TestClient,
+    api: Api,
+    db: Database,
+    admin: Account,
+    alice: Account,
+    bob: Account,
+    quote: Quote,
+    usd_eur: None,
+) -> None:
+    """docs/api.md, "Executing a quote": a request breaking several rules gets the first one's code."""
+    api.deposit(admin, alice.email, 5_000)
+    bobs = new_quote(quote, bob)
+    used = new_quote(quote, alice, 1_000)
+    assert exchange(client, alice, used["quote_id"]).status_code == 201
+    costly = new_quote(quote, alice, 9_000)  # more than alice has left
+
+    def code(response: Any) -> tuple[int, str]:
+        return response.status_code, response.json()["code"]
+
+    no_key = client.post("/v1/fx/exchange", json={"quote_id": bobs["quote_id"]}, headers=alice.headers)
+    assert code(no_key) == (400, "idempotency_key_required")  # before the quote is looked up
+    wrong_amount_of_bobs = client.post(
+        "/v1/transfers",
+        json={"amount": 1, "currency": "USD", "to_email": bob.email, "quote_id": bobs["quote_id"]},
+        headers={**alice.headers, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert code(wrong_amount_of_bobs) == (404, "quote_not_found")  # before quote_mismatch
+    assert code(exchange(client, alice, used["quote_id"])) == (409, "quote_used")  # before funds
+    freeze = {"reason": "test"}
+    wallet_freeze = f"/v1/admin/users/{alice.email}/wallets/USD/freeze"
+    assert client.post(wallet_freeze, json=freeze, headers=admin.headers).status_code == 200
+    assert code(exchange(client, alice, used["quote_id"])) == (409, "quote_used")  # before wallet_frozen
+    assert code(exchange(client, alice, costly["quote_id"])) == (409, "wallet_frozen")  # before funds
+    assert (
+        client.post(
+            wallet_freeze.replace("/freeze", "/unfreeze"), json=freeze, headers=admin.headers
+        ).status_code
+        == 200
+    )
+    assert code(exchange(client, alice, costly["quote_id"])) == (409, "insufficient_funds")
+    assert code(pay(client, alice, "nobody@example.com", costly)) == (404, "recipient_not_found")
+    assert (
+        client.post(f"/v1/admin/users/{alice.email}/freeze", json=freeze, headers=admin.headers).status_code
+        == 200
+    )
+    assert code(exchange(client, alice, used["quote_id"])) == (403, "account_frozen")  # before the quote

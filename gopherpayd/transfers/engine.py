@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlmodel import Session
 
@@ -554,6 +554,33 @@ def _post_transfer(
     destination.balance += amount
     check_user_balance_non_negative(source)
     hold_rules.check_user_available_non_negative(source)
+    body = _record_transfer(
+        reads,
+        writes,
+        movement,
+        transfer_id,
+        amount,
+        source,
+        destination,
+        [(w, a, movement.currency) for w, a in entries],
+    )
+    writes.announcements += _announcements(body, source.balance, destination.balance)
+    return body
+
+
+def _record_transfer(
+    reads: BatchReads,
+    writes: _Writes,
+    movement: MoneyMovement,
+    transfer_id: uuid.UUID,
+    amount: int,
+    source: LockedWallet,
+    destination: LockedWallet,
+    entries: list[tuple[uuid.UUID, int, str]],
+    fx: FxOut | None = None,
+) -> TransferOut:
+    """The rows of a transfer whose balances are already changed: its row, its entries
+    (wallet, signed amount, currency), and the Transfer as its initiator sees it."""
     writes.transfers.append(
         {
             "id": transfer_id,
@@ -565,7 +592,7 @@ def _post_transfer(
             "memo": movement.memo,
             "initiated_by": movement.initiated_by,
             "reverses_transfer_id": movement.reverses_transfer_id,
-            "quote_id": None,
+            "quote_id": fx.quote_id if fx is not None else None,
             "created_at": writes.now,
         }
     )
@@ -575,14 +602,19 @@ def _post_transfer(
             "transfer_id": transfer_id,
             "wallet_id": wallet_id,
             "amount": signed,
-            "currency": movement.currency,
+            "currency": currency,
             "created_at": writes.now,
         }
-        for wallet_id, signed in entries
+        for wallet_id, signed, currency in entries
     ]
     sender, recipient = _party(reads, source), _party(reads, destination)
     viewer = movement.initiated_by
-    body = TransferOut(
+    direction: Literal["in", "out"] | None = None
+    if sender.user_id == viewer:  # an exchange's owner is both: their money went out
+        direction = "out"
+    elif recipient.user_id == viewer:
+        direction = "in"
+    return TransferOut(
         id=transfer_id,
         kind=movement.kind,
         amount=amount,
@@ -592,10 +624,9 @@ def _post_transfer(
         memo=movement.memo,
         reverses_transfer_id=movement.reverses_transfer_id,
         created_at=writes.now,
-        direction="in" if recipient.user_id == viewer else "out" if sender.user_id == viewer else None,
+        direction=direction,
+        fx=fx,
     )
-    writes.announcements += _announcements(body, source.balance, destination.balance)
-    return body
 
 
 def _fx_wallets(reads: BatchReads, sell: str, op: FxOp) -> tuple[WalletTarget, ...]:
@@ -688,57 +719,19 @@ def _move_fx(
     check_entries_balance([(currency, signed) for _wallet_id, signed, currency in entries])
     check_user_balance_non_negative(payer)
     hold_rules.check_user_available_non_negative(payer)
-    check_user_balance_non_negative(revenue)
     writes.used_quotes[quote.id] = transfer_id
-    writes.transfers.append(
-        {
-            "id": transfer_id,
-            "kind": str(TransferKind(movement.kind)),
-            "amount": movement.amount,
-            "currency": movement.currency,
-            "from_wallet_id": payer.id,
-            "to_wallet_id": recipient.id,
-            "memo": movement.memo,
-            "initiated_by": movement.initiated_by,
-            "reverses_transfer_id": None,
-            "quote_id": quote.id,
-            "created_at": writes.now,
-        }
+    fx = FxOut(
+        quote_id=quote.id,
+        sell=movement.currency,
+        sell_amount=movement.amount,
+        buy=op.buy_currency,
+        buy_amount=op.buy_amount,
+        fee=op.fee,
+        rate=op.rate,
+        spread=op.spread,
     )
-    writes.entries += [
-        {
-            "id": uuid.uuid4(),
-            "transfer_id": transfer_id,
-            "wallet_id": wallet_id,
-            "amount": signed,
-            "currency": currency,
-            "created_at": writes.now,
-        }
-        for wallet_id, signed, currency in entries
-    ]
-    sender, receiver = _party(reads, payer), _party(reads, recipient)
-    viewer = movement.initiated_by
-    body = TransferOut(
-        id=transfer_id,
-        kind=movement.kind,
-        amount=movement.amount,
-        currency=movement.currency,
-        sender=sender,
-        recipient=receiver,
-        memo=movement.memo,
-        reverses_transfer_id=None,
-        created_at=writes.now,
-        direction="out" if sender.user_id == viewer else "in" if receiver.user_id == viewer else None,
-        fx=FxOut(
-            quote_id=quote.id,
-            sell=movement.currency,
-            sell_amount=movement.amount,
-            buy=op.buy_currency,
-            buy_amount=op.buy_amount,
-            fee=op.fee,
-            rate=op.rate,
-            spread=op.spread,
-        ),
+    body = _record_transfer(
+        reads, writes, movement, transfer_id, movement.amount, payer, recipient, entries, fx
     )
     writes.announcements += _fx_announcements(body, payer.balance, recipient.balance)
     if movement.audit is not None:

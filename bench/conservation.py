@@ -29,6 +29,12 @@ CHECKS = {
         SELECT count(*) FROM transfers t
         WHERE (SELECT count(*) FROM entries e WHERE e.transfer_id = t.id) <> 2""",
     "user wallets below zero": "SELECT count(*) FROM wallets WHERE kind = 'user' AND balance < 0",
+    "wallets whose held amount is not what their open holds still reserve": """
+        SELECT count(*) FROM wallets w
+        WHERE w.held <> (SELECT coalesce(sum(h.amount - h.captured - h.released), 0) FROM holds h
+                         WHERE h.payer_wallet_id = w.id AND h.status = 'open')""",
+    "holds captured and released beyond their amount": """
+        SELECT count(*) FROM holds WHERE captured + released > amount""",
 }
 USER_MONEY = (
     "SELECT CAST(coalesce(sum(balance), 0) AS BIGINT) FROM wallets WHERE kind = 'user' AND currency = 'USD'"

@@ -14,7 +14,10 @@ hides nothing: no coordinated omission), over hand-spoken keep-alive HTTP/1.1 co
 wallet), the rest goes between users drawn uniformly. `--bulk N`: each request is a
 POST /v1/transfers/batch of N independent items from one sender, each with its own key;
 `created` then counts items answered 201, and `missing` the answers 404/405 (an endpoint
-this daemon does not have).
+this daemon does not have). `--movement NAME` (closed loop): each client runs that movement's
+operations one after the other (`CYCLES`; holds: place a hold, then capture all of it), every
+request under a key of its own; `created` then counts operations done, `started` those whose
+first request was answered 201, and latency is per request (as wrk's).
 
 Prints one JSON object on stdout, with the same fields as transfer.lua's BENCH-JSON line.
 """
@@ -26,6 +29,7 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +55,10 @@ class Tally:
         self.statuses: dict[int, int] = {}
         self.item_statuses: dict[int, int] = {}
         self.socket_errors = 0
+        self.started = 0
+        """Movement operations whose first request was answered 201."""
+        self.operations: int | None = None
+        """Movement operations done (None: not a movement run, `created` counts 201s)."""
 
     def record(self, status: int | None, started: float) -> None:
         self.latencies_ms.append((time.perf_counter() - started) * 1000)
@@ -73,7 +81,8 @@ class Tally:
         return {
             "duration_s": duration,
             "responses": sum(counts.values()),
-            "created": items.get(201, 0),
+            "created": items.get(201, 0) if self.operations is None else self.operations,
+            "started": self.started,
             "missing": missing,
             "client_errors": sum(n for s, n in counts.items() if 400 <= s < 500 and s not in MISSING)
             + sum(n for s, n in self.item_statuses.items() if s >= 400),
@@ -166,15 +175,58 @@ class Sender:
                 status = int(result["status"])
                 tally.item_statuses[status] = tally.item_statuses.get(status, 0) + 1
 
+    async def post_step(
+        self, tally: Tally, path: str, body: dict[str, Any], token: str
+    ) -> dict[str, Any] | None:
+        """One request of a movement operation, under a key of its own: its answer when 201."""
+        self.counter += 1
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"{self.tag}-{self.counter}"}
+        started = time.perf_counter()
+        try:
+            response = await self.client.post(path, json=body, headers=headers)
+        except httpx.HTTPError:
+            tally.record(None, started)
+            return None
+        tally.record(response.status_code, started)
+        if response.status_code != 201:
+            return None
+        answer: dict[str, Any] = response.json()
+        return answer
 
-async def closed_loop(sender: Sender, connections: int, seconds: float) -> dict[str, Any]:
+    async def hold_and_capture(self, tally: Tally) -> None:
+        """One operation of the holds leg: a hold of 1 cent for another user (memo: the run's
+        tag, so its rows can be found), then one capture of all of it by the same payer."""
+        payer, payee = self.pair()
+        token = self.tokens[payer][0]
+        hold = {"amount": 1, "currency": "USD", "to": self.tokens[payee][1], "expires_in": 86400}
+        placed = await self.post_step(tally, "/v1/holds", hold | {"memo": self.tag}, token)
+        if placed is None:
+            return
+        tally.started += 1
+        if await self.post_step(tally, f"/v1/holds/{placed['id']}/capture", {}, token) is not None:
+            tally.operations = (tally.operations or 0) + 1
+
+
+Cycle = Callable[[Sender, Tally], Awaitable[None]]
+CYCLES: dict[str, Cycle] = {"holds": Sender.hold_and_capture}
+"""One operation of each movement leg (bench/movements.py), as one client runs it."""
+
+
+async def closed_loop(
+    sender: Sender, connections: int, seconds: float, cycle: Cycle | None = None
+) -> dict[str, Any]:
     tally = Tally(bulk=bool(sender.bulk))
+    if cycle is not None:
+        tally.operations = 0
     start = time.perf_counter()
     deadline = start + seconds
 
     async def client_loop() -> None:
         while time.perf_counter() < deadline:
-            await sender.send(tally, time.perf_counter())
+            if cycle is not None:
+                await cycle(sender, tally)
+            else:
+                await sender.send(tally, time.perf_counter())
 
     await asyncio.gather(*(client_loop() for _ in range(connections)))
     return tally.summary(time.perf_counter() - start)
@@ -272,7 +324,8 @@ async def generate(args: argparse.Namespace) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=args.url, limits=limits, timeout=120) as client:
         sender = Sender(client, tokens, args.tag, hot=args.hot, bulk=args.bulk)
         if args.mode == "closed":
-            return await closed_loop(sender, args.connections, args.seconds)
+            cycle = CYCLES[args.movement] if args.movement else None
+            return await closed_loop(sender, args.connections, args.seconds, cycle)
         return await open_loop(sender, args.url, args.rate, args.seconds)
 
 
@@ -287,6 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--hot", type=float, default=0.0, help="share of transfers to the first user")
     parser.add_argument("--bulk", type=int, default=0, help="items per POST /v1/transfers/batch (closed)")
+    parser.add_argument("--movement", choices=sorted(CYCLES), help="a movement leg's operations (closed)")
     print(json.dumps(asyncio.run(generate(parser.parse_args(argv)))))
 
 

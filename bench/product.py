@@ -7,7 +7,9 @@ them, so there the match is exact), no request was refused, and the product's le
 clean.
 
 The same function measures the hot-wallet case (`hot`: that share of transfers credits one
-user) and the bulk API (`bulk`: items per POST /v1/transfers/batch; `created` counts items),
+user), the bulk API (`bulk`: items per POST /v1/transfers/batch; `created` counts items) and
+the movement legs (`movement`: holds and captures; `created` counts operations, each posting
+one transfer, and the leg's own checks replace the per-transfer ones, see bench/movements.py),
 and runs on the embedded SQLite daemon as well as on Postgres.
 """
 
@@ -24,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.movements import Movement
 from bench.scratch import SCRIPTS, BenchError, Daemon, Scratch, audit
 
 WRK_INSTALL = "wrk is not installed: apt-get install -y wrk (or run with --load python)"
@@ -75,6 +78,12 @@ class LoadResult:
     """The daemon's VmHWM (peak resident memory) right after this run."""
     hot_received: int | None = None
     """Hot runs: transfers of this run that credited the hot user (None for the others)."""
+    movement: str = ""
+    """A movement leg's name ("holds"); "" for plain transfers."""
+    started: int = 0
+    """Movement legs: operations whose first request was answered 201 (holds placed)."""
+    movement_counts: dict[str, int] | None = None
+    """Movement legs: the run's rows as its checks counted them (bench/movements.py)."""
 
     @property
     def loadgen_cpu_share(self) -> float:
@@ -85,9 +94,19 @@ class LoadResult:
 
 
 def _run_wrk(
-    daemon: Daemon, scratch: Scratch, tag: str, connections: int, seconds: float, *, hot: float, bulk: int
+    daemon: Daemon,
+    scratch: Scratch,
+    tag: str,
+    connections: int,
+    seconds: float,
+    *,
+    hot: float,
+    bulk: int,
+    movement: Movement | None,
 ) -> dict[str, Any]:
     script, extra = ("bulk.lua", str(bulk)) if bulk else ("transfer.lua", str(hot))
+    if movement is not None:
+        script, extra = movement.wrk_script, ""
     command = [
         wrk_executable(),
         f"--threads={min(connections, 2)}",
@@ -120,6 +139,7 @@ def _run_python(
     rate: float | None,
     hot: float,
     bulk: int,
+    movement: Movement | None,
 ) -> dict[str, Any]:
     command = [
         sys.executable,
@@ -132,6 +152,8 @@ def _run_python(
         f"--hot={hot}",
         f"--bulk={bulk}",
     ]
+    if movement is not None:
+        command.append(f"--movement={movement.name}")
     command += (
         ["--mode=open", f"--rate={rate}"] if rate else ["--mode=closed", f"--connections={connections}"]
     )
@@ -186,6 +208,7 @@ def measure(
     rate: float | None = None,
     hot: float = 0.0,
     bulk: int = 0,
+    movement: Movement | None = None,
 ) -> LoadResult:
     """One load run against the daemon, checked against the table and the audit.
 
@@ -197,14 +220,25 @@ def measure(
     hot_before = scratch.scalar(HOT_CREDITS, hot_user) if hot else 0
     cpu_before = daemon.cpu_seconds()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if generator == "wrk" and rate is None:
-        raw = _run_wrk(daemon, scratch, tag, connections, seconds, hot=hot, bulk=bulk)
+    exact = generator != "wrk" or rate is not None
+    if not exact:
+        raw = _run_wrk(daemon, scratch, tag, connections, seconds, hot=hot, bulk=bulk, movement=movement)
     else:
         raw = _run_python(
-            daemon, scratch, tag, connections=connections, seconds=seconds, rate=rate, hot=hot, bulk=bulk
+            daemon,
+            scratch,
+            tag,
+            connections=connections,
+            seconds=seconds,
+            rate=rate,
+            hot=hot,
+            bulk=bulk,
+            movement=movement,
         )
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    committed = _settled_count(scratch) - transfers_before
+    # The Python generator has every answer back, so nothing is still being committed.
+    settled = scratch.scalar("SELECT count(*) FROM transfers") if exact else _settled_count(scratch)
+    committed = settled - transfers_before
     server_cpu = daemon.cpu_seconds() - cpu_before
     recorded = scratch.scalar(
         f"SELECT count(*) FROM idempotency_keys WHERE key LIKE '{tag}-%' AND status_code = 201"  # noqa: S608
@@ -214,7 +248,7 @@ def measure(
     )
     backlog = _wait_for_outbox(scratch, timeout=max(30.0, 3 * seconds))
     report = audit(scratch, daemon)
-    used = "python" if rate is not None else generator
+    used = "python" if exact else generator
     result = LoadResult(
         label=label,
         generator=used,
@@ -242,31 +276,54 @@ def measure(
         missing=bool(raw.get("missing")) and int(raw["created"]) == 0,
         daemon_rss_kib=daemon.peak_rss_kib(),
         hot_received=scratch.scalar(HOT_CREDITS, hot_user) - hot_before if hot else None,
+        movement=movement.name if movement else "",
+        started=int(raw.get("started", 0)),
+        movement_counts=movement.count(scratch, tag) if movement else None,
     )
-    if not result.missing:
+    if movement is not None:
+        check_movement(result, movement, report)
+    elif not result.missing:
         check(result, recorded, report)
     elif committed:
         raise BenchError(f"run {result.label}: 404/405 answers, yet {committed} transfers were committed")
     return result
 
 
-def check(result: LoadResult, recorded: int, report: dict[str, Any]) -> None:
-    """Stop the benchmark when the product lost, doubled or refused money movements."""
+def _common_problems(result: LoadResult, report: dict[str, Any]) -> list[str]:
     problems = []
     if not result.audit_ok:
         problems.append(f"the ledger audit is not clean: {report.get('violations')}")
+    if result.refused:
+        problems.append(f"{result.refused} requests were not answered 201")
+    return problems
+
+
+def _in_flight_limit(result: LoadResult) -> int:
+    """The most requests that may still have been in flight at the generator's cut-off."""
+    return 0 if result.generator == "python" else result.connections * max(1, result.bulk)
+
+
+def check(result: LoadResult, recorded: int, report: dict[str, Any]) -> None:
+    """Stop the benchmark when the product lost, doubled or refused money movements."""
+    problems = _common_problems(result, report)
     if recorded != result.transfers_in_table:
         problems.append(
             f"{result.transfers_in_table} transfers committed but {recorded} idempotency records answer 201"
         )
-    if result.refused:
-        problems.append(f"{result.refused} requests were not answered 201")
-    exact = result.generator == "python"
-    limit = 0 if exact else result.connections * max(1, result.bulk)
+    limit = _in_flight_limit(result)
     if not 0 <= result.in_flight_at_stop <= limit:
         problems.append(
             f"{result.created} answers 201 but {result.transfers_in_table} transfers in the table "
             f"(at most {limit} may still have been in flight)"
         )
+    if problems:
+        raise BenchError(f"product run {result.label}: " + "; ".join(problems))
+
+
+def check_movement(result: LoadResult, movement: Movement, report: dict[str, Any]) -> None:
+    """Stop the benchmark when a movement leg's rows do not add up (bench/movements.py)."""
+    assert result.movement_counts is not None
+    problems = _common_problems(result, report)
+    problems += movement.problems(result, result.movement_counts, _in_flight_limit(result))
     if problems:
         raise BenchError(f"product run {result.label}: " + "; ".join(problems))

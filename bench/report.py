@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import TYPE_CHECKING, Any
 
+from bench.movements import MOVEMENTS
 from bench.product import LoadResult
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def summarize(rounds: list[Round], options: Options) -> dict[str, Any]:
     summary["hot"] = summarize_hot(rounds, options)
     summary["bulk"] = summarize_bulk(rounds, raw_batch)
     summary["sqlite"] = summarize_sqlite(rounds)
+    summary["movements"] = summarize_movements(rounds)
     summary["peak_rss_mib_after"] = peak_rss_by_leg(rounds)
     return summary
 
@@ -95,6 +97,28 @@ def summarize_hot(rounds: list[Round], options: Options) -> dict[str, Any] | Non
         "uniform_median": statistics.median(run.transfers_per_s for run in uniform),
         "vs_uniform": figures["median"] / statistics.median(run.transfers_per_s for run in uniform),
     }
+
+
+def summarize_movements(rounds: list[Round]) -> dict[str, dict[str, Any]]:
+    """Each movement leg: operations/s (median, min-max), and its ratio to the single-transfer
+    rate of the same rounds at the same connection count (median over median)."""
+    legs: dict[str, dict[str, Any]] = {}
+    for name in MOVEMENTS:
+        runs = [r.movements[name] for r in rounds if name in r.movements]
+        if not runs:
+            continue
+        connections = runs[0].connections
+        single = statistics.median(
+            run.transfers_per_s for r in rounds for run in r.product if run.connections == connections
+        )
+        figures = _load_figures(runs)
+        legs[name] = figures | {
+            "connections": connections,
+            "requests_per_s": statistics.median(run.requests / run.duration_s for run in runs),
+            "single_median": single,
+            "vs_single": figures["median"] / single if single else 0.0,
+        }
+    return legs
 
 
 def summarize_bulk(rounds: list[Round], raw_batch: dict[str, float]) -> dict[str, Any] | None:
@@ -134,6 +158,7 @@ def peak_rss_by_leg(rounds: list[Round]) -> dict[str, float]:
     peaks: dict[str, float] = {}
     for r in rounds:
         runs = [*r.product, *(run for run in (r.half, r.hot, r.bulk) if run is not None)]
+        runs += r.movements.values()
         if r.sqlite is not None:
             runs.append(r.sqlite.api)
         for run in runs:
@@ -179,12 +204,32 @@ def table(summary: dict[str, Any], options: Options) -> str:
             f"target {half['rate']:,.1f}/s | p50 {half['p50_ms']:,.0f} ms, p99 {half['p99_ms']:,.0f} ms = "
             f"{half['p99_vs_raw_1_mean_latency']:,.0f}x raw-1 mean latency |"
         )
+    lines += movement_rows(summary, options)
     lines += new_leg_rows(summary, options)
     lines.append(
         f"| daemon peak RSS | {summary['daemon_peak_rss_mib']:,.0f} MiB | | max over rounds (Postgres "
         f"daemon); transfer_batch_max {summary.get('transfer_batch_max', {}).get('postgres', '?')} |"
     )
     return "\n".join(lines)
+
+
+def movement_rows(summary: dict[str, Any], options: Options) -> list[str]:
+    """One row per movement leg: operations/s, side by side with the single-transfer rate."""
+    lines = []
+    for name, leg in summary.get("movements", {}).items():
+        movement = MOVEMENTS[name]
+        lines.append(
+            _row(
+                f"{movement.title}, {leg['connections']} connections ({options.load}); operations/s",
+                leg,
+                f"{leg['vs_single']:.3f}x single transfer ({leg['single_median']:,.1f}/s); "
+                f"{leg['requests_per_s']:,.1f} requests/s ({movement.requests_per_operation} per "
+                f"operation); per request p50 {leg['p50_ms']:,.0f} ms, p99 {leg['p99_ms']:,.0f} ms; "
+                f"server CPU {leg['server_cpu_ms_per_transfer']:.1f} ms/operation; load generator CPU "
+                f"{100 * leg['loadgen_cpu_share']:.1f}% of the server's",
+            )
+        )
+    return lines
 
 
 def new_leg_rows(summary: dict[str, Any], options: Options) -> list[str]:
@@ -279,6 +324,7 @@ def target_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     shares += [leg["loadgen_cpu_share"] for leg in (hot, lite and lite["api"]) if leg]
     if bulk and not bulk["missing"]:
         shares.append(bulk["loadgen_cpu_share"])
+    shares += [leg["loadgen_cpu_share"] for leg in summary.get("movements", {}).values()]
     add(
         "load generator CPU / server CPU (worst closed loop)",
         max(shares),

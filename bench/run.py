@@ -2,7 +2,8 @@
 
 Each round runs every leg once, one after the other (one function per leg below): raw-1 and
 raw-batch (pgbench), the product's single transfers at each connection count and at half load,
-the hot wallet, the bulk API, then the embedded SQLite daemon and the raw sqlite3 script.
+the movement legs (holds and captures; bench/movements.py), the hot wallet, the bulk API, then
+the embedded SQLite daemon and the raw sqlite3 script.
 
 Run from the repository root: `.venv/bin/python -m bench.run` (or `python bench/run.py`).
 bench/README.md says what it measures and how to read it. A dev tool, run by hand: no test
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import conservation, pipeline, product, rawsql, rawsqlite, scratch  # noqa: E402
+from bench.movements import MOVEMENTS  # noqa: E402
 from bench.product import LoadResult  # noqa: E402
 from bench.report import summarize, table, target_rows, targets_table  # noqa: E402
 
@@ -50,6 +53,7 @@ class Options:
     bulk_clients: int = 4
     sqlite_connections: int = 16
     pipeline: bool = False
+    movements: list[str] = field(default_factory=lambda: list(MOVEMENTS))
 
 
 @dataclass
@@ -63,6 +67,8 @@ class Round:
     hot: LoadResult | None = None
     bulk: LoadResult | None = None
     sqlite: SqliteRound | None = None
+    movements: dict[str, LoadResult] = field(default_factory=dict)
+    """Each movement leg's run (bench/movements.py), by name."""
 
     @property
     def product_max(self) -> float:
@@ -124,6 +130,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         action="store_true",
         help="then the event pipeline at half the max (Kafka, relay, worker, Novu; bench/pipeline.py)",
     )
+    parser.add_argument(
+        "--movements",
+        default=",".join(MOVEMENTS),
+        help=f"movement legs of every round, '' for none ({','.join(MOVEMENTS)}; bench/movements.py)",
+    )
     args = parser.parse_args(argv)
     options = Options(
         users=args.users,
@@ -141,6 +152,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         bulk_clients=args.bulk_clients,
         sqlite_connections=args.sqlite_connections,
         pipeline=args.pipeline,
+        movements=[name.strip() for name in args.movements.split(",") if name.strip()],
     )
     if args.quick:
         options.rounds, options.seconds, options.users = 1, 2.0, 20
@@ -150,6 +162,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         parser.error("--batch must be at least 2 (raw-1 is the batch of one)")
     if not 0 < options.hot_share <= 1 or options.bulk_clients < 1 or options.sqlite_connections < 1:
         parser.error("--hot-share must be in (0, 1]; --bulk-clients and --sqlite-connections at least 1")
+    unknown = sorted(set(options.movements) - set(MOVEMENTS))
+    if unknown:
+        parser.error(f"unknown --movements {','.join(unknown)}; known: {','.join(MOVEMENTS)}")
     return options
 
 
@@ -230,6 +245,30 @@ def run_hot_leg(world: scratch.Scratch, daemon: scratch.Daemon, options: Options
     return run
 
 
+def run_movement_legs(
+    world: scratch.Scratch, daemon: scratch.Daemon, options: Options, number: int
+) -> dict[str, LoadResult]:
+    """Each movement leg (holds and captures, ...) at the largest connection count, like the
+    hot leg, so that its twin is this round's single-transfer run at that count."""
+    connections = hot_connections(options)
+    runs = {}
+    for name in options.movements:
+        movement = MOVEMENTS[name]
+        say(f"round {number}: {name}, {connections} connections ({options.load})")
+        run = product.measure(
+            world,
+            daemon,
+            label=f"{name}-c{connections}",
+            generator=options.load,
+            connections=connections,
+            seconds=options.seconds,
+            movement=movement,
+        )
+        say(f"  {run.transfers_per_s:,.1f} operations/s, p99 {run.p99_ms:.0f} ms per request")
+        runs[name] = run
+    return runs
+
+
 def run_bulk_leg(world: scratch.Scratch, daemon: scratch.Daemon, options: Options, number: int) -> LoadResult:
     """POST /v1/transfers/batch of `batch` independent items, `bulk_clients` at a time."""
     say(f"round {number}: bulk, {options.bulk_clients} clients x {options.batch} items ({options.load})")
@@ -282,22 +321,28 @@ def run_round(world: World, options: Options, number: int) -> Round:
     try:
         scratch.refresh_tokens(world.postgres, daemon)
         runs, half = run_single_legs(world.postgres, daemon, options, number)
+        movements = run_movement_legs(world.postgres, daemon, options, number)
         hot = run_hot_leg(world.postgres, daemon, options, number)
         bulk = run_bulk_leg(world.postgres, daemon, options, number)
         peak = daemon.peak_rss_kib()
     finally:
         daemon.stop()
     sqlite = run_sqlite_leg(world, options, number)
-    return Round(number, raw_one, raw_batch, runs, half, peak, hot=hot, bulk=bulk, sqlite=sqlite)
+    return Round(
+        number, raw_one, raw_batch, runs, half, peak, hot=hot, bulk=bulk, sqlite=sqlite, movements=movements
+    )
 
 
 def set_up_into(world: World, workdir: Path, options: Options) -> World:
-    """Fill the Postgres scratch database and the embedded daemon's world with funded users."""
+    """Fill the Postgres scratch database and the embedded daemon's world with funded users,
+    both at once: the two worlds share nothing, and setup is not measured."""
     say(f"setup: database {world.postgres.database}, {options.users} users (logs in {workdir})")
-    scratch.populate(world.postgres, options.users)
     world.sqlite = scratch.create_sqlite(workdir / "sqlite")
     say(f"setup: embedded SQLite in {world.sqlite.path}, {options.users} users")
-    scratch.populate(world.sqlite, options.users)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        filled = [pool.submit(scratch.populate, w, options.users) for w in (world.postgres, world.sqlite)]
+        for done in filled:
+            done.result()
     world.raw_sqlite = rawsqlite.copy_database(world.sqlite, workdir / "sqlite-raw")
     world.transfer_batch_max = {
         "postgres": scratch.setting_in_force(world.postgres, "transfer_batch_max"),
@@ -329,6 +374,7 @@ def round_document(r: Round) -> dict[str, Any]:
         "half-load": r.half.as_dict() if r.half else None,
         "hot": r.hot.as_dict() if r.hot else None,
         "bulk": r.bulk.as_dict() if r.bulk else None,
+        "movements": {name: run.as_dict() for name, run in r.movements.items()},
         "sqlite": {
             "raw": asdict(r.sqlite.raw),
             "api": r.sqlite.api.as_dict(),

@@ -3,20 +3,25 @@
 A test of the tool so that it cannot rot, not of speed: nothing here asserts a throughput or a
 latency. It uses the Python load generator, so it needs no wrk; it needs pgbench, and fails
 (never skips) with the tool's own message when pgbench or Postgres is missing. Every leg runs
-once, tiny: raw-1, raw-batch, single transfers, half load, the hot wallet (with all transfers
-to the hot user, so its count is exact), the bulk API, and the embedded SQLite daemon next to
-the raw sqlite3 script; then money conservation is checked in SQL on all three databases.
+once, tiny: raw-1, raw-batch, single transfers, half load, holds and captures (every hold
+placed is captured, one transfer each), the hot wallet (with all transfers to the hot user, so
+its count is exact), the bulk API, and the embedded SQLite daemon next to the raw sqlite3
+script; then money conservation is checked in SQL on all three databases.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from bench import loadgen, run
+from bench.movements import HOLDS
+from bench.product import LoadResult
 from bench.scratch import POSTGRES_ADMIN_DSN
 
 pytestmark = pytest.mark.e2e
@@ -27,6 +32,8 @@ ROWS = [
     "product: POST /v1/transfers, 2 connections (python)",
     "product: POST /v1/transfers, 3 connections (python)",
     "product at half its max, open loop (Python)",
+    "holds and captures: POST /v1/holds, then POST /v1/holds/{id}/capture of all of it, "
+    "3 connections (python); operations/s",
     "hot wallet: POST /v1/transfers, 100% to one wallet, 3 connections (python)",
     "bulk: POST /v1/transfers/batch, 50 items, 2 clients (python)",
     "raw sqlite3: 1 per commit, one process, the daemon's PRAGMAs",
@@ -44,7 +51,7 @@ ROWS = [
 
 def test_one_short_round_of_each_kind_reports_every_row_with_a_clean_ledger(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    args = ["--users", "4", "--rounds", "1", "--seconds", "2", "--connections", "2,3"]
+    args = ["--users", "4", "--rounds", "1", "--seconds", "1", "--connections", "2,3"]
     args += ["--hot-share", "1", "--bulk-clients", "2", "--sqlite-connections", "2"]
     args += ["--load", "python", "--workdir", str(tmp_path / "work"), "--json", str(out)]
 
@@ -59,8 +66,17 @@ def test_one_short_round_of_each_kind_reports_every_row_with_a_clean_ledger(tmp_
         assert round_[kind]["failed"] == 0, kind
         assert round_[kind]["transfers_per_s"] > 0, kind
     assert round_["raw-batch"]["batch"] == 50
-    runs = [*round_["product"], round_["half-load"], round_["hot"], round_["bulk"], round_["sqlite"]["api"]]
-    assert [r["label"] for r in runs] == ["c2", "c3", "half", "hot-c3", "bulk", "sqlite-c2"]
+    holds = round_["movements"]["holds"]
+    runs = [
+        *round_["product"],
+        round_["half-load"],
+        holds,
+        round_["hot"],
+        round_["bulk"],
+        round_["sqlite"]["api"],
+    ]
+    labels = ["c2", "c3", "half", "holds-c3", "hot-c3", "bulk", "sqlite-c2"]
+    assert [r["label"] for r in runs] == labels
     for product_run in runs:
         assert product_run["created"] > 0, product_run
         # The Python generator waits for every answer: the table matches the 201s exactly.
@@ -70,6 +86,18 @@ def test_one_short_round_of_each_kind_reports_every_row_with_a_clean_ledger(tmp_
         assert product_run["server_cpu_s"] > 0, product_run
         assert product_run["daemon_rss_kib"] > 0, product_run
         assert product_run["missing"] is False, product_run
+    # Every hold placed was captured, in full, each capture one transfer of the run.
+    assert holds["movement_counts"] == {
+        "placed": holds["created"],
+        "captured": holds["created"],
+        "open": 0,
+        "records_201": 2 * holds["created"],
+    }
+    assert holds["started"] == holds["created"] and holds["requests"] == 2 * holds["created"]
+    held = report["summary"]["movements"]["holds"]
+    single = report["summary"]["product"]["c3"]
+    assert held["single_median"] == single["median"]
+    assert held["vs_single"] == pytest.approx(held["median"] / single["median"])
     # Every transfer of the hot leg credited the hot user (--hot-share 1).
     assert round_["hot"]["hot_received"] == round_["hot"]["transfers_in_table"]
     bulk = round_["bulk"]
@@ -86,7 +114,7 @@ def test_one_short_round_of_each_kind_reports_every_row_with_a_clean_ledger(tmp_
     assert all(c["ok"] and c["transfers"] > 0 for c in checked.values()), checked
     # The raw script's rows are in its own copy, the daemon's in the embedded file.
     assert checked["sqlite (raw)"]["transfers"] > raw_sqlite["transactions"] - 1
-    assert set(summary["peak_rss_mib_after"]) == {"c2", "c3", "half", "hot-c3", "bulk", "sqlite-c2"}
+    assert set(summary["peak_rss_mib_after"]) == set(labels)
     assert all(row["met"] is not None for row in summary["targets"]), summary["targets"]
     assert report["summary"]["daemon_peak_rss_mib"] > 0
     assert set(report["summary"]["product"]) == {"c2", "c3"}
@@ -120,3 +148,17 @@ def test_a_bulk_answer_counts_its_items_and_a_refused_item_as_an_error() -> None
         1,
         0,
     )
+
+
+def test_the_holds_leg_reports_a_hold_left_open_and_a_capture_without_its_transfer() -> None:
+    required = {f.name: 0 for f in dataclasses.fields(LoadResult) if f.default is dataclasses.MISSING}
+    blank: dict[str, Any] = required | {"label": "holds-c2", "generator": "python", "target_rate": None}
+    run_ = dataclasses.replace(LoadResult(**blank), created=3, started=4, transfers_in_table=2)
+    counts = {"placed": 4, "captured": 3, "open": 1, "records_201": 7}
+
+    problems = HOLDS.problems(run_, counts, 0)
+
+    assert problems == [
+        "1 holds left open (at most 0 may be cut off by the generator)",
+        "3 holds captured but 2 transfers committed",
+    ]

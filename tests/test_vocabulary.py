@@ -49,8 +49,10 @@ def test_a_misspelt_event_type_is_refused_before_anything_is_written(db: Databas
 
 def test_one_of_lists_the_members_in_their_order() -> None:
     assert one_of("role", Role) == "role IN ('user', 'admin')"
-    assert one_of("kind", WalletKind) == "kind IN ('user', 'system')"
-    assert one_of("kind", TransferKind) == "kind IN ('transfer', 'deposit', 'withdrawal', 'reversal')"
+    assert one_of("kind", WalletKind) == "kind IN ('user', 'system', 'fx_house', 'fx_revenue')"
+    assert one_of("kind", TransferKind) == (
+        "kind IN ('transfer', 'deposit', 'withdrawal', 'reversal', 'exchange', 'fx_transfer')"
+    )
 
 
 def modelled_checks() -> list[tuple[str, str, str]]:

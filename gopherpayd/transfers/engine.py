@@ -1157,6 +1157,8 @@ def _hold_announcements(event_type: EventType, hold: HoldOut, moved: int) -> lis
         "expires_at": hold.expires_at.isoformat(),
         "memo": hold.memo,
     }
+    if hold.capture is not None:  # the transfer this capture posted
+        common["transfer_id"] = str(hold.capture.id)
     sides = [(hold.payer, hold.payee, "payer"), (hold.payee, hold.payer, "payee")]
     return [
         outbox.Announcement(

@@ -82,7 +82,7 @@ def capture_hold(pipeline: Pipeline, hold: PipelineHold, amount: int) -> dict[st
     transfer = dict(captured["capture"])
     assert (transfer["amount"], transfer["memo"]) == (amount, hold.memo), transfer
     pipeline.expect_transfer(hold.payer, hold.payee, amount, hold.memo, transfer["id"])
-    _expect_step(pipeline, hold, "hold.captured", amount)
+    _expect_step(pipeline, hold, "hold.captured", amount, transfer["id"])
     return transfer
 
 
@@ -130,7 +130,9 @@ def _post(pipeline: Pipeline, who: Account, path: str, body: dict[str, Any]) -> 
     return dict(response.json())
 
 
-def _expect_step(pipeline: Pipeline, hold: PipelineHold, event_type: str, moved: int) -> None:
+def _expect_step(
+    pipeline: Pipeline, hold: PipelineHold, event_type: str, moved: int, transfer_id: str | None = None
+) -> None:
     """The payer and the payee each get the step once: its workflow, payload and inbox title."""
     payer_title, payee_title = HOLD_TITLES[event_type]
     sides = [(hold.payer, hold.payee, "payer", payer_title), (hold.payee, hold.payer, "payee", payee_title)]
@@ -143,7 +145,7 @@ def _expect_step(pipeline: Pipeline, hold: PipelineHold, event_type: str, moved:
             "counterparty": other.email,
             "memo": hold.memo,
             "new_balance": None,
-            "transfer_id": None,
+            "transfer_id": transfer_id,
             "hold_id": hold.id,
             "status": hold.status,
             "role": role,

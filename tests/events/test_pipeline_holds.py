@@ -86,17 +86,22 @@ def test_every_hold_step_and_fx_execution_reaches_its_parties_once_through_relay
         + both_parties("hold.declined", "hold-declined", tickets, 7_777)
         + both_parties("hold.expired", "hold-expired", parking, 2_500)
     )
-    # Each capture is a transfer too: the payer hears it sent, the payee received, once each.
+    # Each capture is a transfer too: the payer hears it sent, the payee received, once each;
+    # the capture's own step names that transfer.
     captures = Counter(
-        (t.workflow, t.subscriber_id, t.payload["amount_minor"])
+        (t.workflow, t.subscriber_id, t.payload["amount_minor"], t.payload["transfer_id"])
         for t in new
         if t.payload.get("transfer_id") in (first["id"], second["id"])
     )
     assert captures == {
-        ("transfer-sent", ada.user_id, 15_000): 1,
-        ("transfer-received", bob.user_id, 15_000): 1,
-        ("transfer-sent", ada.user_id, 20_050): 1,
-        ("transfer-received", bob.user_id, 20_050): 1,
+        (workflow, who.user_id, amount, capture["id"]): 1
+        for capture, amount in ((first, 15_000), (second, 20_050))
+        for workflow, who in (
+            ("transfer-sent", ada),
+            ("transfer-received", bob),
+            ("hold-captured", ada),
+            ("hold-captured", bob),
+        )
     }
     # Each FX execution told its parties once, each in their own currency.
     executions = Counter(

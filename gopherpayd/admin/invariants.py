@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from gopherpayd.admin import repository
 from gopherpayd.fx import legs as fx_legs
-from gopherpayd.transfers import engine, hold_rules
+from gopherpayd.transfers import hold_rules, ledger_rules
 from gopherpayd.vocabulary import TransferKind, WalletKind
 from gopherpayd.wallets.models import CLOSED_IS_EMPTY
 
@@ -294,7 +294,7 @@ WALLET_BALANCE_EQUALS_ENTRIES = Invariant(
 TRANSFER_ENTRIES_SUM_TO_ZERO = Invariant(
     "transfer_entries_sum_to_zero",
     "A transfer has two entries, and they sum to zero per currency.",
-    engine.check_entries_balance,
+    ledger_rules.check_entries_balance,
     (Trigger("entries", "trg_entries_sum_to_zero"),),
     audit_query=_unbalanced_transfers,
 )
@@ -308,14 +308,14 @@ ENTRIES_MATCH_TRANSFER = Invariant(
 USER_WALLET_NON_NEGATIVE = Invariant(
     "user_wallet_non_negative",
     "A user wallet never goes below zero (the system wallet does: it stands for the outside world).",
-    engine.check_user_balance_non_negative,
+    ledger_rules.check_user_balance_non_negative,
     (Check("wallets", "ck_wallets_user_balance_non_negative"),),
     audit_query=_negative_user_wallets,
 )
 CLOSED_WALLET_IS_EMPTY = Invariant(
     "closed_wallet_is_empty",
     "Money never enters or leaves a closed wallet, which holds nothing.",
-    engine.check_wallet_open,
+    ledger_rules.check_wallet_open,
     (Check("wallets", CLOSED_IS_EMPTY),),
     audit_query=_closed_wallets_holding_money,
 )
@@ -368,25 +368,25 @@ LEDGER_SUMS_TO_ZERO = Invariant(
 TRANSFER_AMOUNT_POSITIVE = Invariant(
     "transfer_amount_positive",
     "A transfer moves more than nothing.",
-    engine.check_amount_in_range,
+    ledger_rules.check_amount_in_range,
     (Check("transfers", "ck_transfers_amount_positive"),),
 )
 ENTRY_AMOUNT_NONZERO = Invariant(
     "entry_amount_nonzero",
     "An entry changes its wallet's balance: it carries its transfer's amount or its negation.",
-    engine.check_amount_in_range,
+    ledger_rules.check_amount_in_range,
     (Check("entries", "ck_entries_amount_nonzero"),),
 )
 TRANSFER_BETWEEN_TWO_WALLETS = Invariant(
     "transfer_between_two_wallets",
     "Money moves from one wallet to another one.",
-    engine.check_distinct_wallets,
+    ledger_rules.check_distinct_wallets,
     (Check("transfers", "ck_transfers_distinct_wallets"),),
 )
 TRANSFER_REVERSED_AT_MOST_ONCE = Invariant(
     "transfer_reversed_at_most_once",
     "A transfer is reversed at most once.",
-    engine.check_not_reversed_yet,
+    ledger_rules.check_not_reversed_yet,
     (Unique("transfers", ("reverses_transfer_id",)),),
 )
 SYSTEM_WALLET_HAS_NO_OWNER = Invariant(

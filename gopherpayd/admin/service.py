@@ -36,8 +36,9 @@ from gopherpayd.outbox import service as outbox
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import repository as transfer_repository
 from gopherpayd.transfers import writer
-from gopherpayd.transfers.engine import MoneyMovement, Selector, WalletTarget, check_not_reversed_yet
 from gopherpayd.transfers.errors import NotReversible, TransferNotFound
+from gopherpayd.transfers.ledger_rules import check_not_reversed_yet
+from gopherpayd.transfers.movements import MoneyMovement, Selector, WalletTarget
 from gopherpayd.transfers.outcomes import MovementOutcome
 from gopherpayd.transfers.reads import BatchReads, ReadHints
 from gopherpayd.transfers.service import (

@@ -40,7 +40,7 @@ from gopherpayd.vocabulary import EventType, Role
 class Caller:
     """Who an access token says is calling: its signature and expiry are verified, the
     session it names is not (yet). The money endpoint takes this and lets the writer's
-    batch check the session (`transfers.engine.SessionGuard`)."""
+    batch check the session (`transfers.movements.SessionGuard`)."""
 
     user_id: uuid.UUID
     session_id: uuid.UUID

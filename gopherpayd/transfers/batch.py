@@ -31,8 +31,8 @@ from gopherpayd.kit.db import Database, LostRace, is_retryable, unique_violation
 from gopherpayd.kit.errors import AppError, Conflict, TryAgain, validation_problem
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import service, writer
-from gopherpayd.transfers.engine import MoneyMovement
 from gopherpayd.transfers.errors import LinkedFailed
+from gopherpayd.transfers.movements import MoneyMovement
 from gopherpayd.transfers.outcomes import MovementOutcome, Refused
 from gopherpayd.transfers.schemas import BatchItemIn, BatchMode, BatchRequestBody, TransferRequestBody
 

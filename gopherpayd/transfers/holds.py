@@ -24,9 +24,9 @@ from gopherpayd.kit.db import Database
 from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import repository, writer
-from gopherpayd.transfers.engine import MoneyMovement, Selector, WalletTarget
 from gopherpayd.transfers.errors import HoldActionForbidden, HoldNotFound, InvalidExpiry
 from gopherpayd.transfers.hold_rules import HoldOp
+from gopherpayd.transfers.movements import MoneyMovement, Selector, WalletTarget
 from gopherpayd.transfers.outcomes import MovementOutcome
 from gopherpayd.transfers.reads import BatchReads, ReadHints
 from gopherpayd.transfers.schemas import (

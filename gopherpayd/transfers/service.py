@@ -23,14 +23,6 @@ from gopherpayd.kit.logs import current_request_id
 from gopherpayd.kit.pagination import Cursor, split_page
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import engine, repository, views, writer
-from gopherpayd.transfers.engine import (
-    FxOp,
-    IdempotencyClaim,
-    MoneyMovement,
-    Selector,
-    SessionGuard,
-    WalletTarget,
-)
 from gopherpayd.transfers.errors import (
     IdempotencyKeyInvalid,
     IdempotencyKeyRequired,
@@ -39,6 +31,14 @@ from gopherpayd.transfers.errors import (
     SelfTransfer,
     StatementTooLarge,
     TransferNotFound,
+)
+from gopherpayd.transfers.movements import (
+    FxOp,
+    IdempotencyClaim,
+    MoneyMovement,
+    Selector,
+    SessionGuard,
+    WalletTarget,
 )
 from gopherpayd.transfers.outcomes import MovementOutcome
 from gopherpayd.transfers.reads import BatchReads, ReadHints

@@ -35,10 +35,10 @@ def describe(session: Session, transfers: list[Transfer], viewer_id: uuid.UUID |
         sender = _party(*parties[transfer.from_wallet_id])
         recipient = _party(*parties[transfer.to_wallet_id])
         direction = None
-        if viewer_id is not None and recipient.user_id == viewer_id:
+        if viewer_id is not None and sender.user_id == viewer_id:
+            direction = "out"  # an exchange's owner is both sides: their money went out
+        elif viewer_id is not None and recipient.user_id == viewer_id:
             direction = "in"
-        elif viewer_id is not None and sender.user_id == viewer_id:
-            direction = "out"
         described.append(
             TransferOut(
                 id=transfer.id,

@@ -33,7 +33,7 @@ from gopherpayd.kit import metrics
 from gopherpayd.kit.db import Database
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import engine
-from gopherpayd.transfers.engine import MoneyMovement
+from gopherpayd.transfers.movements import MoneyMovement
 from gopherpayd.transfers.outcomes import HoldChanged, Moved, MovementOutcome
 
 logger = logging.getLogger("gopherpayd.writer")

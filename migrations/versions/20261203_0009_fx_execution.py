@@ -69,9 +69,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
-    fx_rows = bind.execute(
-        sa.text(f"SELECT (SELECT COUNT(*) FROM wallets WHERE {FX_WALLETS}) + (SELECT COUNT(*) FROM transfers WHERE quote_id IS NOT NULL)")  # noqa: S608 - fixed SQL
-    ).scalar_one()
+    count = (
+        f"SELECT (SELECT COUNT(*) FROM wallets WHERE {FX_WALLETS})"  # noqa: S608 - fixed SQL
+        " + (SELECT COUNT(*) FROM transfers WHERE quote_id IS NOT NULL)"
+    )
+    fx_rows = bind.execute(sa.text(count)).scalar_one()
     if fx_rows:
         raise RuntimeError(
             "cannot downgrade below 20261203_0009: FX wallets or FX transfers exist, and the older "

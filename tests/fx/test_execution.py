@@ -208,7 +208,8 @@ def test_an_expired_quote_is_refused_and_moves_nothing(
         expired = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-0.001 seconds')"
     else:
         created, expired = "now() - INTERVAL '1 hour'", "clock_timestamp() - INTERVAL '1 millisecond'"
-    sql(db, f"UPDATE fx_quotes SET created_at = {created}, expires_at = {expired} WHERE id = :q", q=key)  # noqa: S608
+    move_back = f"UPDATE fx_quotes SET created_at = {created}, expires_at = {expired} WHERE id = :q"  # noqa: S608
+    sql(db, move_back, q=key)
 
     response = exchange(client, alice, offer["quote_id"])
 

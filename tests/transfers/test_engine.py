@@ -21,7 +21,7 @@ from gopherpayd.kit.db import Database, is_lost_race, is_retryable, unique_viola
 from gopherpayd.kit.errors import AppError
 from gopherpayd.settings import Settings
 from gopherpayd.transfers import engine
-from gopherpayd.transfers.engine import MoneyMovement, WalletTarget
+from gopherpayd.transfers.movements import MoneyMovement, WalletTarget
 from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
 from gopherpayd.transfers.reads import BatchReads
 from gopherpayd.transfers.schemas import TransferOut, TransferRequestBody

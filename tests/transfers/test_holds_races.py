@@ -14,8 +14,8 @@ from gopherpayd.identity.service import Principal
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.kit.db import Database
 from gopherpayd.transfers import engine, writer
-from gopherpayd.transfers.engine import MoneyMovement
 from gopherpayd.transfers.holds import place_movement, settle_movement
+from gopherpayd.transfers.movements import MoneyMovement
 from gopherpayd.transfers.outcomes import HoldChanged, MovementOutcome, Refused
 from gopherpayd.transfers.schemas import HoldRequestBody
 from gopherpayd.vocabulary import HoldAction

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from gopherpayd.identity.service import Principal
 from gopherpayd.kit.db import Database
 from gopherpayd.transfers import engine
-from gopherpayd.transfers.engine import MoneyMovement
+from gopherpayd.transfers.movements import MoneyMovement
 from gopherpayd.transfers.outcomes import Moved, MovementOutcome, Refused
 from gopherpayd.transfers.writer import CoalescingWriter, writer_for
 from tests.support.api import Account, Api

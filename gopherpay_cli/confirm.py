@@ -45,19 +45,21 @@ class Cancelled(GopherPayError):
         super().__init__(f"Cancelled: {what}", ExitCode.FAILURE)
 
 
-def must_ask(state: AppState, *, yes: bool, action: str) -> bool:
+def must_ask(state: AppState, *, yes: bool, action: str, offers_dry_run: bool = True) -> bool:
     """True when the user is to be asked; a usage error when nobody can answer.
 
-    `action` says what would be done, for the error (`send money`, `freeze an account`).
+    `action` says what would be done, for the error (`send money`, `freeze an account`);
+    `offers_dry_run`: the command has a --dry-run, which the error then suggests.
     """
     if yes:
         return False
     if state.no_input:
         raise UsageError(f"--yes is required to {action} when --no-input is set")
     if sys.stdin is None or not sys.stdin.isatty():
+        or_dry_run = ", or --dry-run to only check it" if offers_dry_run else ""
         raise UsageError(
             f"Not asking to {action}: stdin is not a terminal",
-            hint="Pass --yes to go ahead without confirming, or --dry-run to only check it.",
+            hint=f"Pass --yes to go ahead without confirming{or_dry_run}.",
         )
     return True
 
@@ -110,12 +112,14 @@ def confirm_movement(
     dry_run: bool,
     action: str,
     phrase: Callable[[dict[str, Any]], str],
+    details: Callable[[dict[str, Any], dict[str, Any]], list[tuple[str, str]]] = movement_details,
 ) -> bool:
     """Check a money movement with the daemon first when asked to, or to show the question.
 
-    `phrase(transfer)` says what the movement does (`send 12.34 USD to Bob <bob@…>`).
-    True when the caller is to send it for real; False after a dry run, which printed
-    what would happen. A refusal from the daemon is raised as the real request's would be.
+    `phrase(transfer)` says what the movement does (`send 12.34 USD to Bob <bob@…>`), and
+    `details(transfer, preview)` the lines shown with it. True when the caller is to send
+    it for real; False after a dry run, which printed what would happen. A refusal from
+    the daemon is raised as the real request's would be.
     """
     asking = False if dry_run else must_ask(state, yes=yes, action=action)
     if not (dry_run or asking):
@@ -124,9 +128,9 @@ def confirm_movement(
     transfer = preview["transfer"]
     if dry_run:
         state.renderer.info(f"Dry run: the daemon would {phrase(transfer)}. Nothing moved.")
-        show(state.renderer, preview, lambda: state.renderer.details(movement_details(transfer, preview)))
+        show(state.renderer, preview, lambda: state.renderer.details(details(transfer, preview)))
         return False
-    ask(f"{sentence(phrase(transfer))}?", movement_details(transfer, preview), cancelled="nothing moved")
+    ask(f"{sentence(phrase(transfer))}?", details(transfer, preview), cancelled="nothing moved")
     return True
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from gopherpay_cli.money import format_amount
 from gopherpay_cli.render import Renderer
-from gopherpay_cli.views import timestamp, view, yes_no
+from gopherpay_cli.views import duration, timestamp, view, yes_no
 
 
 def spread_text(spread: str) -> str:
@@ -43,38 +43,54 @@ def show_rates(renderer: Renderer, rates: dict[str, Any], *, operator: bool = Fa
         renderer.info("Indicative rates: only a quote (gopherpay fx quote) locks one.")
 
 
+def quote_details(quote: dict[str, Any]) -> list[tuple[str, str]]:
+    """A quote's fields as `fx quote` prints them and `exchange` / `transfer --receive` ask."""
+    sell, buy = quote["sell"], quote["buy"]
+    return [
+        ("Quote", quote["quote_id"]),
+        ("You pay", format_amount(quote["sell_amount"], sell)),
+        ("Fee (in that)", format_amount(quote["fee"], sell)),
+        ("Received", format_amount(quote["buy_amount"], buy)),
+        ("Rate", f"1 {sell} = {quote['rate']} {buy}, spread {spread_text(quote['spread'])}"),
+        ("Expires", timestamp(quote["expires_at"])),
+    ]
+
+
+def locked_for(quote: dict[str, Any]) -> str:
+    """How long the daemon locked the quote (`30 s`), by its own clock: created to expiry."""
+    from datetime import datetime
+
+    created = datetime.fromisoformat(str(quote["created_at"]))
+    expires = datetime.fromisoformat(str(quote["expires_at"]))
+    return duration(max(0, round((expires - created).total_seconds())))
+
+
 @view
 def show_quote(renderer: Renderer, quote: dict[str, Any]) -> None:
-    sell, buy = quote["sell"], quote["buy"]
-    renderer.details(
-        [
-            ("Quote", quote["quote_id"]),
-            ("You pay", format_amount(quote["sell_amount"], sell)),
-            ("Fee (in that)", format_amount(quote["fee"], sell)),
-            ("Received", format_amount(quote["buy_amount"], buy)),
-            ("Rate", f"1 {sell} = {quote['rate']} {buy}, spread {spread_text(quote['spread'])}"),
-            ("Expires", timestamp(quote["expires_at"])),
-        ]
-    )
+    renderer.details(quote_details(quote))
 
 
 @view
 def show_indicative_total(renderer: Renderer, total: dict[str, Any]) -> None:
-    """`balance --in CURRENCY`: each wallet at the current mid rate, and their total."""
+    """`balance --in CURRENCY`: each wallet's available balance at the current mid rate, and
+    their total (money held for someone is not yours to exchange, so it is left out)."""
     target = total["currency"]
     rows = [
         (
             line["currency"],
-            format_amount(line["balance"], line["currency"]),
+            format_amount(line["available"], line["currency"]),
             line["rate"] or ("" if line["currency"] == target else "-"),
             format_amount(line["value"], target) if line["value"] is not None else "not converted",
         )
         for line in total["wallets"]
     ]
-    renderer.table(("currency", "balance", "rate", f"in {target}"), rows, right_aligned=("balance", "rate"))
-    renderer.details([("Total (indicative)", format_amount(total["total"], target))])
+    renderer.table(
+        ("currency", "available", "rate", f"in {target}"), rows, right_aligned=("available", "rate")
+    )
+    renderer.details([("Total available (indicative)", format_amount(total["total"], target))])
     renderer.info(
-        f"Indicative: at the current mid rates to {target}, before any spread; only a quote locks a rate."
+        f"Indicative: the available balances (balance - held) at the current mid rates to {target}, "
+        "before any spread; only a quote locks a rate."
     )
     if total["not_converted"]:
         missing = ", ".join(total["not_converted"])

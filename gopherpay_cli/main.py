@@ -70,7 +70,7 @@ SUB_APPS: dict[str, tuple[str, ...]] = {
     "gopherpay_cli.commands.wallets": ("balance", "currencies", "wallets"),
     "gopherpay_cli.commands.transfers": ("transfer", "history"),
     "gopherpay_cli.commands.holds": ("hold", "holds"),
-    "gopherpay_cli.commands.fx": ("fx",),
+    "gopherpay_cli.commands.fx": ("exchange", "fx"),
     "gopherpay_cli.commands.statements": ("statement",),
     "gopherpay_cli.commands.notifications": ("notifications",),
     "gopherpay_cli.commands.admin": ("admin",),

@@ -178,10 +178,27 @@ def counterparty(transfer: dict[str, Any]) -> str:
     return f"{party_label(transfer.get('sender'))} → {party_label(transfer.get('recipient'))}"
 
 
-def signed_amount_minor(transfer: dict[str, Any]) -> int:
-    """The amount with the caller's sign: money out is negative."""
+def caller_amount(transfer: dict[str, Any]) -> tuple[int, str]:
+    """The amount and currency as the caller's wallet saw them, money out negative: the
+    recipient of an FX payment received the quote's buy side, not the `amount` sent."""
+    fx = transfer.get("fx")
+    if fx and transfer.get("direction") == "in":
+        return int(fx["buy_amount"]), str(fx["buy"])
     amount: int = transfer["amount"]
-    return -amount if transfer.get("direction") == "out" else amount
+    return (-amount if transfer.get("direction") == "out" else amount), str(transfer["currency"])
+
+
+def caller_amount_text(transfer: dict[str, Any]) -> str:
+    """`-12.34 USD`: the caller's side of the transfer, formatted."""
+    return format_amount(*caller_amount(transfer))
+
+
+def fx_summary(fx: dict[str, Any] | None) -> str:
+    """`100.00 USD -> 91.66 EUR at 0.9213, fee 0.50 USD`: what an FX movement sold and bought."""
+    if not fx:
+        return ""
+    sold, bought = format_amount(fx["sell_amount"], fx["sell"]), format_amount(fx["buy_amount"], fx["buy"])
+    return f"{sold} -> {bought} at {fx['rate']}, fee {format_amount(fx['fee'], fx['sell'])}"
 
 
 @view
@@ -260,6 +277,7 @@ def show_transfer(renderer: Renderer, transfer: dict[str, Any]) -> None:
         ("Amount", format_amount(transfer["amount"], transfer["currency"])),
         ("From", party_label(transfer.get("sender"))),
         ("To", party_label(transfer.get("recipient"))),
+        ("Exchange", fx_summary(transfer.get("fx"))),
         ("Memo", transfer.get("memo") or ""),
         ("Reverses", transfer.get("reverses_transfer_id") or ""),
         ("Date", timestamp(transfer.get("created_at"))),
@@ -294,12 +312,25 @@ def show_receipt(renderer: Renderer, transfer: dict[str, Any]) -> None:
         ("From", person(transfer.get("sender"))),
         ("To", person(transfer.get("recipient"))),
         ("Amount", format_amount(transfer["amount"], transfer["currency"])),
-        ("Fee", format_amount(0, transfer["currency"])),
+        *_fx_receipt_lines(transfer),
         ("Memo", transfer.get("memo") or ""),
         ("Reverses", transfer.get("reverses_transfer_id") or ""),
         ("Transfer id", transfer["id"]),
     ]
     renderer.details([(name, value) for name, value in pairs if value])
+
+
+def _fx_receipt_lines(transfer: dict[str, Any]) -> list[tuple[str, str]]:
+    """A receipt's fee, and for an FX movement what was received and at which rate (its fee
+    is the quote's spread, in the currency sold)."""
+    fx = transfer.get("fx")
+    if not fx:
+        return [("Fee", format_amount(0, transfer["currency"]))]
+    return [
+        ("Received", format_amount(fx["buy_amount"], fx["buy"])),
+        ("Fee", format_amount(fx["fee"], fx["sell"])),
+        ("Exchange", fx_summary(fx)),
+    ]
 
 
 @view
@@ -348,8 +379,8 @@ def narrow_history(transfers: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...]
     rows: list[tuple[str, ...]] = [
         (
             date,
-            format_amount(signed_amount_minor(transfer), transfer["currency"]),
-            counterparty(transfer) + (f" ({transfer['kind']})" if _notable_kind(transfer) else ""),
+            caller_amount_text(transfer),
+            counterparty(transfer) + kind_note(transfer),
             str(transfer.get("memo") or ""),
             str(transfer["id"])[:SHORT_ID],
         )
@@ -358,9 +389,23 @@ def narrow_history(transfers: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...]
     return (date_header, "amount", "counterparty", "memo", "id"), rows
 
 
-def _notable_kind(transfer: dict[str, Any]) -> bool:
-    """A reversal or withdrawal says so in the narrow table (a deposit reads `outside world`)."""
-    return transfer.get("kind") in ("reversal", "withdrawal")
+def kind_note(transfer: dict[str, Any]) -> str:
+    """What the narrow table says after the counterparty: a reversal or a withdrawal names its
+    kind (a deposit reads `outside world`); an FX movement, both sides of the exchange."""
+    fx = transfer.get("fx")
+    if fx:
+        sold, bought = (
+            format_amount(fx["sell_amount"], fx["sell"]),
+            format_amount(fx["buy_amount"], fx["buy"]),
+        )
+        return f" ({transfer.get('kind')} {sold} -> {bought})"
+    return f" ({transfer['kind']})" if transfer.get("kind") in ("reversal", "withdrawal") else ""
+
+
+def fx_note(transfer: dict[str, Any]) -> str:
+    """The wide table's and the CSV's addition to the counterparty: an FX movement's exchange."""
+    summary = fx_summary(transfer.get("fx"))
+    return f" ({summary})" if summary else ""
 
 
 def _moment(value: Any) -> datetime | None:
@@ -378,8 +423,8 @@ def history_row(transfer: dict[str, Any]) -> tuple[str, ...]:
         timestamp(transfer.get("created_at")),
         transfer.get("kind", ""),
         transfer.get("direction") or "",
-        format_amount(signed_amount_minor(transfer), transfer["currency"]),
-        counterparty(transfer),
+        caller_amount_text(transfer),
+        counterparty(transfer) + fx_note(transfer),
         transfer.get("memo") or "",
         transfer["id"],
     )
@@ -438,16 +483,16 @@ def show_notifications(renderer: Renderer, page: dict[str, Any], *, unread_only:
 
 
 def history_csv_row(transfer: dict[str, Any]) -> tuple[str | int, ...]:
-    amount_minor = signed_amount_minor(transfer)
+    amount_minor, currency = caller_amount(transfer)
     return (
         transfer.get("created_at", ""),
         transfer["id"],
         transfer.get("kind", ""),
         transfer.get("direction") or "",
         amount_minor,
-        transfer["currency"],
-        format_amount(amount_minor, transfer["currency"]),
-        counterparty(transfer),
+        currency,
+        format_amount(amount_minor, currency),
+        counterparty(transfer) + fx_note(transfer),
         transfer.get("memo") or "",
     )
 

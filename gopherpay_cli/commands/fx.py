@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 
 from gopherpay_cli import fx_views
-from gopherpay_cli.errors import UsageError, hints
-from gopherpay_cli.options import AmountArgument, amount_minor, currency_code
-from gopherpay_cli.state import get_state
+from gopherpay_cli.errors import ApiError, UsageError, hints
+from gopherpay_cli.options import (
+    MEMO_MAX_LENGTH,
+    AmountArgument,
+    amount_minor,
+    checked_memo,
+    currency_code,
+    idempotency_key,
+    memo_option,
+)
+from gopherpay_cli.state import AppState, get_state
 from gopherpay_cli.views import timestamp
 
 app = typer.Typer()
@@ -33,11 +43,59 @@ def duration_seconds(text: str, option: str) -> int:
     return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
+ReceiveOption = Annotated[
+    bool,
+    typer.Option("--receive", help="AMOUNT is what is received, in BUY (default: what you pay, in SELL)."),
+]
+RUN_AGAIN = "Run the same command again for a new quote."
+EARLIER_RUN = (
+    "An earlier run used this key with a quote of its own, and may have moved money: "
+    "see gopherpay history before running again without --idempotency-key."
+)
+
+
 def fx_hints() -> Any:
     return hints(
         fx_rate_unavailable=RATE_HINT,
         fx_amount_too_small="Ask for a larger amount.",
     )
+
+
+def currency_pair(sell: str, buy: str) -> tuple[str, str]:
+    """Both codes, checked: supported, and not the same currency twice."""
+    sell_code, buy_code = currency_code(sell), currency_code(buy)
+    if sell_code == buy_code:
+        raise UsageError(f"{sell_code} cannot be exchanged for itself; choose two different currencies")
+    return sell_code, buy_code
+
+
+def request_quote(state: AppState, sell: str, buy: str, amount: int, *, receive: bool) -> dict[str, Any]:
+    """A new quote from the daemon: `amount` minor units of `buy` to receive when `receive`,
+    else of `sell` to pay."""
+    body = {"sell": sell, "buy": buy, ("buy_amount" if receive else "sell_amount"): amount}
+    with fx_hints():
+        answer: dict[str, Any] = state.client().post("/v1/fx/quotes", body)
+    return answer
+
+
+@contextmanager
+def quote_refusals(quote: dict[str, Any], *, asked: bool) -> Iterator[None]:
+    """Executing `quote`: say so when it expired while the user was reading the question
+    (`asked`), and what to do when it can no longer be used."""
+    try:
+        yield
+    except ApiError as error:
+        if error.code == "quote_expired":
+            when = "while you were deciding" if asked else "before it could be used"
+            error.message = (
+                f"The quote expired {when} (it was locked for {fx_views.locked_for(quote)}); nothing moved"
+            )
+            error.hint = RUN_AGAIN
+        elif error.code == "quote_used":
+            error.hint = RUN_AGAIN
+        elif error.code == "idempotency_key_reused":
+            error.hint = EARLIER_RUN
+        raise
 
 
 @fx_app.command("quote")
@@ -46,27 +104,83 @@ def quote(
     amount: AmountArgument,
     sell: SellArgument,
     buy: BuyArgument,
-    receive: Annotated[
+    receive: ReceiveOption = False,
+) -> None:
+    """Ask for a quote: the rate locked for a short time, the fee, both amounts."""
+    sell_code, buy_code = currency_pair(sell, buy)
+    minor = amount_minor(amount, buy_code if receive else sell_code)
+    state = get_state(ctx)
+    fx_views.show_quote(state.renderer, request_quote(state, sell_code, buy_code, minor, receive=receive))
+
+
+@app.command()
+def exchange(
+    ctx: typer.Context,
+    amount: AmountArgument,
+    sell: SellArgument,
+    buy: BuyArgument,
+    receive: ReceiveOption = False,
+    memo: Annotated[
+        str | None, memo_option(f"A note for your history (at most {MEMO_MAX_LENGTH} chars).")
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            metavar="KEY",
+            help="The key the exchange is sent with (default: a new random one); the CLI's own "
+            "retries reuse it. Each run asks for a new quote, so running again with the same key "
+            "is refused (exit 6) instead of exchanging twice.",
+        ),
+    ] = None,
+    yes: Annotated[
         bool,
         typer.Option(
-            "--receive", help="AMOUNT is what is received, in BUY (default: what you pay, in SELL)."
+            "--yes",
+            "-y",
+            help="Exchange without asking first. Needed when stdin is not a terminal or with --no-input.",
         ),
     ] = False,
 ) -> None:
-    """Ask for a quote: the rate locked for a short time, the fee, both amounts."""
-    sell_code, buy_code = currency_code(sell), currency_code(buy)
-    if sell_code == buy_code:
-        raise UsageError(f"{sell_code} cannot be exchanged for itself; choose two different currencies")
-    side = "buy_amount" if receive else "sell_amount"
-    body = {
-        "sell": sell_code,
-        "buy": buy_code,
-        side: amount_minor(amount, buy_code if receive else sell_code),
-    }
+    """Exchange money between your own wallets at a locked rate: SELL leaves your SELL wallet,
+    BUY arrives in your BUY wallet (opened for you if you have none).
+
+    It asks for a quote first and shows it (both amounts, the rate and spread, the fee, when
+    it expires); on a terminal it asks before executing it. The quote is locked for a short
+    time: if it expires before you answer, nothing moves; run the command again.
+    """
+    from gopherpay_cli import views
+    from gopherpay_cli.commands.transfers import announce_replay, in_words
+    from gopherpay_cli.confirm import ask, must_ask
+    from gopherpay_cli.money import format_amount
+
     state = get_state(ctx)
-    with fx_hints():
-        answer = state.client().post("/v1/fx/quotes", body)
-    fx_views.show_quote(state.renderer, answer)
+    sell_code, buy_code = currency_pair(sell, buy)
+    minor = amount_minor(amount, buy_code if receive else sell_code)
+    extra = {} if memo is None else {"memo": checked_memo(memo)}
+    key_for_send = idempotency_key(key)
+    asking = must_ask(state, yes=yes, action="exchange money", offers_dry_run=False)
+    offer = request_quote(state, sell_code, buy_code, minor, receive=receive)
+    paid = format_amount(offer["sell_amount"], offer["sell"])
+    received = format_amount(offer["buy_amount"], offer["buy"])
+    if asking:
+        ask(
+            f"Exchange {paid} for {received} (locked for {fx_views.locked_for(offer)})?",
+            fx_views.quote_details(offer) + ([("Memo", memo)] if memo else []),
+            cancelled="nothing moved",
+        )
+    with (
+        quote_refusals(offer, asked=asking),
+        in_words(f"your {offer['sell']} wallet", movement="exchange"),
+        hints(insufficient_funds=f"Check your balance: gopherpay balance {offer['sell']}"),
+    ):
+        reply = state.client().move_money(
+            "/v1/fx/exchange", {"quote_id": offer["quote_id"], **extra}, key_for_send
+        )
+    done = reply.data
+    state.renderer.info(f"Exchanged {paid} for {received} (transfer {done['id']})")
+    announce_replay(state, reply.replayed)
+    views.show_transfer(state.renderer, done)
 
 
 @fx_app.command("rates")
@@ -137,8 +251,9 @@ def rates_list(ctx: typer.Context) -> None:
 def indicative_total(
     wallets: list[dict[str, Any]], rates: list[dict[str, Any]], target: str
 ) -> dict[str, Any]:
-    """Each wallet's balance at the current mid rate to `target` (rounded down, as the daemon
-    rounds what a customer receives), and their sum; wallets without a rate are left out."""
+    """Each wallet's available balance (posted - held: what could be exchanged now) at the
+    current mid rate to `target` (rounded down, as the daemon rounds what a customer
+    receives), and their sum; wallets without a rate are left out."""
     from decimal import Decimal
 
     from gopherpayd.fx.rounding import indicative_value
@@ -147,20 +262,25 @@ def indicative_total(
     to_target = {rate["sell"]: rate["rate"] for rate in rates if rate["buy"] == target}
     lines, not_converted, total = [], [], 0
     for wallet in wallets:
-        code, balance = wallet["currency"], wallet["balance"]
+        code, available = wallet["currency"], int(wallet["available"])
         rate = to_target.get(code)
         if code == target:
-            value: int | None = balance
+            value: int | None = available
         elif rate is not None and code in CURRENCIES and target in CURRENCIES:
             value = indicative_value(
-                balance, Decimal(rate), CURRENCIES[code].exponent, CURRENCIES[target].exponent
+                available, Decimal(rate), CURRENCIES[code].exponent, CURRENCIES[target].exponent
             )
         else:
             value = None
             not_converted.append(code)
         total += value or 0
         lines.append(
-            {"currency": code, "balance": balance, "rate": rate if code != target else None, "value": value}
+            {
+                "currency": code,
+                "available": available,
+                "rate": rate if code != target else None,
+                "value": value,
+            }
         )
     return {
         "currency": target,

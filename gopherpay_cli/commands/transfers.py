@@ -110,13 +110,24 @@ def transfer(
             "file again on purpose (e.g. --key-prefix 2026-12-); keep it to finish an interrupted run.",
         ),
     ] = "",
+    receive: Annotated[
+        str | None,
+        typer.Option(
+            "--receive",
+            metavar="CURRENCY",
+            help="The recipient receives this currency: a quote locks the rate for AMOUNT "
+            "CURRENCY (shown with the payee before you confirm), and the payment executes it "
+            "once; they get its other side, the spread is its fee.",
+        ),
+    ] = None,
     yes: YesOption = False,
     dry_run: DryRunOption = False,
 ) -> None:
     """Send money to another GopherPay user, or pay every row of a CSV file (--from-file).
 
     On a terminal it first shows the payee, the amount and the fee and asks; `gopherpay
-    transfer show ID` prints the receipt of an earlier transfer.
+    transfer show ID` prints the receipt of an earlier transfer. With --receive EUR the
+    recipient is paid in EUR at a locked rate.
     """
     state = get_state(ctx)
     if amount == "show" and to is None and from_file is None:
@@ -124,7 +135,9 @@ def transfer(
         return
     if from_file is not None:
         given = [
-            flag for flag, value in (("AMOUNT", amount), ("--to", to), ("--memo", memo)) if value is not None
+            flag
+            for flag, value in (("AMOUNT", amount), ("--to", to), ("--memo", memo), ("--receive", receive))
+            if value is not None
         ]
         if dry_run:
             given.append("--dry-run")
@@ -153,6 +166,9 @@ def transfer(
     # The daemon's message already says there is no account for an email address.
     not_found = None if "to_email" in recipient else "Check the wallet id with the recipient."
     key_for_send = idempotency_key(key)
+    if receive is not None:
+        _send_on_quote(state, body, receive, key_for_send, yes=yes, dry_run=dry_run, not_found=not_found)
+        return
     with (
         in_words(f"your {code} wallet"),
         hints(
@@ -180,18 +196,85 @@ def transfer(
     views.show_transfer(state.renderer, sent)
 
 
+def _send_on_quote(
+    state: AppState,
+    body: dict[str, Any],
+    receive: str,
+    key: str,
+    *,
+    yes: bool,
+    dry_run: bool,
+    not_found: str | None,
+) -> None:
+    """`transfer AMOUNT CURRENCY --to … --receive BUY`: a quote CURRENCY -> BUY for AMOUNT,
+    shown with the payee and confirmed as any transfer is, then paid with its quote_id."""
+    from gopherpay_cli import fx_views
+    from gopherpay_cli.commands.fx import currency_pair, quote_refusals, request_quote
+    from gopherpay_cli.confirm import must_ask
+
+    sell, buy = currency_pair(body["currency"], receive)
+    # Before the quote, as before any request: off a terminal without --yes nothing is sent.
+    must_ask(state, yes=yes or dry_run, action="send money")
+    offer = request_quote(state, sell, buy, body["amount"], receive=False)
+    body = {**body, "amount": offer["sell_amount"], "currency": offer["sell"], "quote_id": offer["quote_id"]}
+    received = format_amount(offer["buy_amount"], offer["buy"])
+
+    def phrase(transfer: dict[str, Any]) -> str:
+        payee = views.person(transfer.get("recipient"))
+        return f"send {amount_text(transfer)} to {payee}, who receives {received}"
+
+    def details(transfer: dict[str, Any], _preview: dict[str, Any]) -> list[tuple[str, str]]:
+        memo = [("Memo", str(transfer["memo"]))] if transfer.get("memo") else []
+        return [
+            ("From", views.person(transfer.get("sender"))),
+            ("To", views.person(transfer.get("recipient"))),
+            *fx_views.quote_details(offer),
+            *memo,
+        ]
+
+    with (
+        quote_refusals(offer, asked=not (yes or dry_run)),
+        in_words(f"your {sell} wallet"),
+        hints(
+            recipient_not_found=not_found,
+            insufficient_funds=f"Check your balance: gopherpay balance {sell}",
+        ),
+    ):
+        if not confirm_movement(
+            state,
+            "/v1/transfers",
+            body,
+            yes=yes,
+            dry_run=dry_run,
+            action="send money",
+            phrase=phrase,
+            details=details,
+        ):
+            return
+        reply = state.client().move_money("/v1/transfers", body, key)
+    sent = reply.data
+    fx = sent.get("fx")
+    got = format_amount(fx["buy_amount"], fx["buy"]) if fx else received
+    state.renderer.info(
+        f"Sent {format_amount(sent['amount'], sent['currency'])} to "
+        f"{views.party_label(sent.get('recipient'))}, who received {got} (transfer {sent['id']})"
+    )
+    announce_replay(state, reply.replayed)
+    views.show_transfer(state.renderer, sent)
+
+
 @contextmanager
-def in_words(wallet_name: str) -> Iterator[None]:
+def in_words(wallet_name: str, movement: str = "transfer") -> Iterator[None]:
     """Say `insufficient_funds` and `wallet_frozen` naming the wallet as the user knows it
     (`your USD wallet`), not by its id: `Your USD wallet has 5.00 USD; the transfer needs
-    12.34 USD`."""
+    12.34 USD` (`movement` names what needs it)."""
     try:
         yield
     except ApiError as error:
         funds = FUNDS_DETAIL.fullmatch(error.message)
         frozen = FROZEN_DETAIL.fullmatch(error.message)
         if error.code == "insufficient_funds" and funds:
-            error.message = f"{sentence(wallet_name)} has {funds[1]}; the transfer needs {funds[2]}"
+            error.message = f"{sentence(wallet_name)} has {funds[1]}; the {movement} needs {funds[2]}"
         elif error.code == "wallet_frozen" and frozen:
             whose = sentence(wallet_name) if frozen[1] == "sending" else "The receiving wallet"
             error.message = f"{whose} is frozen"
@@ -202,8 +285,9 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-FUNDS_DETAIL = re.compile(r"wallet \S+ has (.+), transfer needs (.+)")
-"""The daemon's insufficient_funds detail (it names the wallet by id)."""
+FUNDS_DETAIL = re.compile(r"wallet \S+ has (.+), (?:the )?(?:transfer|exchange) needs (.+)")
+"""The daemon's insufficient_funds detail (it names the wallet by id): `transfer needs` for a
+transfer, `the exchange needs` for an FX movement."""
 FROZEN_DETAIL = re.compile(r"(sending|receiving) wallet \S+ is frozen")
 """The daemon's wallet_frozen detail for a movement (it names the wallet by id)."""
 

@@ -65,7 +65,8 @@ def balance(
         typer.Option(
             "--in",
             metavar="CURRENCY",
-            help="Also an indicative total of all wallets in this currency, at the current rates.",
+            help="Total all your wallets' available balances (balance - held) in this currency, "
+            "at the current mid rates (indicative: only a quote locks a rate).",
         ),
     ] = None,
 ) -> None:

@@ -158,6 +158,7 @@ def test_a_refusal_comes_before_the_question(daemon: FakeDaemon, cli_env: dict[s
     "args",
     [
         SEND,
+        ("transfer", "100", "USD", "--to", "bob@example.com", "--receive", "EUR"),
         ("admin", "deposit", "alice@example.com", "5", "USD", "--reason", "cash"),
         ("admin", "withdraw", "alice@example.com", "5", "USD", "--reason", "cash"),
         ("admin", "reverse", TRANSFER_ID, "--reason", "mistake"),
@@ -165,7 +166,16 @@ def test_a_refusal_comes_before_the_question(daemon: FakeDaemon, cli_env: dict[s
         ("admin", "unfreeze", "alice@example.com", "--wallet", "USD", "--reason", "cleared"),
         ("admin", "events", "replay", "--all", "--reason", "novu is back"),
     ],
-    ids=["transfer", "deposit", "withdraw", "reverse", "freeze", "unfreeze", "replay-all"],
+    ids=[
+        "transfer",
+        "transfer-receive",
+        "deposit",
+        "withdraw",
+        "reverse",
+        "freeze",
+        "unfreeze",
+        "replay-all",
+    ],
 )
 def test_without_a_terminal_these_refuse_unless_yes_and_send_nothing(
     daemon: FakeDaemon, gopherpay: Callable[..., Run], args: tuple[str, ...]

@@ -42,11 +42,14 @@ def quote_answer() -> dict[str, Any]:
     }
 
 
-def wallet(currency: str, balance: int) -> dict[str, Any]:
+def wallet(currency: str, balance: int, held: int = 0) -> dict[str, Any]:
     return {
         "id": f"w-{currency.lower()}",
         "currency": currency,
         "balance": balance,
+        "posted": balance,
+        "held": held,
+        "available": balance - held,
         "frozen": False,
         "created_at": "2026-11-26T16:34:27Z",
         "closed_at": None,
@@ -202,10 +205,16 @@ def test_admin_rates_list_shows_whether_each_rate_still_quotes(
     assert result.stdout.splitlines()[1:] == ["USD\tEUR\t0.9213\t0.5%\tuntil replaced\tfile\tno"]
 
 
-def test_balance_in_totals_the_wallets_at_the_mid_rates_and_lists_those_without_a_rate(
+def test_balance_in_totals_the_available_balances_at_the_mid_rates_and_lists_those_without_a_rate(
     daemon: FakeDaemon, gopherpay: Callable[..., Run]
 ) -> None:
-    wallets = [wallet("USD", 12_345), wallet("EUR", 500), wallet("JPY", 1_000), wallet("KWD", 1_234)]
+    # 10.00 of the USD are held for someone: not the customer's to exchange, so not counted.
+    wallets = [
+        wallet("USD", 12_345, held=1_000),
+        wallet("EUR", 500),
+        wallet("JPY", 1_000),
+        wallet("KWD", 1_234),
+    ]
     rates = [rate(), rate("KWD", "EUR", "2.98"), rate("EUR", "JPY", "160")]
     daemon.on("GET", "/v1/wallets", Reply(200, {"items": wallets}))
     daemon.on("GET", "/v1/fx/rates", Reply(200, {"indicative": True, "items": rates}))
@@ -214,26 +223,28 @@ def test_balance_in_totals_the_wallets_at_the_mid_rates_and_lists_those_without_
     as_json = gopherpay("--json", "balance", "--in", "EUR", env=AS_ALICE)
 
     assert human.exit_code == 0, human.stderr
-    # 123.45 USD * 0.9213 = 113.73385 -> 113.73; 1.234 KWD * 2.98 = 3.67732 -> 3.67.
+    # 113.45 USD available * 0.9213 = 104.521485 -> 104.52; 1.234 KWD * 2.98 = 3.67732 -> 3.67.
     assert human.stdout.splitlines() == [
-        "currency\tbalance\trate\tin EUR",
-        "USD\t123.45 USD\t0.9213\t113.73 EUR",
+        "currency\tavailable\trate\tin EUR",
+        "USD\t113.45 USD\t0.9213\t104.52 EUR",
         "EUR\t5.00 EUR\t\t5.00 EUR",
         "JPY\t1,000 JPY\t-\tnot converted",
         "KWD\t1.234 KWD\t2.98\t3.67 EUR",
-        "Total (indicative)\t122.40 EUR",
+        "Total available (indicative)\t113.19 EUR",
     ]
     assert human.stderr == (
-        "Indicative: at the current mid rates to EUR, before any spread; only a quote locks a rate.\n"
+        "Indicative: the available balances (balance - held) at the current mid rates to EUR, "
+        "before any spread; only a quote locks a rate.\n"
         "Not converted (no rate to EUR): JPY; they are not in the total.\n"
     )
     body = json.loads(as_json.stdout)
     assert (body["currency"], body["indicative"], body["total"], body["not_converted"]) == (
         "EUR",
         True,
-        12_240,
+        11_319,
         ["JPY"],
     )
+    assert body["wallets"][0] == {"currency": "USD", "available": 11_345, "rate": "0.9213", "value": 10_452}
 
 
 def test_balance_in_with_a_currency_too_is_a_usage_error(

@@ -15,9 +15,10 @@ wallet), the rest goes between users drawn uniformly. `--bulk N`: each request i
 POST /v1/transfers/batch of N independent items from one sender, each with its own key;
 `created` then counts items answered 201, and `missing` the answers 404/405 (an endpoint
 this daemon does not have). `--movement NAME` (closed loop): each client runs that movement's
-operations one after the other (`CYCLES`; holds: place a hold, then capture all of it), every
-request under a key of its own; `created` then counts operations done, `started` those whose
-first request was answered 201, and latency is per request (as wrk's).
+operations one after the other (`CYCLES`; holds: place a hold, then capture all of it; fx: ask
+for a USD->EUR quote, then execute it), every request under a key of its own; `created` then
+counts operations done, `started` those whose first request was answered 201, and latency is
+per request (as wrk's).
 
 Prints one JSON object on stdout, with the same fields as transfer.lua's BENCH-JSON line.
 """
@@ -206,9 +207,36 @@ class Sender:
         if await self.post_step(tally, f"/v1/holds/{placed['id']}/capture", {}, token) is not None:
             tally.operations = (tally.operations or 0) + 1
 
+    async def quote_and_exchange(self, tally: Tally) -> None:
+        """One operation of the FX leg: a USD->EUR quote of a small amount (`fx_sell_amount`),
+        then its execution between the user's own wallets (memo: the run's tag, so the
+        exchange can be found; the EUR wallet is opened by the first one)."""
+        user = random.randrange(len(self.tokens))  # noqa: S311
+        token = self.tokens[user][0]
+        ask = {"sell": "USD", "buy": "EUR", "sell_amount": fx_sell_amount(user)}
+        quote = await self.post_step(tally, "/v1/fx/quotes", ask, token)
+        if quote is None:
+            return
+        tally.started += 1
+        execute = {"quote_id": quote["quote_id"], "memo": self.tag}
+        if await self.post_step(tally, "/v1/fx/exchange", execute, token) is not None:
+            tally.operations = (tally.operations or 0) + 1
+
+
+FX_SELL_AMOUNT = 100
+"""The first user's quote, in USD minor units: 1.00 USD, which buys 0.91 EUR after a 1-cent fee
+at the leg's rate (bench/movements.py FX_RATE, FX_SPREAD), far from fx_amount_too_small."""
+
+
+def fx_sell_amount(user_index: int) -> int:
+    """What the user at `user_index` of the tokens file sells in each quote: one cent more than
+    the user before, so that the quote's answer (which names no user) says whose quote it is
+    (bench/scripts/fx.lua reads it back)."""
+    return FX_SELL_AMOUNT + user_index
+
 
 Cycle = Callable[[Sender, Tally], Awaitable[None]]
-CYCLES: dict[str, Cycle] = {"holds": Sender.hold_and_capture}
+CYCLES: dict[str, Cycle] = {"holds": Sender.hold_and_capture, "fx": Sender.quote_and_exchange}
 """One operation of each movement leg (bench/movements.py), as one client runs it."""
 
 

@@ -8,8 +8,9 @@ clean.
 
 The same function measures the hot-wallet case (`hot`: that share of transfers credits one
 user), the bulk API (`bulk`: items per POST /v1/transfers/batch; `created` counts items) and
-the movement legs (`movement`: holds and captures; `created` counts operations, each posting
-one transfer, and the leg's own checks replace the per-transfer ones, see bench/movements.py),
+the movement legs (`movement`: holds and captures, FX executions; `created` counts operations,
+each posting one transfer, and the leg's own checks replace the per-transfer ones, see
+bench/movements.py),
 and runs on the embedded SQLite daemon as well as on Postgres.
 """
 
@@ -23,6 +24,7 @@ import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +81,9 @@ class LoadResult:
     hot_received: int | None = None
     """Hot runs: transfers of this run that credited the hot user (None for the others)."""
     movement: str = ""
-    """A movement leg's name ("holds"); "" for plain transfers."""
+    """A movement leg's name ("holds", "fx"); "" for plain transfers."""
     started: int = 0
-    """Movement legs: operations whose first request was answered 201 (holds placed)."""
+    """Movement legs: operations whose first request was answered 201 (holds placed, quotes)."""
     movement_counts: dict[str, int] | None = None
     """Movement legs: the run's rows as its checks counted them (bench/movements.py)."""
 
@@ -218,6 +220,7 @@ def measure(
     transfers_before = scratch.scalar("SELECT count(*) FROM transfers")
     hot_user = (scratch.accounts[0].email,)
     hot_before = scratch.scalar(HOT_CREDITS, hot_user) if hot else 0
+    started_at = datetime.now(UTC)
     cpu_before = daemon.cpu_seconds()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     exact = generator != "wrk" or rate is not None
@@ -278,7 +281,7 @@ def measure(
         hot_received=scratch.scalar(HOT_CREDITS, hot_user) - hot_before if hot else None,
         movement=movement.name if movement else "",
         started=int(raw.get("started", 0)),
-        movement_counts=movement.count(scratch, tag) if movement else None,
+        movement_counts=movement.count(scratch, tag, started_at) if movement else None,
     )
     if movement is not None:
         check_movement(result, movement, report)
@@ -324,6 +327,6 @@ def check_movement(result: LoadResult, movement: Movement, report: dict[str, Any
     """Stop the benchmark when a movement leg's rows do not add up (bench/movements.py)."""
     assert result.movement_counts is not None
     problems = _common_problems(result, report)
-    problems += movement.problems(result, result.movement_counts, _in_flight_limit(result))
+    problems += movement.problems(result, result.movement_counts, _in_flight_limit(result), report)
     if problems:
         raise BenchError(f"product run {result.label}: " + "; ".join(problems))

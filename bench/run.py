@@ -2,7 +2,7 @@
 
 Each round runs every leg once, one after the other (one function per leg below): raw-1 and
 raw-batch (pgbench), the product's single transfers at each connection count and at half load,
-the movement legs (holds and captures; bench/movements.py), the hot wallet, the bulk API, then
+the movement legs (holds and captures, FX executions; bench/movements.py), the hot wallet, the bulk API, then
 the embedded SQLite daemon and the raw sqlite3 script.
 
 Run from the repository root: `.venv/bin/python -m bench.run` (or `python bench/run.py`).
@@ -248,12 +248,14 @@ def run_hot_leg(world: scratch.Scratch, daemon: scratch.Daemon, options: Options
 def run_movement_legs(
     world: scratch.Scratch, daemon: scratch.Daemon, options: Options, number: int
 ) -> dict[str, LoadResult]:
-    """Each movement leg (holds and captures, ...) at the largest connection count, like the
-    hot leg, so that its twin is this round's single-transfer run at that count."""
+    """Each movement leg (holds and captures, FX executions) at the largest connection count,
+    like the hot leg, so that its twin is this round's single-transfer run at that count."""
     connections = hot_connections(options)
     runs = {}
     for name in options.movements:
         movement = MOVEMENTS[name]
+        if movement.prepare is not None:
+            movement.prepare(world, daemon)
         say(f"round {number}: {name}, {connections} connections ({options.load})")
         run = product.measure(
             world,

@@ -4,9 +4,10 @@ A test of the tool so that it cannot rot, not of speed: nothing here asserts a t
 latency. It uses the Python load generator, so it needs no wrk; it needs pgbench, and fails
 (never skips) with the tool's own message when pgbench or Postgres is missing. Every leg runs
 once, tiny: raw-1, raw-batch, single transfers, half load, holds and captures (every hold
-placed is captured, one transfer each), the hot wallet (with all transfers to the hot user, so
-its count is exact), the bulk API, and the embedded SQLite daemon next to the raw sqlite3
-script; then money conservation is checked in SQL on all three databases.
+placed is captured, one transfer each), FX executions (every quote executed once, one exchange
+each, the audit's FX positions what the quotes make them), the hot wallet (with all transfers
+to the hot user, so its count is exact), the bulk API, and the embedded SQLite daemon next to
+the raw sqlite3 script; then money conservation is checked in SQL on all three databases.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import psycopg
 import pytest
 
 from bench import loadgen, run
-from bench.movements import HOLDS
+from bench.movements import FX, HOLDS
 from bench.product import LoadResult
 from bench.scratch import POSTGRES_ADMIN_DSN
 
@@ -33,6 +34,8 @@ ROWS = [
     "product: POST /v1/transfers, 3 connections (python)",
     "product at half its max, open loop (Python)",
     "holds and captures: POST /v1/holds, then POST /v1/holds/{id}/capture of all of it, "
+    "3 connections (python); operations/s",
+    "FX executions: POST /v1/fx/quotes USD->EUR, then POST /v1/fx/exchange of that quote, "
     "3 connections (python); operations/s",
     "hot wallet: POST /v1/transfers, 100% to one wallet, 3 connections (python)",
     "bulk: POST /v1/transfers/batch, 50 items, 2 clients (python)",
@@ -66,16 +69,17 @@ def test_one_short_round_of_each_kind_reports_every_row_with_a_clean_ledger(tmp_
         assert round_[kind]["failed"] == 0, kind
         assert round_[kind]["transfers_per_s"] > 0, kind
     assert round_["raw-batch"]["batch"] == 50
-    holds = round_["movements"]["holds"]
+    holds, fx = round_["movements"]["holds"], round_["movements"]["fx"]
     runs = [
         *round_["product"],
         round_["half-load"],
         holds,
+        fx,
         round_["hot"],
         round_["bulk"],
         round_["sqlite"]["api"],
     ]
-    labels = ["c2", "c3", "half", "holds-c3", "hot-c3", "bulk", "sqlite-c2"]
+    labels = ["c2", "c3", "half", "holds-c3", "fx-c3", "hot-c3", "bulk", "sqlite-c2"]
     assert [r["label"] for r in runs] == labels
     for product_run in runs:
         assert product_run["created"] > 0, product_run
@@ -94,10 +98,21 @@ def test_one_short_round_of_each_kind_reports_every_row_with_a_clean_ledger(tmp_
         "records_201": 2 * holds["created"],
     }
     assert holds["started"] == holds["created"] and holds["requests"] == 2 * holds["created"]
-    held = report["summary"]["movements"]["holds"]
-    single = report["summary"]["product"]["c3"]
-    assert held["single_median"] == single["median"]
-    assert held["vs_single"] == pytest.approx(held["median"] / single["median"])
+    # Every quote was executed once, by one exchange of the run, and none was left unused.
+    fx_counts = fx["movement_counts"]
+    done = fx["created"]
+    assert [fx_counts[name] for name in ("quoted", "used", "exchanges", "executions")] == [done] * 4
+    assert fx_counts["quotes_executed"] == fx_counts["exchanges_on_own_quote"] == done
+    assert fx_counts["records_201"] == done and fx["started"] == done and fx["requests"] == 2 * done
+    # Users 0-3 sell 100-103 USD cents a quote: a 1-cent fee, 99-102 exchanged, 91-93 EUR cents.
+    assert fx_counts["revenue_sell_expected"] == done
+    assert 99 * done <= fx_counts["house_sell_expected"] <= 102 * done
+    assert -93 * done <= fx_counts["house_buy_expected"] <= -91 * done
+    for name in ("holds", "fx"):
+        leg = report["summary"]["movements"][name]
+        single = report["summary"]["product"]["c3"]
+        assert leg["single_median"] == single["median"], name
+        assert leg["vs_single"] == pytest.approx(leg["median"] / single["median"]), name
     # Every transfer of the hot leg credited the hot user (--hot-share 1).
     assert round_["hot"]["hot_received"] == round_["hot"]["transfers_in_table"]
     bulk = round_["bulk"]
@@ -156,9 +171,29 @@ def test_the_holds_leg_reports_a_hold_left_open_and_a_capture_without_its_transf
     run_ = dataclasses.replace(LoadResult(**blank), created=3, started=4, transfers_in_table=2)
     counts = {"placed": 4, "captured": 3, "open": 1, "records_201": 7}
 
-    problems = HOLDS.problems(run_, counts, 0)
+    problems = HOLDS.problems(run_, counts, 0, {"ok": True})
 
     assert problems == [
         "1 holds left open (at most 0 may be cut off by the generator)",
         "3 holds captured but 2 transfers committed",
+    ]
+
+
+def test_the_fx_leg_reports_a_quote_executed_twice_and_an_audit_position_off_by_a_cent() -> None:
+    required = {f.name: 0 for f in dataclasses.fields(LoadResult) if f.default is dataclasses.MISSING}
+    blank: dict[str, Any] = required | {"label": "fx-c2", "generator": "python", "target_rate": None}
+    run_ = dataclasses.replace(LoadResult(**blank), created=3, started=3, transfers_in_table=3)
+    counts = {"quoted": 3, "used": 3, "exchanges": 3, "exchanges_on_own_quote": 3, "executions": 3}
+    counts |= {"quotes_executed": 2, "records_201": 3}
+    counts |= {"house_sell_expected": 297, "revenue_sell_expected": 3, "house_buy_expected": -273}
+    positions = [
+        {"currency": "USD", "house": 297, "revenue": 3},
+        {"currency": "EUR", "house": -272, "revenue": 0},
+    ]
+
+    problems = FX.problems(run_, counts, 0, {"ok": True, "fx_positions": positions})
+
+    assert problems == [
+        "3 transfers executed 2 quotes of the run",
+        "the audit's FX position house EUR is -272, the executed quotes make it -273",
     ]

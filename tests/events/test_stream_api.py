@@ -81,6 +81,44 @@ def test_a_new_transfer_arrives_as_the_callers_side_of_it(
     uuid.UUID(data["event_id"])
 
 
+def test_fx_executions_arrive_as_transfers_with_their_quote(
+    client: TestClient, api: Api, admin: Account, alice: Account, bob: Account
+) -> None:
+    """An exchange streams as fx.exchanged, a payment on a quote as transfer.sent to its sender
+    and transfer.received to its recipient: each the Transfer with its `fx` part."""
+    api.deposit(admin, alice.email, 10_000)
+    rate = {"sell": "USD", "buy": "EUR", "rate": "0.9213", "spread": "0.5%", "reason": "test"}
+    assert client.post("/v1/admin/fx/rates", json=rate, headers=admin.headers).status_code == 200
+
+    def quote(amount: int) -> str:
+        body = {"sell": "USD", "buy": "EUR", "sell_amount": amount}
+        return str(client.post("/v1/fx/quotes", json=body, headers=alice.headers).json()["quote_id"])
+
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    with open_stream(client, alice) as alices, open_stream(client, bob) as bobs:
+        alices.next(), bobs.next()
+        exchanged = client.post(
+            "/v1/fx/exchange", json={"quote_id": quote(4_000)}, headers=alice.headers | key
+        )
+        paid_quote = quote(6_000)
+        paid = client.post(
+            "/v1/transfers",
+            json={"amount": 6_000, "currency": "USD", "to_email": bob.email, "quote_id": paid_quote},
+            headers=alice.headers | {"Idempotency-Key": str(uuid.uuid4())},
+        )
+        alice_frames = [payload(alices.next_event()) for _ in range(2)]
+        bob_frame = payload(bobs.next_event())
+
+    assert exchanged.status_code == 201 and paid.status_code == 201, (exchanged.text, paid.text)
+    assert [(f["type"], f["transfer"]["id"]) for f in alice_frames] == [
+        ("fx.exchanged", exchanged.json()["id"]),
+        ("transfer.sent", paid.json()["id"]),
+    ]
+    assert alice_frames[0]["transfer"]["fx"] == exchanged.json()["fx"]
+    assert (bob_frame["type"], bob_frame["transfer"]["direction"]) == ("transfer.received", "in")
+    assert bob_frame["transfer"]["fx"]["quote_id"] == paid_quote
+
+
 @pytest.mark.parametrize("resume", ["Last-Event-ID header", "after query parameter"])
 def test_resuming_sends_only_the_events_after_the_last_one_seen(
     client: TestClient, api: Api, admin: Account, alice: Account, bob: Account, resume: str

@@ -169,6 +169,11 @@ def exchange(
             fx_views.quote_details(offer) + ([("Memo", memo)] if memo else []),
             cancelled="nothing moved",
         )
+    else:  # nobody is asked: still say what is being executed, and until when it holds
+        state.renderer.info(
+            f"Quote {offer['quote_id']}: {paid} for {received} at {offer['rate']}, "
+            f"locked until {timestamp(offer['expires_at'])}"
+        )
     with (
         quote_refusals(offer, asked=asking),
         in_words(f"your {offer['sell']} wallet", movement="exchange"),

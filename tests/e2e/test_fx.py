@@ -178,7 +178,9 @@ def test_an_exchange_and_a_payment_received_in_another_currency_each_use_their_q
     exchanged = dana("exchange", "100", "USD", "GBP", "--memo", "holiday", "--yes")
     assert exchanged.returncode == 0, exchanged.transcript()
     shown = details(exchanged.stdout)
-    assert exchanged.stderr == f"Exchanged 100.00 USD for 78.60 GBP (transfer {shown['Transfer']})\n"
+    quoted, done = exchanged.stderr.splitlines()
+    assert quoted.startswith("Quote ") and ": 100.00 USD for 78.60 GBP at 0.79, locked until " in quoted
+    assert done == f"Exchanged 100.00 USD for 78.60 GBP (transfer {shown['Transfer']})"
     assert (shown["Kind"], shown["Amount"], shown["Memo"]) == ("exchange", "100.00 USD", "holiday")
     assert shown["Exchange"] == "100.00 USD -> 78.60 GBP at 0.79, fee 0.50 USD"
 

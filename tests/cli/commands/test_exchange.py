@@ -54,7 +54,11 @@ def test_exchange_yes_quotes_the_amount_then_executes_the_quote_with_a_key(
     [executed] = daemon.seen("POST", "/v1/fx/exchange")
     assert executed.body == {"quote_id": QUOTE_ID, "memo": "trip"}
     assert len(executed.headers["idempotency-key"]) == 36
-    assert result.stderr == f"Exchanged 100.00 USD for 91.66 EUR (transfer {TRANSFER_ID})\n"
+    # Nobody is asked, so the quote is still said, with the moment its lock ends.
+    assert result.stderr.splitlines() == [
+        f"Quote {QUOTE_ID}: 100.00 USD for 91.66 EUR at 0.9213, locked until 2026-12-03 09:00:30 +00:00",
+        f"Exchanged 100.00 USD for 91.66 EUR (transfer {TRANSFER_ID})",
+    ]
     assert result.stdout.splitlines() == [
         f"Transfer\t{TRANSFER_ID}",
         "Kind\texchange",
@@ -182,7 +186,9 @@ def test_an_exchange_refused_says_what_to_do(
 
     result = gopherpay(*EXCHANGE, "--yes", "--idempotency-key", "k-1", env=AS_ALICE)
 
-    assert (result.exit_code, result.stderr) == (6 if code == "idempotency_key_reused" else 4, expected)
+    said, refusal = result.stderr.split("\n", 1)
+    assert said.startswith(f"Quote {QUOTE_ID}: 100.00 USD for 91.66 EUR")
+    assert (result.exit_code, refusal) == (6 if code == "idempotency_key_reused" else 4, expected)
 
 
 def test_transfer_receive_pays_the_quotes_sell_side_with_its_id(

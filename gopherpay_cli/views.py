@@ -543,6 +543,20 @@ def show_audit(renderer: Renderer, report: dict[str, Any]) -> None:
         ],
         right_aligned=("wallets total", "deposits", "withdrawals"),
     )
+    positions = report.get("fx_positions", [])
+    if positions:  # what the FX house bought minus paid out, and the spread earned, per currency
+        renderer.table(
+            ("currency", "fx house position", "fx revenue"),
+            [
+                (
+                    position["currency"],
+                    format_amount(position["house"], position["currency"]),
+                    format_amount(position["revenue"], position["currency"]),
+                )
+                for position in positions
+            ],
+            right_aligned=("fx house position", "fx revenue"),
+        )
     counts = report.get("counts", {})
     renderer.details([(name.replace("_", " "), str(count)) for name, count in counts.items()])
 

@@ -220,6 +220,25 @@ def test_clean_audit_exits_0(daemon: FakeDaemon, gopherpay: Callable[..., Run]) 
     assert result.stderr == "Ledger OK: every invariant holds (checked 2026-11-26T16:34:27Z).\n"
 
 
+def test_an_audit_shows_the_fx_house_position_per_currency(
+    daemon: FakeDaemon, gopherpay: Callable[..., Run]
+) -> None:
+    report = audit([]) | {
+        "fx_positions": [
+            {"currency": "EUR", "house": -9_166, "revenue": 0},
+            {"currency": "USD", "house": 9_950, "revenue": 50},
+        ]
+    }
+    daemon.on("GET", "/v1/admin/audit", Reply(200, report))
+
+    result = gopherpay("admin", "audit", env=AS_ADMIN)
+
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    start = lines.index("currency\tfx house position\tfx revenue")
+    assert lines[start + 1 : start + 3] == ["EUR\t-91.66 EUR\t0.00 EUR", "USD\t99.50 USD\t0.50 USD"]
+
+
 def test_audit_with_violations_prints_each_and_exits_1(
     daemon: FakeDaemon, gopherpay: Callable[..., Run]
 ) -> None:

@@ -29,6 +29,7 @@ from gopherpayd.fx.errors import (
 from gopherpayd.fx.models import FROM_FILE, FROM_OPERATOR, FxQuote, FxRate
 from gopherpayd.fx.schemas import AdminRateOut, QuoteOut, QuoteRequest, RateOut, SetRateRequest
 from gopherpayd.fx.source import OperatorRates, Rate, RateSource
+from gopherpayd.fx.terms import RECENT, QuoteTerms
 from gopherpayd.identity.service import Principal
 from gopherpayd.kit.clock import utcnow
 from gopherpayd.settings import Settings
@@ -174,6 +175,9 @@ def create_quote(
             expires_at=now + timedelta(seconds=settings.fx_quote_ttl),
         ),
     )
+    # Kept once the quote is made (a quote whose transaction then fails is one the batch will
+    # not find, and refuses quote_not_found).
+    RECENT.remember(QuoteTerms.of(quote))
     return quote_out(quote)
 
 

@@ -136,7 +136,7 @@ async def send_money(
 
 @router.post("/fx/exchange", status_code=201, response_model=TransferOut, responses=MOVEMENT_RESPONSES)
 async def exchange(
-    body: ExchangeRequestBody, principal: TokenCaller, context: Context, key: IdempotencyKey = None
+    body: ExchangeRequestBody, principal: CurrentUser, context: Context, key: IdempotencyKey = None
 ) -> Response:
     """Execute one of your FX quotes between your own wallets: its sell side leaves your wallet in
     that currency, its buy side arrives in yours in the other (opened if you have none)."""

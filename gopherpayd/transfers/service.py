@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from gopherpayd.fx import repository as fx_repository
 from gopherpayd.fx.errors import QuoteMismatch, QuoteNotFound
-from gopherpayd.fx.models import FxQuote
+from gopherpayd.fx.terms import RECENT, QuoteTerms
 from gopherpayd.identity import repository as identity_repository
 from gopherpayd.identity.errors import EmailNotVerified
 from gopherpayd.identity.service import Caller, Principal, normalize_email, session_refusal
@@ -168,7 +168,7 @@ def session_guard(caller: Caller) -> SessionGuard | None:
     return None if isinstance(caller, Principal) else SessionGuard(caller.session_id, caller.user_id)
 
 
-def fx_op(user_id: uuid.UUID, quote_id: uuid.UUID, quote: FxQuote | None) -> FxOp:
+def fx_op(user_id: uuid.UUID, quote_id: uuid.UUID, quote: QuoteTerms | None) -> FxOp:
     """What executing the quote (as read when the request came in) moves; quote_not_found
     when it is not the caller's. Whether it is still unused and unexpired is decided by the
     movement's batch, under the quote's row lock."""
@@ -185,20 +185,26 @@ def fx_op(user_id: uuid.UUID, quote_id: uuid.UUID, quote: FxQuote | None) -> FxO
     )
 
 
-def read_quote(db: Database, caller: Caller, quote_id: uuid.UUID | None) -> FxQuote | None:
-    """The quote a request names, read outside the movement's batch (its amounts never change).
-    A caller whose session nothing checked yet has it checked first, in the same transaction:
-    whether a quote exists is told to live sessions only."""
+def read_quote(db: Database, caller: Caller, quote_id: uuid.UUID | None) -> QuoteTerms | None:
+    """The terms of the quote a request names (they never change), for building its movement:
+    from the quotes this process made, or read from the database. A caller whose session
+    nothing checked yet has it checked first, in that transaction: whether a quote exists is
+    told to live sessions only (a recent quote is used unread only for a checked caller whose
+    quote it is; the batch checks the quote itself under its row lock either way)."""
     if quote_id is None:
         return None
+    recent = RECENT.get(quote_id)
+    if recent is not None and isinstance(caller, Principal) and recent.user_id == caller.user_id:
+        return recent
 
-    def read(session: Session) -> FxQuote | None:
+    def read(session: Session) -> QuoteTerms | None:
         if not isinstance(caller, Principal):
             found = identity_repository.get_live_sessions(session, [caller.session_id])
             refusal = session_refusal(found.get(caller.session_id), caller.user_id)
             if refusal is not None:
                 raise refusal
-        return fx_repository.get_quote(session, quote_id)
+        quote = fx_repository.get_quote(session, quote_id)
+        return QuoteTerms.of(quote) if quote is not None else None
 
     return db.run(read)
 
@@ -209,7 +215,7 @@ def user_transfer(
     key: str | None,
     *,
     require_verified_email: bool = False,
-    quote: FxQuote | None = None,
+    quote: QuoteTerms | None = None,
 ) -> MoneyMovement:
     """A user sending money to another user; with a quote_id, received in the quote's buy
     currency (`quote` is that quote as read for the request). A caller whose session was not
@@ -276,7 +282,7 @@ async def send_money(
 
 
 def exchange_movement(
-    principal: Caller, body: ExchangeRequestBody, key: str | None, quote: FxQuote | None
+    principal: Caller, body: ExchangeRequestBody, key: str | None, quote: QuoteTerms | None
 ) -> MoneyMovement:
     """Execute a quote between the caller's own wallets (the buy one opened if need be)."""
     fx = fx_op(principal.user_id, body.quote_id, quote)

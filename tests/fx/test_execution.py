@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from gopherpayd.fx import repository as fx_repository
+from gopherpayd.fx import terms
 from gopherpayd.identity.service import Principal
 from gopherpayd.kit.db import Database
 from gopherpayd.transfers import service, writer
@@ -301,7 +302,7 @@ def test_two_executions_of_one_quote_in_one_writer_batch_make_one_transfer(
     api.deposit(admin, alice.email, 30_000)
     offer = new_quote(quote, alice)
     caller = Principal(uuid.UUID(alice.user_id), uuid.UUID(alice.session_id), alice.email, Role.USER)
-    stored_quote = db.run(fx_repository.get_quote, uuid.UUID(offer["quote_id"]))
+    stored_quote = terms.QuoteTerms.of(db.run(fx_repository.get_quote, uuid.UUID(offer["quote_id"])))
     body = ExchangeRequestBody(quote_id=uuid.UUID(offer["quote_id"]))
     commits = writer.CoalescingWriter(db)
     futures = [
@@ -378,3 +379,41 @@ def test_refusals_of_an_execution_come_in_the_documented_order(
         == 200
     )
     assert code(exchange(client, alice, used["quote_id"])) == (403, "account_frozen")  # before the quote
+
+
+def test_a_quote_another_process_made_is_read_from_the_database_and_executes_the_same(
+    client: TestClient,
+    api: Api,
+    admin: Account,
+    alice: Account,
+    quote: Quote,
+    usd_eur: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The daemon keeps the terms of the quotes it made (gopherpayd.fx.terms) so executing one
+    needs no read first; a quote it does not know (another process made it) is read instead."""
+    api.deposit(admin, alice.email, 20_000)
+    known, unknown = new_quote(quote, alice), new_quote(quote, alice)
+    assert terms.RECENT.get(uuid.UUID(known["quote_id"])) is not None
+    forgetful = terms.RecentQuotes()
+    forgetful.remember(terms.RECENT.get(uuid.UUID(known["quote_id"])))  # type: ignore[arg-type]
+    monkeypatch.setattr(terms, "RECENT", forgetful)
+    monkeypatch.setattr(service, "RECENT", forgetful)
+
+    from_memory = exchange(client, alice, known["quote_id"])
+    read_back = exchange(client, alice, unknown["quote_id"])
+
+    assert from_memory.status_code == read_back.status_code == 201, (from_memory.text, read_back.text)
+    assert from_memory.json()["fx"] | {"quote_id": None} == read_back.json()["fx"] | {"quote_id": None}
+    assert api.balance(alice, "EUR") == 2 * 9_166
+
+
+def test_the_recent_quotes_keep_the_newest_only() -> None:
+    recent = terms.RecentQuotes(capacity=2)
+    made = [
+        terms.QuoteTerms(uuid.uuid4(), uuid.uuid4(), "USD", 100, "EUR", 91, 1, "0.9213", "0.005")
+        for _ in range(3)
+    ]
+    for quote_terms in made:
+        recent.remember(quote_terms)
+    assert [recent.get(t.id) for t in made] == [None, made[1], made[2]]

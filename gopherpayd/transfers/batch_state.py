@@ -13,13 +13,15 @@ from gopherpayd.audit import service as audit_log
 from gopherpayd.fx.models import FxQuote
 from gopherpayd.outbox import service as outbox
 from gopherpayd.transfers import hold_rules
+from gopherpayd.transfers.errors import InvalidAmount
 from gopherpayd.transfers.hold_rules import HoldState
 from gopherpayd.transfers.ledger_rules import check_entries_balance, check_user_balance_non_negative
-from gopherpayd.transfers.movements import MoneyMovement, WalletTarget
+from gopherpayd.transfers.movements import MAX_AMOUNT_MINOR, MoneyMovement, WalletTarget
 from gopherpayd.transfers.reads import BatchReads, WalletRow
 from gopherpayd.transfers.schemas import FxOut, PartyOut, TransferOut
 from gopherpayd.vocabulary import EventType, TransferKind, WalletKind
 from gopherpayd.wallets.currencies import format_minor
+from gopherpayd.wallets.errors import WalletFrozen
 
 
 @dataclass
@@ -247,3 +249,20 @@ def announcements(
         for event_type, party, other, direction, balance in sides
         if event_type is not None and party.user_id is not None
     ]
+
+
+def refuse_frozen(sending: LockedWallet, receiving: LockedWallet) -> None:
+    """wallet_frozen, the sending wallet checked first, on the wallets as the batch locked them."""
+    for wallet, label in ((sending, "sending"), (receiving, "receiving")):
+        if wallet.frozen:
+            raise WalletFrozen(f"{label} wallet {wallet.id} is frozen")
+
+
+def refuse_overflow(source: LockedWallet, target: LockedWallet, amount: int, currency: str) -> None:
+    """invalid_amount when moving `amount` would take a BIGINT balance past its range (the
+    system wallet and the FX house run negative by everything they paid out)."""
+    if target.balance > MAX_AMOUNT_MINOR - amount or source.balance < amount - MAX_AMOUNT_MINOR:
+        raise InvalidAmount(
+            f"{format_minor(amount, currency)} would take a balance past the largest "
+            f"one a wallet can hold ({format_minor(MAX_AMOUNT_MINOR, currency)})"
+        )

@@ -50,13 +50,21 @@ from gopherpayd.kit.db import Database, is_lost_race
 from gopherpayd.kit.errors import AppError
 from gopherpayd.outbox import service as outbox
 from gopherpayd.transfers import idempotency, repository
-from gopherpayd.transfers.batch_state import LockedWallet, Pending, Writes, funds, materialize, post_transfer
+from gopherpayd.transfers.batch_state import (
+    LockedWallet,
+    Pending,
+    Writes,
+    funds,
+    materialize,
+    post_transfer,
+    refuse_frozen,
+    refuse_overflow,
+)
 from gopherpayd.transfers.errors import (
     AlreadyReversed,
     CurrencyMismatch,
     IdempotencyKeyReused,
     InsufficientFunds,
-    InvalidAmount,
     LinkedFailed,
     RecipientFrozen,
 )
@@ -69,7 +77,7 @@ from gopherpayd.transfers.ledger_rules import (
     check_not_reversed_yet,
     check_wallet_open,
 )
-from gopherpayd.transfers.movements import MAX_AMOUNT_MINOR, IdempotencyClaim, MoneyMovement, WalletTarget
+from gopherpayd.transfers.movements import IdempotencyClaim, MoneyMovement, WalletTarget
 from gopherpayd.transfers.outcomes import HoldChanged, Moved, MovementOutcome, Refused
 from gopherpayd.transfers.reads import BatchReads, WalletRow
 from gopherpayd.transfers.repository import StoredAnswer
@@ -77,7 +85,7 @@ from gopherpayd.transfers.schemas import TransferOut
 from gopherpayd.vocabulary import HoldAction, WalletKind
 from gopherpayd.wallets import repository as wallet_repository
 from gopherpayd.wallets.currencies import format_minor
-from gopherpayd.wallets.errors import WalletClosed, WalletFrozen
+from gopherpayd.wallets.errors import WalletClosed
 
 
 def execute(
@@ -173,7 +181,7 @@ def _apply_batch(
         session, [p.movement.hold.hold_id for p in pending if p.movement.hold is not None]
     )
     writes.quotes = fx_repository.lock_quotes(
-        session, [p.movement.fx.quote_id for p in pending if p.movement.fx is not None]
+        session, [p.movement.fx.id for p in pending if p.movement.fx is not None]
     )
     for item in pending:
         try:
@@ -341,23 +349,13 @@ def _move(
         if movement.reverses_transfer_id in writes.reversed:
             raise AlreadyReversed(f"transfer {movement.reverses_transfer_id} is being reversed in this batch")
         check_not_reversed_yet(session, movement.reverses_transfer_id)
-    for wallet, label in ((source, "sending"), (destination, "receiving")):
-        if wallet.frozen:
-            raise WalletFrozen(f"{label} wallet {wallet.id} is frozen")
+    refuse_frozen(source, destination)
     if source.kind == WalletKind.USER and source.available < movement.amount:
         raise InsufficientFunds(
             f"wallet {source.id} has {funds(source)}, "
             f"transfer needs {format_minor(movement.amount, movement.currency)}"
         )
-    if (
-        destination.balance > MAX_AMOUNT_MINOR - movement.amount
-        or source.balance < movement.amount - MAX_AMOUNT_MINOR
-    ):
-        # A BIGINT balance would overflow (the system wallet runs negative by everything deposited).
-        raise InvalidAmount(
-            f"{format_minor(movement.amount, movement.currency)} would take a balance past the largest "
-            f"one a wallet can hold ({format_minor(MAX_AMOUNT_MINOR, movement.currency)})"
-        )
+    refuse_overflow(source, destination, movement.amount, movement.currency)
     # Every rule holds: from here on the movement happens.
     for wallet in (source, destination):
         if wallet.opened:

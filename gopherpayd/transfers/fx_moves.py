@@ -9,6 +9,7 @@ import uuid
 from gopherpayd.fx import legs as fx_legs
 from gopherpayd.fx.errors import QuoteUsed
 from gopherpayd.fx.service import quote_refusal
+from gopherpayd.fx.terms import QuoteTerms
 from gopherpayd.outbox import service as outbox
 from gopherpayd.transfers import hold_rules
 from gopherpayd.transfers.batch_state import (
@@ -18,25 +19,25 @@ from gopherpayd.transfers.batch_state import (
     funds,
     materialize,
     record_transfer,
+    refuse_frozen,
+    refuse_overflow,
 )
 from gopherpayd.transfers.errors import (
     InsufficientFunds,
-    InvalidAmount,
 )
 from gopherpayd.transfers.ledger_rules import (
     check_entries_balance,
     check_user_balance_non_negative,
     check_wallet_open,
 )
-from gopherpayd.transfers.movements import MAX_AMOUNT_MINOR, FxOp, WalletTarget
+from gopherpayd.transfers.movements import WalletTarget
 from gopherpayd.transfers.reads import BatchReads
 from gopherpayd.transfers.schemas import FxOut, TransferOut
 from gopherpayd.vocabulary import EventType, TransferKind, WalletKind
 from gopherpayd.wallets.currencies import format_minor
-from gopherpayd.wallets.errors import WalletFrozen
 
 
-def fx_wallets(reads: BatchReads, sell: str, op: FxOp) -> tuple[WalletTarget, ...]:
+def fx_wallets(reads: BatchReads, sell: str, op: QuoteTerms) -> tuple[WalletTarget, ...]:
     """The FX house's wallets in the sell and the buy currency, and the revenue wallet of the
     sell currency: each opened (under the batch, by the first movement that needs it) if need be."""
 
@@ -61,30 +62,22 @@ def move_fx(
     balances; if everything holds, record one transfer whose entries are the quote's legs."""
     movement, op = item.movement, item.movement.fx
     assert op is not None
-    quote = writes.quotes.get(op.quote_id)
-    if quote is not None and quote.user_id == op.quote_owner and op.quote_id in writes.used_quotes:
+    quote = writes.quotes.get(op.id)
+    if quote is not None and quote.user_id == op.user_id and op.id in writes.used_quotes:
         # Executed by an earlier movement of this batch: used, as it will be once it commits.
-        raise QuoteUsed(f"quote {op.quote_id} was used by another request; ask for a new one")
-    refusal = quote_refusal(quote, op.quote_id, op.quote_owner, writes.now)
+        raise QuoteUsed(f"quote {op.id} was used by another request; ask for a new one")
+    refusal = quote_refusal(quote, op.id, op.user_id, writes.now)
     if refusal is not None:
         raise refusal
     assert quote is not None
-    if (quote.sell_currency, quote.sell_amount, quote.buy_currency, quote.buy_amount, quote.fee) != (
-        movement.currency,
-        movement.amount,
-        op.buy_currency,
-        op.buy_amount,
-        op.fee,
-    ):
+    if QuoteTerms.of(quote) != op:
         raise AssertionError(f"quote {quote.id} changed after it was read")  # quotes never change
     payer = materialize(item.source, locked, writes)
     recipient = materialize(item.destination, locked, writes)
     house_sell, house_buy, revenue = (materialize(target, locked, writes) for target in item.house)
     for wallet in (payer, recipient):
         check_wallet_open(wallet)
-    for wallet, label in ((payer, "sending"), (recipient, "receiving")):
-        if wallet.frozen:
-            raise WalletFrozen(f"{label} wallet {wallet.id} is frozen")
+    refuse_frozen(payer, recipient)
     if payer.available < movement.amount:
         raise InsufficientFunds(
             f"wallet {payer.id} has {funds(payer)}, "
@@ -105,12 +98,9 @@ def move_fx(
         if leg.amount > 0
     ]
     for leg in legs:
-        source, target = wallets[(leg.source, leg.currency)], wallets[(leg.target, leg.currency)]
-        if target.balance > MAX_AMOUNT_MINOR - leg.amount or source.balance < leg.amount - MAX_AMOUNT_MINOR:
-            raise InvalidAmount(
-                f"{format_minor(leg.amount, leg.currency)} would take a balance past the largest "
-                f"one a wallet can hold ({format_minor(MAX_AMOUNT_MINOR, leg.currency)})"
-            )
+        refuse_overflow(
+            wallets[(leg.source, leg.currency)], wallets[(leg.target, leg.currency)], leg.amount, leg.currency
+        )
     # Every rule holds: from here on the quote is executed.
     for wallet in wallets.values():
         if wallet.opened:
@@ -126,19 +116,9 @@ def move_fx(
     check_entries_balance([(currency, signed) for _wallet_id, signed, currency in entries])
     check_user_balance_non_negative(payer)
     hold_rules.check_user_available_non_negative(payer)
-    writes.used_quotes[quote.id] = transfer_id
-    fx = FxOut(
-        quote_id=quote.id,
-        sell=movement.currency,
-        sell_amount=movement.amount,
-        buy=op.buy_currency,
-        buy_amount=op.buy_amount,
-        fee=op.fee,
-        rate=op.rate,
-        spread=op.spread,
-    )
+    writes.used_quotes[op.id] = transfer_id
     body = record_transfer(
-        reads, writes, movement, transfer_id, movement.amount, payer, recipient, entries, fx
+        reads, writes, movement, transfer_id, movement.amount, payer, recipient, entries, FxOut.of(op)
     )
     writes.announcements += _fx_announcements(body, payer.balance, recipient.balance)
     if movement.audit is not None:

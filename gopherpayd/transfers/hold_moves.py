@@ -16,6 +16,8 @@ from gopherpayd.transfers.batch_state import (
     materialize,
     party,
     post_transfer,
+    refuse_frozen,
+    refuse_overflow,
 )
 from gopherpayd.transfers.errors import (
     HoldAmountExceeded,
@@ -23,17 +25,15 @@ from gopherpayd.transfers.errors import (
     HoldNotFound,
     HoldNotOpen,
     InsufficientFunds,
-    InvalidAmount,
     InvalidExpiry,
 )
 from gopherpayd.transfers.hold_rules import HoldOp, HoldState
 from gopherpayd.transfers.ledger_rules import check_wallet_open
-from gopherpayd.transfers.movements import MAX_AMOUNT_MINOR, MoneyMovement
+from gopherpayd.transfers.movements import MoneyMovement
 from gopherpayd.transfers.reads import BatchReads
 from gopherpayd.transfers.schemas import HoldOut, TransferOut
 from gopherpayd.vocabulary import EventType, HoldAction, HoldStatus, WalletKind
 from gopherpayd.wallets.currencies import format_minor
-from gopherpayd.wallets.errors import WalletFrozen
 
 
 def move_hold(
@@ -84,9 +84,7 @@ def _place(
 ) -> HoldState:
     """Reserve the movement's amount in the payer's wallet for the payee."""
     check_wallet_open(payee)
-    for wallet, label in ((payer, "sending"), (payee, "receiving")):
-        if wallet.frozen:
-            raise WalletFrozen(f"{label} wallet {wallet.id} is frozen")
+    refuse_frozen(payer, payee)
     if payer.kind == WalletKind.USER and payer.available < movement.amount:
         raise InsufficientFunds(
             f"wallet {payer.id} has {funds(payer)}, "
@@ -163,14 +161,8 @@ def _settle(
                 f"the capture asks for {format_minor(amount, hold.currency)}"
             )
         check_wallet_open(payee)
-        for wallet, label in ((payer, "sending"), (payee, "receiving")):
-            if wallet.frozen:
-                raise WalletFrozen(f"{label} wallet {wallet.id} is frozen")
-        if payee.balance > MAX_AMOUNT_MINOR - amount:
-            raise InvalidAmount(
-                f"{format_minor(amount, hold.currency)} would take the payee's balance past the largest "
-                f"one a wallet can hold ({format_minor(MAX_AMOUNT_MINOR, hold.currency)})"
-            )
+        refuse_frozen(payer, payee)
+        refuse_overflow(payer, payee, amount, hold.currency)
         payer.held -= amount
         hold.captured += amount
         if hold.remaining == 0:

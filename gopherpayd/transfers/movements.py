@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session
 
 from gopherpayd.audit import service as audit_log
+from gopherpayd.fx.terms import QuoteTerms
 from gopherpayd.transfers.hold_rules import HoldOp
 from gopherpayd.transfers.reads import BatchReads, ReadHints, WalletRow
 from gopherpayd.vocabulary import TransferKind, WalletKind
@@ -81,22 +82,8 @@ class MoneyMovement:
     hold: HoldOp | None = None
     """A hold operation instead of a plain transfer: `source` selects the payer's wallet and
     `destination` the payee's (the payer's again for operations that move nothing to the payee)."""
-    fx: FxOp | None = None
-    """An FX quote to execute: `amount` and `currency` are its sell side, `source` selects the
-    payer's wallet in that currency and `destination` the recipient's in the buy currency."""
-
-
-@dataclass(frozen=True)
-class FxOp:
-    """What an FX movement executes: a quote, as read when the request came in. The engine
-    reads it again under its row lock and uses it only if it is still unused and unexpired."""
-
-    quote_id: uuid.UUID
-    quote_owner: uuid.UUID
-    buy_currency: str
-    buy_amount: int
-    """Minor units of `buy_currency` the recipient receives from the FX house."""
-    fee: int
-    """Minor units of the sell currency (of the movement's amount) for the revenue wallet."""
-    rate: str
-    spread: str
+    fx: QuoteTerms | None = None
+    """An FX quote to execute, as read when the request came in (the batch reads it again under
+    its row lock and uses it only while it is the caller's, unused and unexpired): `amount` and
+    `currency` are its sell side, `source` selects the payer's wallet in that currency and
+    `destination` the recipient's in the buy currency."""

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from gopherpayd.fx.terms import QuoteTerms
 from gopherpayd.transfers.models import MAX_MEMO_LENGTH
 from gopherpayd.vocabulary import HoldStatus, TransferKind
 from gopherpayd.wallets.schemas import CURRENCY_PATTERN
@@ -74,6 +75,19 @@ class FxOut(BaseModel):
     fee: int = Field(description="Minor units of `sell` that went to the FX revenue wallet (the spread)")
     rate: str = Field(description="The locked rate, exact decimal text: `buy` major units per `sell` one")
     spread: str
+
+    @classmethod
+    def of(cls, terms: QuoteTerms) -> FxOut:
+        return cls(
+            quote_id=terms.id,
+            sell=terms.sell_currency,
+            sell_amount=terms.sell_amount,
+            buy=terms.buy_currency,
+            buy_amount=terms.buy_amount,
+            fee=terms.fee,
+            rate=terms.rate,
+            spread=terms.spread,
+        )
 
 
 class TransferOut(BaseModel):

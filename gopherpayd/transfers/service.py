@@ -33,7 +33,6 @@ from gopherpayd.transfers.errors import (
     TransferNotFound,
 )
 from gopherpayd.transfers.movements import (
-    FxOp,
     IdempotencyClaim,
     MoneyMovement,
     Selector,
@@ -67,6 +66,16 @@ def idempotency_claim(
     principal: Caller, key: str | None, operation: str, body: dict[str, Any]
 ) -> IdempotencyClaim:
     """The caller's key, bound to a hash of what they asked for."""
+    key = checked_key(key)
+    canonical = json.dumps({"operation": operation, "body": body}, sort_keys=True, default=str)
+    request_hash = hashlib.sha256(canonical.encode()).hexdigest()
+    return IdempotencyClaim(
+        scope=str(principal.user_id), key=key, request_hash=request_hash, request_id=current_request_id.get()
+    )
+
+
+def checked_key(key: str | None) -> str:
+    """The Idempotency-Key as given, or the refusal of a missing or malformed one."""
     if key is None or key == "":
         raise IdempotencyKeyRequired(
             "requests that move money need an Idempotency-Key header (for example a UUID)"
@@ -75,11 +84,7 @@ def idempotency_claim(
         raise IdempotencyKeyInvalid(
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters"
         )
-    canonical = json.dumps({"operation": operation, "body": body}, sort_keys=True, default=str)
-    request_hash = hashlib.sha256(canonical.encode()).hexdigest()
-    return IdempotencyClaim(
-        scope=str(principal.user_id), key=key, request_hash=request_hash, request_id=current_request_id.get()
-    )
+    return key
 
 
 def own_wallet(
@@ -168,21 +173,12 @@ def session_guard(caller: Caller) -> SessionGuard | None:
     return None if isinstance(caller, Principal) else SessionGuard(caller.session_id, caller.user_id)
 
 
-def fx_op(user_id: uuid.UUID, quote_id: uuid.UUID, quote: QuoteTerms | None) -> FxOp:
-    """What executing the quote (as read when the request came in) moves; quote_not_found
-    when it is not the caller's. Whether it is still unused and unexpired is decided by the
-    movement's batch, under the quote's row lock."""
+def own_quote(user_id: uuid.UUID, quote_id: uuid.UUID, quote: QuoteTerms | None) -> QuoteTerms:
+    """The quote to execute, or quote_not_found when it is not the caller's. Whether it is
+    still unused and unexpired is decided by the movement's batch, under the quote's row lock."""
     if quote is None or quote.user_id != user_id:
         raise QuoteNotFound(f"no quote {quote_id} of yours; ask for one with POST /v1/fx/quotes")
-    return FxOp(
-        quote_id=quote.id,
-        quote_owner=user_id,
-        buy_currency=quote.buy_currency,
-        buy_amount=quote.buy_amount,
-        fee=quote.fee,
-        rate=quote.rate,
-        spread=quote.spread,
-    )
+    return quote
 
 
 def read_quote(db: Database, caller: Caller, quote_id: uuid.UUID | None) -> QuoteTerms | None:
@@ -229,14 +225,13 @@ def user_transfer(
     claim = idempotency_claim(principal, key, TransferKind.TRANSFER, request)
     fx, receives = None, currency
     if body.quote_id is not None:
-        fx = fx_op(principal.user_id, body.quote_id, quote)
-        assert quote is not None  # fx_op refuses a missing quote
-        if (quote.sell_currency, quote.sell_amount) != (currency, body.amount):
+        fx = own_quote(principal.user_id, body.quote_id, quote)
+        if (fx.sell_currency, fx.sell_amount) != (currency, body.amount):
             raise QuoteMismatch(
-                f"quote {quote.id} sells {quote.sell_amount} minor units of {quote.sell_currency}; "
+                f"quote {fx.id} sells {fx.sell_amount} minor units of {fx.sell_currency}; "
                 f"send exactly that amount and currency with it"
             )
-        receives = quote.buy_currency
+        receives = fx.buy_currency
     fx_currencies = (currency, receives) if fx else ()
     if body.to_email is not None:
         destination = recipient_by_email(body.to_email, receives, principal.user_id)
@@ -273,7 +268,7 @@ async def send_money(
     batch this movement joins, so no worker thread waits for the commit.
     """
     if body.quote_id is not None:  # a missing or bad key is refused before the quote is read
-        idempotency_claim(principal, key, TransferKind.TRANSFER, {})
+        checked_key(key)
     quote = await asyncio.to_thread(read_quote, db, principal, body.quote_id) if body.quote_id else None
     movement = user_transfer(
         principal, body, key, require_verified_email=settings.require_verified_email, quote=quote
@@ -285,12 +280,11 @@ def exchange_movement(
     principal: Caller, body: ExchangeRequestBody, key: str | None, quote: QuoteTerms | None
 ) -> MoneyMovement:
     """Execute a quote between the caller's own wallets (the buy one opened if need be)."""
-    fx = fx_op(principal.user_id, body.quote_id, quote)
-    assert quote is not None  # fx_op refuses a missing quote
-    user_id, sell = principal.user_id, quote.sell_currency
+    fx = own_quote(principal.user_id, body.quote_id, quote)
+    user_id, sell = principal.user_id, fx.sell_currency
     return MoneyMovement(
         kind=TransferKind.EXCHANGE,
-        amount=quote.sell_amount,
+        amount=fx.sell_amount,
         currency=sell,
         source=own_wallet(user_id, sell),
         destination=own_wallet(user_id, fx.buy_currency, open_if_none=True),
@@ -307,7 +301,7 @@ async def exchange(
     db: Database, settings: Settings, principal: Caller, body: ExchangeRequestBody, key: str | None
 ) -> MovementOutcome:
     """Exchange money between the caller's own wallets on a quote of theirs, once per key."""
-    idempotency_claim(principal, key, TransferKind.EXCHANGE, {})  # a missing or bad key reads nothing
+    checked_key(key)  # a missing or bad key is refused before the quote is read
     quote = await asyncio.to_thread(read_quote, db, principal, body.quote_id)
     movement = exchange_movement(principal, body, key, quote)
     return await asyncio.wrap_future(writer.writer_of(db, settings).submit(movement))

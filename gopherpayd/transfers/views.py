@@ -7,7 +7,7 @@ import uuid
 from sqlmodel import Session
 
 from gopherpayd.fx import repository as fx_repository
-from gopherpayd.fx.models import FxQuote
+from gopherpayd.fx.terms import QuoteTerms
 from gopherpayd.identity.models import User
 from gopherpayd.transfers import repository
 from gopherpayd.transfers.models import Transfer
@@ -51,20 +51,7 @@ def describe(session: Session, transfers: list[Transfer], viewer_id: uuid.UUID |
                 reverses_transfer_id=transfer.reverses_transfer_id,
                 created_at=transfer.created_at,
                 direction=direction,
-                fx=_fx(quotes[transfer.quote_id]) if transfer.quote_id is not None else None,
+                fx=FxOut.of(QuoteTerms.of(quotes[transfer.quote_id])) if transfer.quote_id else None,
             )
         )
     return described
-
-
-def _fx(quote: FxQuote) -> FxOut:
-    return FxOut(
-        quote_id=quote.id,
-        sell=quote.sell_currency,
-        sell_amount=quote.sell_amount,
-        buy=quote.buy_currency,
-        buy_amount=quote.buy_amount,
-        fee=quote.fee,
-        rate=quote.rate,
-        spread=quote.spread,
-    )

@@ -4,26 +4,12 @@
 -- transfers), that share credits the first user of the file (one hot wallet), from a sender
 -- drawn among the others; the rest is uniform. done() prints one BENCH-JSON line.
 
-local threads = {}
-local next_id = 1
-
-function setup(thread)
-  thread:set("thread_id", next_id)
-  next_id = next_id + 1
-  table.insert(threads, thread)
-end
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 function init(args)
   tag = args[1]
   hot = tonumber(args[3] or "0")
-  tokens, emails = {}, {}
-  for line in io.lines(args[2]) do
-    local token, email = line:match("^(%S+)\t(%S+)$")
-    if token then
-      table.insert(tokens, token)
-      table.insert(emails, email)
-    end
-  end
+  tokens, emails = read_tokens(args[2])
   counter, created, client_errors, server_errors, other = 0, 0, 0, 0, 0
   math.randomseed(os.time() * 1000 + thread_id)
 end
@@ -60,20 +46,5 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local c, e4, e5, o = 0, 0, 0, 0
-  for _, thread in ipairs(threads) do
-    c = c + thread:get("created")
-    e4 = e4 + thread:get("client_errors")
-    e5 = e5 + thread:get("server_errors")
-    o = o + thread:get("other")
-  end
-  local errors = summary.errors
-  io.write(string.format(
-    'BENCH-JSON {"duration_s": %.6f, "responses": %d, "created": %d, "client_errors": %d, ' ..
-    '"server_errors": %d, "other": %d, "missing": 0, "socket_errors": %d, "timeouts": %d, ' ..
-    '"p50_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, "max_ms": %.3f, "mean_ms": %.3f}\n',
-    summary.duration / 1e6, summary.requests, c, e4, e5, o,
-    errors.connect + errors.read + errors.write, errors.timeout,
-    latency:percentile(50) / 1e3, latency:percentile(90) / 1e3, latency:percentile(99) / 1e3,
-    latency.max / 1e3, latency.mean / 1e3))
+  report(summary, latency, {created = "created", client_errors = "client_errors", server_errors = "server_errors", other = "other"})
 end
